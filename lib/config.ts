@@ -1,0 +1,131 @@
+/**
+ * Configuration from the environment (server.ts loads `.env` into it first), validated once at
+ * start-up. A bad value stops the process with a message naming the variable.
+ */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Config {
+  /** Address to bind: 0.0.0.0 inside a Databricks App, loopback elsewhere unless HOST says so. */
+  host: string;
+  port: number;
+  pool: {
+    /** Connections kept warm. */
+    size: number;
+    /** Extra connections opened under load and closed again when idle. */
+    maxOverflow: number;
+    /** Longest wait for a free connection before answering 503. */
+    timeoutSeconds: number;
+    /** Server-side statement timeout; the caller gets 504. */
+    commandTimeoutSeconds: number;
+    /** Idle time after which an overflow connection is closed. */
+    idleTimeoutSeconds: number;
+    /** Connections are recycled after this long so fresh logins (with fresh tokens) happen; 0 = never. */
+    maxLifetimeSeconds: number;
+  };
+  schema: string;
+  table: string;
+  /** Rows seeded into the embedded database. */
+  sampleRows: number;
+  /** Where the embedded database keeps its data. */
+  embeddedDataDir: string;
+  /** Fixed port for the embedded database; 0 = any free port. */
+  embeddedPort: number;
+  logLevel: string;
+  /** Largest accepted request body. */
+  maxBodyBytes: number;
+  cache: {
+    enabled: boolean;
+    maxEntries: number;
+    maxBytes: number;
+    /** `local`: each instance evicts on its own writes; `notify`: writes are broadcast with Postgres NOTIFY. */
+    invalidation: 'local' | 'notify';
+  };
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new ConfigError(name, `must be a number, got "${raw}"`);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
+}
+
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (!(choices as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${env[name]}"`);
+  return raw as T;
+}
+
+function readIdentifier(env: Env, name: string, fallback: string): string {
+  const value = env[name]?.trim() || fallback;
+  if (!IDENTIFIER.test(value)) {
+    throw new ConfigError(name, `must be a plain SQL identifier (letters, digits, underscore), got "${value}"`);
+  }
+  return value;
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+export function loadConfig(env: Env = process.env): Config {
+  const inDatabricksApp = env.DATABRICKS_APP_PORT !== undefined && env.DATABRICKS_APP_PORT !== '';
+  const port = inDatabricksApp
+    ? readInt(env, 'DATABRICKS_APP_PORT', 8000, 1, 65535)
+    : readInt(env, 'PORT', 8000, 0, 65535);
+  const host = env.HOST?.trim() || (inDatabricksApp ? '0.0.0.0' : '127.0.0.1');
+  const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);
+
+  return {
+    host,
+    port,
+    pool: {
+      size: readInt(env, 'DB_POOL_SIZE', 5, 1, 1000),
+      maxOverflow: readInt(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
+      timeoutSeconds: readNumber(env, 'DB_POOL_TIMEOUT', 30, 0.1, 3600),
+      commandTimeoutSeconds: readNumber(env, 'DB_COMMAND_TIMEOUT', 10, 0.1, 3600),
+      idleTimeoutSeconds: readNumber(env, 'DB_POOL_IDLE_TIMEOUT', 30, 1, 86400),
+      maxLifetimeSeconds: readInt(env, 'DB_POOL_MAX_LIFETIME', 1800, 0, 86400),
+    },
+    schema: readIdentifier(env, 'DEFAULT_POSTGRES_SCHEMA', 'public'),
+    table: readIdentifier(env, 'DEFAULT_POSTGRES_TABLE', 'nyc_train_synced'),
+    sampleRows: readInt(env, 'SAMPLE_ROWS', 200_000, 1, 100_000_000),
+    embeddedDataDir: env.EMBEDDED_PG_DATA_DIR?.trim() || '.data/postgres',
+    embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
+    logLevel,
+    maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 16 * 1024, 64, 10 * 1024 * 1024),
+    cache: {
+      enabled: readBoolean(env, 'CACHE_ENABLED', true),
+      maxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 5000, 1, 10_000_000),
+      maxBytes: readInt(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+      invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { ConnectionOptions } from 'node:tls';
+
+/** How the service reaches Postgres; only where the host and the password come from differs. */
+export type ConnectionMode = 'embedded' | 'postgres' | 'lakebase-provisioned' | 'lakebase-autoscaling';
+
+/** The state of an OAuth token source, reported by /health and metrics. Never holds the token. */
+export interface TokenState {
+  valid: boolean;
+  expiresAt: Date | null;
+  secondsToExpiry: number | null;
+  ageSeconds: number | null;
+  lastRefreshAt: Date | null;
+  lastError: string | null;
+  refreshCount: number;
+  refreshFailures: number;
+}
+
+/** A source of short-lived passwords (a Lakebase token manager). */
+export interface PasswordSource {
+  /** The current password; fast (no I/O) unless no valid token is held. */
+  getPassword(): Promise<string>;
+  /** Force a refresh (e.g. after a 28P01 login failure); concurrent callers share one refresh. */
+  refresh(reason: string): Promise<void>;
+  state(): TokenState;
+  stop(): Promise<void>;
+}
+
+/** Everything needed to open a connection, resolved once at start-up. */
+export interface ConnectionTarget {
+  mode: ConnectionMode;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** A fixed password, or a source of fresh tokens for each new connection. */
+  password: string | PasswordSource;
+  /** false = no TLS (embedded / local); otherwise TLS options for pg. */
+  ssl: false | ConnectionOptions;
+  /** Safe to log: no secrets. */
+  description: string;
+  /** Release what resolving the target started (embedded server, token refresh job). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import { ConfigError, type Config } from '../config.ts';
+import type { ConnectionTarget } from './connectionTarget.ts';
+import { startEmbeddedPostgres } from './embeddedPostgres.ts';
+import { seedTrips } from './seedTrips.ts';
+import { sslFromMode } from './sslMode.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A Lakebase resolver returns null when no Lakebase settings are present. */
+export type LakebaseResolver = (env: Env, logger: Logger) => Promise<ConnectionTarget | null>;
+
+const nothingToClose = async () => undefined;
+
+function fromDatabaseUrl(raw: string): ConnectionTarget {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DATABASE_URL', 'is not a valid URL (expected postgresql://user:password@host:5432/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL', `must start with postgresql://, got "${url.protocol}//"`);
+  }
+  const host = decodeURIComponent(url.hostname) || '127.0.0.1';
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
+  const port = url.port ? Number(url.port) : 5432;
+  return {
+    mode: 'postgres',
+    host,
+    port,
+    database,
+    user: decodeURIComponent(url.username) || 'postgres',
+    password: decodeURIComponent(url.password),
+    ssl: sslFromMode(url.searchParams.get('sslmode') ?? undefined, host, 'DATABASE_URL sslmode'),
+    description: `PostgreSQL at ${host}:${port}/${database}`,
+    close: nothingToClose,
+  };
+}
+
+function fromPgVariables(env: Env): ConnectionTarget {
+  const host = env.PGHOST!;
+  const port = env.PGPORT ? Number(env.PGPORT) : 5432;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('PGPORT', `must be a port number, got "${env.PGPORT}"`);
+  const database = env.PGDATABASE || 'postgres';
+  return {
+    mode: 'postgres',
+    host,
+    port,
+    database,
+    user: env.PGUSER || 'postgres',
+    password: env.PGPASSWORD ?? '',
+    ssl: sslFromMode(env.PGSSLMODE, host),
+    description: `PostgreSQL at ${host}:${port}/${database}`,
+    close: nothingToClose,
+  };
+}
+
+async function startEmbedded(config: Config, logger: Logger): Promise<ConnectionTarget> {
+  logger.info({ dataDir: config.embeddedDataDir }, 'No database configured: starting the embedded PostgreSQL');
+  const server = await startEmbeddedPostgres({ dataDir: config.embeddedDataDir, port: config.embeddedPort, logger });
+  try {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password });
+    await client.connect();
+    try {
+      await seedTrips(client, { schema: config.schema, table: config.table, rows: config.sampleRows, logger });
+    } finally {
+      await client.end();
+    }
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return {
+    mode: 'embedded',
+    host: server.host,
+    port: server.port,
+    database: server.database,
+    user: server.user,
+    password: server.password,
+    ssl: false,
+    description: `embedded PostgreSQL at ${server.host}:${server.port}/${server.database}`,
+    close: () => server.stop(),
+  };
+}
+
+/**
+ * Where the database is, in order: Lakebase (OAuth tokens from the workspace), plain Postgres
+ * settings with a password (DATABASE_URL or PG* variables), else the embedded database.
+ */
+export async function resolveConnectionTarget(
+  config: Config,
+  env: Env,
+  logger: Logger,
+  lakebase?: LakebaseResolver,
+): Promise<ConnectionTarget> {
+  const viaLakebase = lakebase ? await lakebase(env, logger) : null;
+  if (viaLakebase) return viaLakebase;
+  if (env.DATABASE_URL) return fromDatabaseUrl(env.DATABASE_URL);
+  if (env.PGHOST) return fromPgVariables(env);
+  return startEmbedded(config, logger);
+}

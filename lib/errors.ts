@@ -1,0 +1,106 @@
+/**
+ * Typed errors that map to RFC 9457 problem responses. Handlers throw these; the router turns them
+ * into `application/problem+json`. Anything else becomes a generic 500 (details only in the log).
+ */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  field?: string;
+  request_id?: string;
+  [extension: string]: unknown;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly field?: string;
+  /** Seconds for a `Retry-After` header (503/504). */
+  readonly retryAfterSeconds?: number;
+  readonly headers?: Record<string, string>;
+
+  constructor(
+    status: number,
+    title: string,
+    detail: string,
+    options: { field?: string; retryAfterSeconds?: number; cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(detail, { cause: options.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.title = title;
+    this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.headers = options.headers;
+  }
+
+  /** A stable, documented problem type URI (relative: resolves against the API's own origin). */
+  get type(): string {
+    return `/problems/${this.title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  }
+
+  toProblem(requestId?: string): ProblemBody {
+    const body: ProblemBody = { type: this.type, title: this.title, status: this.status, detail: this.message };
+    if (this.field !== undefined) body.field = this.field;
+    // 5xx bodies carry the request id so a user can quote it to whoever reads the logs.
+    if (requestId !== undefined && this.status >= 500) body.request_id = requestId;
+    return body;
+  }
+}
+
+export class BadRequest extends ApiError {
+  constructor(detail: string, field?: string) {
+    super(400, 'Bad Request', detail, { field });
+  }
+}
+
+export class NotFound extends ApiError {
+  constructor(detail: string) {
+    super(404, 'Not Found', detail);
+  }
+}
+
+export class MethodNotAllowed extends ApiError {
+  constructor(method: string, allowed: readonly string[]) {
+    super(405, 'Method Not Allowed', `${method} is not allowed here; use ${allowed.join(', ')}`, {
+      headers: { allow: allowed.join(', ') },
+    });
+  }
+}
+
+export class PayloadTooLarge extends ApiError {
+  constructor(limitBytes: number) {
+    super(413, 'Payload Too Large', `The request body exceeds ${limitBytes} bytes`, { field: 'body' });
+  }
+}
+
+export class UnsupportedMediaType extends ApiError {
+  constructor(detail: string) {
+    super(415, 'Unsupported Media Type', detail, { field: 'content-type' });
+  }
+}
+
+/** The database (or the workspace that issues its credentials) cannot be reached right now. */
+export class Unavailable extends ApiError {
+  constructor(detail: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
+    super(503, 'Service Unavailable', detail, { retryAfterSeconds: options.retryAfterSeconds ?? 5, cause: options.cause });
+  }
+}
+
+/** The database cancelled a statement that ran past the command timeout. */
+export class Timeout extends ApiError {
+  constructor(detail: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
+    super(504, 'Gateway Timeout', detail, { retryAfterSeconds: options.retryAfterSeconds ?? 5, cause: options.cause });
+  }
+}
+
+export class InternalError extends ApiError {
+  constructor(cause?: unknown) {
+    super(500, 'Internal Server Error', 'An unexpected error occurred; the request id identifies it in the logs', { cause });
+  }
+}
+
+export function toApiError(err: unknown): ApiError {
+  return err instanceof ApiError ? err : new InternalError(err);
+}
