@@ -1,0 +1,10 @@
+import type { Handler } from '../lib/handler.ts';
+
+/** Liveness only: answering at all means the process is up. Readiness checks the database. */
+export const getHealth: Handler = async (_input, ctx) => ({
+  body: {
+    status: 'healthy',
+    version: ctx.version,
+    uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 100) / 10,
+  },
+});

@@ -1,0 +1,97 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { openInvalidationChannel, type InvalidationChannel } from './cache/invalidationChannel.ts';
+import { ResultsCache } from './cache/resultsCache.ts';
+import type { Config } from './config.ts';
+import type { ConnectionTarget, TokenState } from './db/connectionTarget.ts';
+import { createPool, warmPool } from './db/createPool.ts';
+import { Database } from './db/database.ts';
+import { quoteIdent } from './db/sqlIdentifiers.ts';
+
+/** The trips table, its name validated and quoted once. */
+export interface TripsTable {
+  schema: string;
+  table: string;
+  /** `"schema"."table"`, safe to put into SQL text. */
+  qualified: string;
+}
+
+/**
+ * Everything a handler may use, built once per process (or per Lambda container). Handlers never
+ * reach for environment variables or globals.
+ */
+export interface Context {
+  config: Config;
+  db: Database;
+  pool: pg.Pool;
+  target: ConnectionTarget;
+  trips: TripsTable;
+  logger: Logger;
+  /** The results cache; null when CACHE_ENABLED=false. */
+  cache: ResultsCache | null;
+  /** Broadcasts writes' invalidations to other instances (CACHE_INVALIDATION=notify). */
+  invalidationChannel: InvalidationChannel | null;
+  /** Sends a write's invalidation to other instances, when a channel is open. */
+  publishInvalidation?: (prefixes: readonly string[]) => Promise<void>;
+  version: string;
+  startedAt: number;
+  /** The OAuth token's state in Lakebase modes; null with a fixed password. */
+  tokenState(): TokenState | null;
+  close(): Promise<void>;
+}
+
+export interface CreateContextOptions {
+  config: Config;
+  target: ConnectionTarget;
+  logger: Logger;
+  version: string;
+  /** Open `DB_POOL_SIZE` connections before serving (default true). */
+  warm?: boolean;
+  /** A clock for cache TTLs (tests). */
+  now?: () => number;
+}
+
+export async function createContext(options: CreateContextOptions): Promise<Context> {
+  const { config, target, logger, version } = options;
+  const pool = createPool(target, config);
+  // An idle connection that dies (database restart) must not crash the process; the pool drops it.
+  pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost'));
+  const passwordSource = typeof target.password === 'string' ? undefined : target.password;
+  const db = new Database(pool, passwordSource);
+  let closed: Promise<void> | undefined;
+  const cache = config.cache.enabled
+    ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now })
+    : null;
+  const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
+  const context: Context = {
+    config,
+    db,
+    pool,
+    target,
+    trips: { schema: config.schema, table: config.table, qualified: `${quoteIdent(config.schema)}.${quoteIdent(config.table)}` },
+    logger,
+    cache,
+    invalidationChannel,
+    publishInvalidation: invalidationChannel ? (prefixes) => invalidationChannel.publish(prefixes) : undefined,
+    version,
+    startedAt: Date.now(),
+    tokenState: () => passwordSource?.state() ?? null,
+    close() {
+      closed ??= (async () => {
+        await invalidationChannel?.close();
+        await pool.end();
+        await target.close();
+      })();
+      return closed;
+    },
+  };
+  if (options.warm !== false) {
+    try {
+      await warmPool(pool, config.pool.size);
+    } catch (err) {
+      await context.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return context;
+}

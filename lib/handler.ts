@@ -1,0 +1,20 @@
+import type { Context } from './context.ts';
+
+/** What a handler returns; the router serialises `body` as JSON. */
+export interface HandlerResult<B = unknown> {
+  status?: number;
+  body: B;
+  headers?: Record<string, string>;
+}
+
+export interface HandlerInput<P = Record<string, never>, Q = Record<string, never>, B = undefined> {
+  params: P;
+  query: Q;
+  body: B;
+}
+
+/** One operation: validated input in, result out. No HTTP framework, no globals. */
+export type Handler<I extends HandlerInput<any, any, any> = HandlerInput<any, any, any>, B = unknown> = (
+  input: I,
+  ctx: Context,
+) => Promise<HandlerResult<B>>;

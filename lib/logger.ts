@@ -1,0 +1,37 @@
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+
+/**
+ * Structured JSON logs on stdout. Secrets are redacted by key as a second line of defence: the code
+ * never logs a token, password or connection string in the first place.
+ */
+export const REDACTED_PATHS = [
+  'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'client_secret', '*.client_secret',
+  'authorization', '*.authorization', 'headers.authorization', 'headers["x-forwarded-access-token"]',
+  'connectionString', '*.connectionString',
+];
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
+  const base: pino.LoggerOptions = {
+    level: options.level,
+    base: { service: 'lakebase-api' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (options.destination) return pino(base, options.destination);
+  // Human-readable lines for a developer at a terminal; JSON everywhere else (apps, CI, files).
+  const pretty = options.pretty ?? (process.stdout.isTTY && process.env.NODE_ENV !== 'production');
+  if (pretty && prettyAvailable()) {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
+  }
+  return pino(base);
+}

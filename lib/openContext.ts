@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createContext, type Context } from './context.ts';
+import { resolveConnectionTarget, type LakebaseResolver } from './db/resolveConnectionTarget.ts';
+import { APP_VERSION } from './version.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Start-up shared by every runtime: find the database, open the pool, report what was chosen. */
+export async function openContext(config: Config, env: Env, logger: Logger, lakebase?: LakebaseResolver): Promise<Context> {
+  const target = await resolveConnectionTarget(config, env, logger, lakebase);
+  let ctx: Context;
+  try {
+    ctx = await createContext({ config, target, logger, version: APP_VERSION });
+  } catch (err) {
+    await target.close().catch(() => undefined);
+    throw err;
+  }
+  logger.info(
+    {
+      mode: target.mode,
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      table: ctx.trips.qualified,
+      pool: { size: config.pool.size, max: config.pool.size + config.pool.maxOverflow },
+      version: APP_VERSION,
+    },
+    `Connected to ${target.description}`,
+  );
+  return ctx;
+}

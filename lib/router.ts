@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { OpenAPIObject, OperationObject, PathItemObject } from 'openapi3-ts/oas31';
+import { handlers as defaultHandlers } from '../functions/index.ts';
+import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION } from '../openapi/document.ts';
+import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cache/resultsCache.ts';
+import type { Context } from './context.ts';
+import { serveDocs } from './docs.ts';
+import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError } from './errors.ts';
+import type { Handler } from './handler.ts';
+import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
+import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
+import { RouteTable } from './routing/routeTable.ts';
+import { createSchemaCompiler } from './routing/schemaCompiler.ts';
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface CompiledOperation {
+  operationId: string;
+  method: string;
+  template: string;
+  handler: Handler;
+  validator: InputValidator;
+  cacheTtlSeconds: number;
+  /** Cache key prefix templates a successful call of this (write) operation makes stale. */
+  invalidates: readonly string[];
+}
+
+export interface Router {
+  readonly document: OpenAPIObject;
+  readonly operations: readonly CompiledOperation[];
+  handle(request: NeutralRequest): Promise<NeutralResponse>;
+}
+
+export interface RouterOptions {
+  document?: OpenAPIObject;
+  handlers?: Readonly<Record<string, Handler>>;
+}
+
+/** Pairs every operation in the document with its handler; a missing pair is a start-up error. */
+function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<string, Handler>>): CompiledOperation[] {
+  const compiler = createSchemaCompiler(document);
+  const compiled: CompiledOperation[] = [];
+  for (const [template, item] of Object.entries(document.paths ?? {}) as Array<[string, PathItemObject]>) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method] as (OperationObject & Record<string, unknown>) | undefined;
+      if (!operation) continue;
+      const operationId = operation.operationId;
+      if (!operationId) throw new Error(`${method.toUpperCase()} ${template} has no operationId`);
+      const handler = handlers[operationId];
+      if (!handler) throw new Error(`No handler in functions/ for operation ${operationId}`);
+      compiled.push({
+        operationId,
+        method: method.toUpperCase(),
+        template,
+        handler,
+        validator: new InputValidator(operation, compiler),
+        cacheTtlSeconds: Number(operation[CACHE_TTL_EXTENSION] ?? 0),
+        invalidates: (operation[CACHE_INVALIDATES_EXTENSION] as string[] | undefined) ?? [],
+      });
+    }
+  }
+  const described = new Set(compiled.map((op) => op.operationId));
+  const orphan = Object.keys(handlers).find((id) => !described.has(id));
+  if (orphan) throw new Error(`Handler ${orphan} has no operation in the OpenAPI document`);
+  return compiled;
+}
+
+function requestIdOf(request: NeutralRequest): string {
+  const incoming = headerValue(request.headers, 'x-request-id');
+  return incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** RFC 9110: If-None-Match is a list of entity tags, or `*`; weak comparison. */
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function problemResponse(error: ApiError, requestId: string): NeutralResponse {
+  const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store', ...error.headers };
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  return { status: error.status, headers, body: JSON.stringify(error.toProblem(requestId)) };
+}
+
+/**
+ * The router every adapter shares: matching, validation, handler call, serialisation, errors and
+ * the per-request log line. Built once per context.
+ */
+export function createRouter(ctx: Context, options: RouterOptions = {}): Router {
+  const document = options.document ?? buildOpenApiDocument(ctx.version);
+  const operations = compileOperations(document, options.handlers ?? defaultHandlers);
+  const routes = new RouteTable<CompiledOperation>();
+  for (const op of operations) routes.add(op.template, op.method, op);
+  const documentJson = JSON.stringify(document);
+  const maxBodyBytes = ctx.config.maxBodyBytes;
+
+  async function dispatch(
+    request: NeutralRequest,
+    method: string,
+    path: string,
+    search: string,
+  ): Promise<{ response: NeutralResponse; route: string; cache?: CacheOutcome }> {
+    if (path === '/openapi.json' && (method === 'GET' || method === 'HEAD')) {
+      return { route: path, response: { status: 200, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-cache' }, body: documentJson } };
+    }
+    if (path === '/docs' || path.startsWith('/docs/')) {
+      const docs = method === 'GET' || method === 'HEAD' ? serveDocs(path) : undefined;
+      if (docs) return { route: '/docs', response: docs };
+    }
+
+    const match = routes.match(path);
+    if (!match) throw new NotFound(`No route for ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
+    const operation = match.methods.get(method === 'HEAD' ? 'GET' : method);
+    if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
+    if (request.body && request.body.length > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
+
+    const input = operation.validator.validate({
+      params: match.params,
+      query: new URLSearchParams(search),
+      contentType: headerValue(request.headers, 'content-type'),
+      body: request.body,
+    });
+    if (operation.cacheTtlSeconds > 0 && (method === 'GET' || method === 'HEAD')) {
+      return { route: match.template, ...(await cachedResponse(request, operation, input)) };
+    }
+    const result = await operation.handler(input, ctx);
+    if (operation.invalidates.length > 0) await invalidate(operation, input.params);
+    return {
+      route: match.template,
+      response: {
+        status: result.status ?? 200,
+        headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...result.headers },
+        body: JSON.stringify(result.body),
+      },
+    };
+  }
+
+  /**
+   * Cacheable reads: served from the results cache as stored bytes, with a strong ETag, 304 for a
+   * matching If-None-Match, and `Cache-Control: no-cache` from the client forcing a fresh query.
+   */
+  async function cachedResponse(
+    request: NeutralRequest,
+    operation: CompiledOperation,
+    input: ValidatedInput,
+  ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
+    const load = async () => {
+      const result = await operation.handler(input, ctx);
+      return { status: result.status ?? 200, body: Buffer.from(JSON.stringify(result.body)) };
+    };
+    let status: number;
+    let body: Buffer;
+    let etag: string;
+    let cache: CacheOutcome | undefined;
+    const headers: Record<string, string> = { 'content-type': JSON_TYPE };
+    if (ctx.cache) {
+      const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
+      const { response, outcome } = await ctx.cache.getOrLoad(cacheKey(operation.operationId, input), operation.cacheTtlSeconds, load, refresh);
+      ({ status, body, etag } = response);
+      cache = outcome;
+      headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
+      headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' ? 'HIT' : 'MISS';
+    } else {
+      ({ status, body } = await load());
+      etag = etagOf(body);
+      headers['cache-control'] = 'no-cache';
+    }
+    headers.etag = etag;
+    if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
+    return { cache, response: { status, headers, body } };
+  }
+
+  async function invalidate(operation: CompiledOperation, params: Record<string, unknown>): Promise<void> {
+    const prefixes = invalidationPrefixes(operation.invalidates, params);
+    ctx.cache?.invalidate(prefixes);
+    if (ctx.publishInvalidation) {
+      // The write has succeeded; a failed broadcast only delays other instances until their TTL.
+      await ctx.publishInvalidation(prefixes).catch((err: unknown) => ctx.logger.warn({ err }, 'Could not broadcast a cache invalidation'));
+    }
+  }
+
+  async function handle(request: NeutralRequest): Promise<NeutralResponse> {
+    const started = performance.now();
+    const requestId = requestIdOf(request);
+    const method = request.method.toUpperCase();
+    const queryStart = request.url.indexOf('?');
+    const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const search = queryStart === -1 ? '' : request.url.slice(queryStart + 1);
+
+    let response: NeutralResponse;
+    let route = 'unmatched';
+    let cache: CacheOutcome | undefined;
+    try {
+      ({ response, route, cache } = await dispatch(request, method, path, search));
+    } catch (err) {
+      const error = toApiError(err);
+      if (error.status >= 500) {
+        ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
+      }
+      response = problemResponse(error, requestId);
+    }
+
+    if (method === 'HEAD') response = { ...response, body: undefined };
+    const ms = performance.now() - started;
+    response.headers['x-request-id'] = requestId;
+    response.headers['x-process-time'] = ms.toFixed(2);
+    response.headers['x-content-type-options'] ??= 'nosniff';
+    ctx.logger.info(
+      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}) },
+      `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
+    );
+    return response;
+  }
+
+  return { document, operations, handle };
+}

@@ -1,0 +1,273 @@
+import { OpenApiBuilder } from 'openapi3-ts/oas31';
+import type { HeadersObject, OpenAPIObject, OperationObject, ParameterObject, ReferenceObject, ResponseObject, ResponsesObject, SchemaObject } from 'openapi3-ts/oas31';
+import { schemas } from './schemas.ts';
+
+/**
+ * The hand-written contract. Each operation's `operationId` names its handler in `functions/`;
+ * `x-cache-ttl-seconds` says how long the results cache may keep its answer (absent/0 = never).
+ */
+export const CACHE_TTL_EXTENSION = 'x-cache-ttl-seconds';
+/**
+ * On a write: the cached results it makes stale, as key prefixes (`operationId?` for all of an
+ * operation's entries, `operationId?param={param}&` for one entry, filled from the write's input).
+ */
+export const CACHE_INVALIDATES_EXTENSION = 'x-cache-invalidates';
+export const MAX_SAFE_ID = Number.MAX_SAFE_INTEGER;
+
+const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: SchemaObject | ReferenceObject, example?: unknown) => ({
+  'application/json': { schema, ...(example === undefined ? {} : { example }) },
+});
+
+function problem(description: string, example: object): ResponseObject {
+  return { description, content: { 'application/problem+json': { schema: ref('Problem'), example } } };
+}
+const retryAfter: HeadersObject = { 'Retry-After': { description: 'Seconds to wait before retrying', required: true, schema: { type: 'integer' } } };
+
+const errorResponses = {
+  BadRequest: problem('The input is invalid; `field` names the offending parameter or body member', {
+    type: '/problems/bad-request', title: 'Bad Request', status: 400, detail: 'trip_id must be an integer', field: 'trip_id',
+  }),
+  NotFound: problem('No such resource', {
+    type: '/problems/not-found', title: 'Not Found', status: 404, detail: 'Trip 123 not found',
+  }),
+  PayloadTooLarge: problem('The request body is larger than MAX_BODY_BYTES', {
+    type: '/problems/payload-too-large', title: 'Payload Too Large', status: 413, detail: 'The request body exceeds 16384 bytes', field: 'body',
+  }),
+  UnsupportedMediaType: problem('The request body is not application/json', {
+    type: '/problems/unsupported-media-type', title: 'Unsupported Media Type', status: 415,
+    detail: 'the request body must be application/json, got "text/plain"', field: 'content-type',
+  }),
+  InternalError: problem('An unexpected error; details are in the service log under the request id', {
+    type: '/problems/internal-server-error', title: 'Internal Server Error', status: 500,
+    detail: 'An unexpected error occurred; the request id identifies it in the logs', request_id: '3f1c…',
+  }),
+  Unavailable: {
+    ...problem('The database is unreachable or no connection became free in time', {
+      type: '/problems/service-unavailable', title: 'Service Unavailable', status: 503,
+      detail: 'The database is unavailable; retry shortly', request_id: '3f1c…',
+    }),
+    headers: retryAfter,
+  },
+  Timeout: {
+    ...problem('The database cancelled the query at the command timeout', {
+      type: '/problems/gateway-timeout', title: 'Gateway Timeout', status: 504,
+      detail: 'The database cancelled the query because it exceeded the command timeout', request_id: '3f1c…',
+    }),
+    headers: retryAfter,
+  },
+} satisfies Record<string, ResponseObject>;
+
+const errorRef = (name: keyof typeof errorResponses) => ({ $ref: `#/components/responses/${name}` });
+
+/** Responses every database-backed operation can give besides its own. */
+const databaseErrors: ResponsesObject = {
+  '400': errorRef('BadRequest'),
+  '500': errorRef('InternalError'),
+  '503': errorRef('Unavailable'),
+  '504': errorRef('Timeout'),
+};
+
+const tripIdParam: ParameterObject = {
+  name: 'trip_id',
+  in: 'path',
+  required: true,
+  description: 'The trip id, a positive integer',
+  schema: { type: 'integer', minimum: 1, maximum: MAX_SAFE_ID },
+  example: 123,
+};
+
+const pageSizeParam: ParameterObject = {
+  name: 'page_size',
+  in: 'query',
+  description: 'Trips per page, 1 to 1000',
+  schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+};
+
+function ok(description: string, schemaName: string): ResponsesObject {
+  return { '200': { description, content: json(ref(schemaName)) } };
+}
+
+type Operation = OperationObject & { operationId: string; [CACHE_TTL_EXTENSION]?: number; [CACHE_INVALIDATES_EXTENSION]?: string[] };
+
+const operations: Array<{ path: string; method: 'get' | 'post'; operation: Operation }> = [
+  {
+    path: '/',
+    method: 'get',
+    operation: {
+      operationId: 'getServiceInfo',
+      tags: ['service'],
+      summary: 'Service name, version and links to the docs',
+      responses: ok('Service information', 'ServiceInfo'),
+    },
+  },
+  {
+    path: '/health',
+    method: 'get',
+    operation: {
+      operationId: 'getHealth',
+      tags: ['service'],
+      summary: 'Liveness: the process is up (does not touch the database)',
+      responses: ok('The process is up', 'Health'),
+    },
+  },
+  {
+    path: '/trips/count',
+    method: 'get',
+    operation: {
+      operationId: 'getTripCount',
+      tags: ['trips'],
+      summary: 'Total number of trips',
+      [CACHE_TTL_EXTENSION]: 30,
+      responses: { ...ok('The number of trips', 'TripCount'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/sample',
+    method: 'get',
+    operation: {
+      operationId: 'getTripSample',
+      tags: ['trips'],
+      summary: 'Five random ids of existing trips',
+      description: 'Ids are drawn at random from the whole table on every call (never cached), fast on millions of rows.',
+      responses: { ...ok('Random trip ids', 'TripSample'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/analytics',
+    method: 'get',
+    operation: {
+      operationId: 'getTripAnalytics',
+      tags: ['trips'],
+      summary: 'Totals, average duration, peak pickup hour and trips per vendor',
+      [CACHE_TTL_EXTENSION]: 60,
+      responses: { ...ok('Aggregates over all trips', 'TripAnalytics'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/pages',
+    method: 'get',
+    operation: {
+      operationId: 'listTripPages',
+      tags: ['trips'],
+      summary: 'Trips by page number (offset pagination, ordered by id)',
+      description:
+        'Classic page/page_size pagination. Deep pages cost more (the database skips the rows before the page); ' +
+        'to walk the whole table use /trips/stream. With include_count=false the totals are null and no count is run.',
+      [CACHE_TTL_EXTENSION]: 10,
+      parameters: [
+        { name: 'page', in: 'query', description: 'Page number, from 1', schema: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 1 } },
+        pageSizeParam,
+        {
+          name: 'include_count', in: 'query',
+          description: 'Also count all trips for total_count/total_pages (a full count); false returns null totals',
+          schema: { type: 'boolean', default: true },
+        },
+      ],
+      responses: { ...ok('One page of trips', 'TripPage'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/stream',
+    method: 'get',
+    operation: {
+      operationId: 'streamTrips',
+      tags: ['trips'],
+      summary: 'Trips after a cursor (keyset pagination by id)',
+      description:
+        'Returns the trips with id greater than `cursor`, in id order. Follow `next_cursor` from 0 to visit every trip exactly once; ' +
+        'the cost of a page does not grow with the cursor.',
+      [CACHE_TTL_EXTENSION]: 10,
+      parameters: [
+        { name: 'cursor', in: 'query', description: 'Start after this id (0 = from the beginning)', schema: { type: 'integer', minimum: 0, maximum: MAX_SAFE_ID, default: 0 } },
+        pageSizeParam,
+      ],
+      responses: { ...ok('Trips after the cursor', 'TripStreamPage'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/{trip_id}',
+    method: 'get',
+    operation: {
+      operationId: 'getTrip',
+      tags: ['trips'],
+      summary: 'One trip by id',
+      [CACHE_TTL_EXTENSION]: 5,
+      parameters: [tripIdParam],
+      responses: { ...ok('The trip', 'Trip'), '404': errorRef('NotFound'), ...databaseErrors },
+    },
+  },
+  {
+    path: '/trips/{trip_id}/vendor',
+    method: 'post',
+    operation: {
+      operationId: 'updateTripVendor',
+      tags: ['trips'],
+      summary: "Change a trip's vendor",
+      description:
+        'Updates the vendor_id of one trip and returns the updated trip. The change is visible to the next read: ' +
+        'cached results that could contain the trip (the trip, pages, stream, analytics) are evicted.',
+      // The count is unchanged by a vendor update, so its cached value stays.
+      [CACHE_INVALIDATES_EXTENSION]: ['getTrip?trip_id={trip_id}&', 'getTripAnalytics?', 'listTripPages?', 'streamTrips?'],
+      parameters: [tripIdParam],
+      requestBody: { required: true, content: json(ref('VendorUpdate'), { vendor_id: '1' }) },
+      responses: {
+        ...ok('The updated trip', 'Trip'),
+        '404': errorRef('NotFound'),
+        '413': errorRef('PayloadTooLarge'),
+        '415': errorRef('UnsupportedMediaType'),
+        ...databaseErrors,
+      },
+    },
+  },
+];
+
+export function buildOpenApiDocument(version: string): OpenAPIObject {
+  const builder = OpenApiBuilder.create()
+    .addOpenApiVersion('3.1.0')
+    .addInfo({
+      title: 'Lakebase API',
+      version,
+      description:
+        'A fast, documented REST API over NYC taxi trips in a Databricks Lakebase (PostgreSQL) database. ' +
+        'Errors are RFC 9457 problem details (`application/problem+json`).',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    })
+    .addTag({ name: 'trips', description: 'NYC taxi trips' })
+    .addTag({ name: 'service', description: 'Service information and probes' });
+
+  for (const [name, schema] of Object.entries(schemas)) builder.addSchema(name, schema);
+  for (const [name, response] of Object.entries(errorResponses)) builder.addResponse(name, response);
+
+  const paths = new Map<string, Record<string, Operation>>();
+  for (const { path, method, operation } of operations) {
+    paths.set(path, { ...paths.get(path), [method]: withCacheResponses(operation) });
+  }
+  for (const [path, item] of paths) builder.addPath(path, item);
+  builder.addHeader('ETag', { description: 'Strong validator of the response body; send it back in If-None-Match', required: true, schema: { type: 'string' } });
+  builder.addHeader('X-Cache', {
+    description: 'HIT when served from the results cache, MISS when queried (absent when the cache is off)',
+    schema: { type: 'string', enum: ['HIT', 'MISS'] },
+  });
+  return builder.getSpec();
+}
+
+/**
+ * Cacheable operations also answer 304 to a matching If-None-Match, and describe their ETag and
+ * X-Cache headers: derived from `x-cache-ttl-seconds`, so the two never disagree.
+ */
+function withCacheResponses(operation: Operation): Operation {
+  if (!operation[CACHE_TTL_EXTENSION]) return operation;
+  const responses = { ...operation.responses };
+  const ok = responses['200'] as ResponseObject;
+  responses['200'] = {
+    ...ok,
+    headers: {
+      ...ok.headers,
+      ETag: { $ref: '#/components/headers/ETag' },
+      'X-Cache': { $ref: '#/components/headers/X-Cache' },
+    },
+  };
+  responses['304'] = { description: 'Not Modified: the If-None-Match ETag is current', headers: { ETag: { $ref: '#/components/headers/ETag' } } };
+  return { ...operation, responses };
+}

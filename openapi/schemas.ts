@@ -1,0 +1,198 @@
+import type { SchemaObject } from 'openapi3-ts/oas31';
+
+/** Component schemas of the public contract. JSON Schema 2020-12, as OpenAPI 3.1 uses it. */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** `timestamp without time zone`, exactly as stored: ISO 8601 with no offset. */
+const localTimestamp: SchemaObject = {
+  type: ['string', 'null'],
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?$',
+  description: 'Local timestamp as stored (no time zone offset)',
+  examples: ['2016-03-14T17:24:55'],
+};
+
+const tripExample = {
+  id: 123,
+  vendor_id: '2',
+  pickup_datetime: '2016-03-14T17:24:55',
+  dropoff_datetime: '2016-03-14T17:32:30',
+  passenger_count: 1,
+  pickup_longitude: -73.982154846191406,
+  pickup_latitude: 40.767936706542969,
+  dropoff_longitude: -73.964630126953125,
+  dropoff_latitude: 40.765602111816406,
+  store_and_fwd_flag: 'N',
+  trip_duration: 455,
+};
+
+export const schemas: Record<string, SchemaObject> = {
+  Trip: {
+    type: 'object',
+    description: 'One NYC taxi trip, with every column of the table',
+    required: [
+      'id', 'vendor_id', 'pickup_datetime', 'dropoff_datetime', 'passenger_count', 'pickup_longitude',
+      'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude', 'store_and_fwd_flag', 'trip_duration',
+    ],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'integer', minimum: 1, description: 'Trip id (primary key)' },
+      vendor_id: { type: ['string', 'null'], description: 'Taxi vendor code' },
+      pickup_datetime: localTimestamp,
+      dropoff_datetime: localTimestamp,
+      passenger_count: { type: ['integer', 'null'] },
+      pickup_longitude: { type: ['number', 'null'] },
+      pickup_latitude: { type: ['number', 'null'] },
+      dropoff_longitude: { type: ['number', 'null'] },
+      dropoff_latitude: { type: ['number', 'null'] },
+      store_and_fwd_flag: { type: ['string', 'null'], description: "'Y' when the trip was stored before forwarding" },
+      trip_duration: { type: ['integer', 'null'], description: 'Duration in seconds' },
+    },
+    examples: [tripExample],
+  },
+  TripCount: {
+    type: 'object',
+    required: ['total_trips'],
+    additionalProperties: false,
+    properties: { total_trips: { type: 'integer', minimum: 0 } },
+    examples: [{ total_trips: 200000 }],
+  },
+  TripSample: {
+    type: 'object',
+    required: ['sample_trip_ids'],
+    additionalProperties: false,
+    properties: {
+      sample_trip_ids: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1 },
+        maxItems: 5,
+        uniqueItems: true,
+        description: 'Up to 5 distinct ids of existing trips, chosen at random (fewer only if the table has fewer rows)',
+      },
+    },
+    examples: [{ sample_trip_ids: [18342, 99120, 4511, 151077, 70230] }],
+  },
+  TripAnalytics: {
+    type: 'object',
+    required: ['total_trips', 'avg_trip_duration_minutes', 'peak_hour', 'peak_hour_trip_count', 'vendor_distribution'],
+    additionalProperties: false,
+    properties: {
+      total_trips: { type: 'integer', minimum: 0 },
+      avg_trip_duration_minutes: { type: ['number', 'null'], description: 'Mean trip duration in minutes, 2 decimals; null for an empty table' },
+      peak_hour: { type: ['integer', 'null'], minimum: 0, maximum: 23, description: 'Hour of day (0-23) with the most pickups' },
+      peak_hour_trip_count: { type: 'integer', minimum: 0 },
+      vendor_distribution: {
+        type: 'object',
+        additionalProperties: { type: 'integer', minimum: 0 },
+        description: 'Trips per vendor id, the 10 largest vendors',
+      },
+    },
+    examples: [{
+      total_trips: 200000,
+      avg_trip_duration_minutes: 14.87,
+      peak_hour: 18,
+      peak_hour_trip_count: 14012,
+      vendor_distribution: { '2': 106120, '1': 93880 },
+    }],
+  },
+  PagePagination: {
+    type: 'object',
+    required: ['page', 'page_size', 'total_pages', 'total_count', 'has_next', 'has_previous'],
+    additionalProperties: false,
+    properties: {
+      page: { type: 'integer', minimum: 1 },
+      page_size: { type: 'integer', minimum: 1, maximum: 1000 },
+      total_pages: { type: ['integer', 'null'], minimum: 0, description: 'null when include_count=false' },
+      total_count: { type: ['integer', 'null'], minimum: 0, description: 'null when include_count=false' },
+      has_next: { type: 'boolean' },
+      has_previous: { type: 'boolean' },
+    },
+  },
+  TripPage: {
+    type: 'object',
+    required: ['trips', 'pagination'],
+    additionalProperties: false,
+    properties: {
+      trips: { type: 'array', items: ref('Trip') },
+      pagination: ref('PagePagination'),
+    },
+    examples: [{
+      trips: [tripExample],
+      pagination: { page: 1, page_size: 1, total_pages: 200000, total_count: 200000, has_next: true, has_previous: false },
+    }],
+  },
+  StreamPagination: {
+    type: 'object',
+    required: ['page_size', 'has_next', 'next_cursor', 'has_previous'],
+    additionalProperties: false,
+    properties: {
+      page_size: { type: 'integer', minimum: 1, maximum: 1000 },
+      has_next: { type: 'boolean' },
+      next_cursor: { type: ['integer', 'null'], minimum: 1, description: 'Pass as `cursor` to get the next page; null on the last page' },
+      has_previous: { type: 'boolean', description: 'true when the page started after a cursor (> 0)' },
+    },
+  },
+  TripStreamPage: {
+    type: 'object',
+    required: ['trips', 'pagination'],
+    additionalProperties: false,
+    properties: {
+      trips: { type: 'array', items: ref('Trip') },
+      pagination: ref('StreamPagination'),
+    },
+    examples: [{
+      trips: [tripExample],
+      pagination: { page_size: 1, has_next: true, next_cursor: 123, has_previous: true },
+    }],
+  },
+  VendorUpdate: {
+    type: 'object',
+    required: ['vendor_id'],
+    additionalProperties: false,
+    properties: {
+      vendor_id: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_-]{1,32}$',
+        description: 'The new vendor code: 1 to 32 letters, digits, "_" or "-"',
+      },
+    },
+    examples: [{ vendor_id: '1' }],
+  },
+  Health: {
+    type: 'object',
+    required: ['status', 'version', 'uptime_seconds'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['healthy'] },
+      version: { type: 'string' },
+      uptime_seconds: { type: 'number', minimum: 0 },
+    },
+    examples: [{ status: 'healthy', version: '0.1.0', uptime_seconds: 42.5 }],
+  },
+  ServiceInfo: {
+    type: 'object',
+    required: ['name', 'version', 'docs', 'openapi'],
+    additionalProperties: false,
+    properties: {
+      name: { type: 'string' },
+      version: { type: 'string' },
+      description: { type: 'string' },
+      docs: { type: 'string', description: 'Path of the interactive API docs' },
+      openapi: { type: 'string', description: 'Path of this OpenAPI document' },
+    },
+    examples: [{ name: 'Lakebase API', version: '0.1.0', description: 'NYC taxi trips over Lakebase', docs: '/docs', openapi: '/openapi.json' }],
+  },
+  Problem: {
+    type: 'object',
+    description: 'RFC 9457 problem details',
+    required: ['type', 'title', 'status', 'detail'],
+    properties: {
+      type: { type: 'string' },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string' },
+      field: { type: 'string', description: 'The offending input: a parameter name, `body`, or a path in the body' },
+      request_id: { type: 'string', description: 'Present on 5xx: quote it when reporting the error' },
+    },
+  },
+};
