@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
+
+test('defaults match the documented ones', () => {
+  const config = loadConfig({});
+  assert.equal(config.port, 8000);
+  assert.equal(config.host, '127.0.0.1');
+  assert.deepEqual(
+    { size: config.pool.size, overflow: config.pool.maxOverflow, timeout: config.pool.timeoutSeconds, command: config.pool.commandTimeoutSeconds },
+    { size: 5, overflow: 10, timeout: 30, command: 10 },
+  );
+  assert.equal(config.schema, 'public');
+  assert.equal(config.table, 'nyc_train_synced');
+  assert.equal(config.sampleRows, 200_000);
+});
+
+test('inside a Databricks App: DATABRICKS_APP_PORT on all interfaces', () => {
+  const config = loadConfig({ DATABRICKS_APP_PORT: '8080', PORT: '3000' });
+  assert.equal(config.port, 8080);
+  assert.equal(config.host, '0.0.0.0');
+});
+
+for (const [variable, value, message] of [
+  ['DB_POOL_SIZE', 'five', /DB_POOL_SIZE must be an integer/],
+  ['DB_POOL_SIZE', '0', /DB_POOL_SIZE must be between 1/],
+  ['DB_POOL_TIMEOUT', 'soon', /DB_POOL_TIMEOUT must be a number/],
+  ['PORT', '70000', /PORT must be between/],
+  ['DEFAULT_POSTGRES_TABLE', 'trips; drop table x', /DEFAULT_POSTGRES_TABLE must be a plain SQL identifier/],
+  ['DEFAULT_POSTGRES_SCHEMA', 'a"b', /DEFAULT_POSTGRES_SCHEMA must be a plain SQL identifier/],
+  ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+] as const) {
+  test(`${variable}=${value} is refused with a message naming it`, () => {
+    assert.throws(() => loadConfig({ [variable]: value }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.variable, variable);
+      assert.match(err.message, message);
+      return true;
+    });
+  });
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { OperationObject, PathItemObject } from 'openapi3-ts/oas31';
+import { handlers } from '../../functions/index.ts';
+import { loadConfig } from '../../lib/config.ts';
+import type { Context } from '../../lib/context.ts';
+import { createRouter } from '../../lib/router.ts';
+import { buildOpenApiDocument } from '../../openapi/document.ts';
+import { captureLogs } from '../support/logCapture.ts';
+
+const document = buildOpenApiDocument('0.0.0-test');
+const fakeContext = { config: loadConfig({}), logger: captureLogs().logger, version: '0.0.0-test' } as unknown as Context;
+
+function operationIds(): string[] {
+  return Object.values(document.paths ?? {}).flatMap((item: PathItemObject) =>
+    (['get', 'post', 'put', 'patch', 'delete'] as const).flatMap((m) => ((item[m] as OperationObject | undefined)?.operationId ? [(item[m] as OperationObject).operationId!] : [])),
+  );
+}
+
+test('every operation has a handler and every handler an operation', () => {
+  assert.deepEqual(operationIds().sort(), Object.keys(handlers).sort());
+});
+
+test('the router refuses to start with an operation that has no handler', () => {
+  const { getTrip: _dropped, ...rest } = handlers;
+  assert.throws(() => createRouter(fakeContext, { document, handlers: rest }), /No handler in functions\/ for operation getTrip/);
+});
+
+test('the router refuses to start with a handler that has no operation', () => {
+  const extra = { ...handlers, deleteEverything: handlers.getTrip! };
+  assert.throws(() => createRouter(fakeContext, { document, handlers: extra }), /Handler deleteEverything has no operation/);
+});
+
+test('every operation documents its responses with schemas, and database operations their failures', () => {
+  for (const [path, item] of Object.entries(document.paths ?? {}) as Array<[string, PathItemObject]>) {
+    for (const method of ['get', 'post'] as const) {
+      const op = item[method] as OperationObject | undefined;
+      if (!op) continue;
+      const responses = op.responses ?? {};
+      assert.ok(responses['200'], `${method} ${path} has a 200`);
+      if (path.startsWith('/trips')) {
+        for (const status of ['400', '500', '503', '504']) assert.ok(responses[status], `${method} ${path} documents ${status}`);
+      }
+      if (path.includes('{trip_id}')) assert.ok(responses['404'], `${method} ${path} documents 404`);
+    }
+  }
+});

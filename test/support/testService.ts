@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Express } from 'express';
+import pg from 'pg';
+import { createExpressApp } from '../../lib/adapters/express.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { createContext, type Context } from '../../lib/context.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
+import { seedTrips } from '../../lib/db/seedTrips.ts';
+import { createRouter, type Router } from '../../lib/router.ts';
+import { APP_VERSION } from '../../lib/version.ts';
+import { ApiClient } from './api.ts';
+import { ContractChecker } from './contract.ts';
+import { captureLogs } from './logCapture.ts';
+
+export interface TestDatabase {
+  server: EmbeddedPostgres;
+  /** A separate superuser pool for test set-up and for checking state behind the API's back. */
+  admin: pg.Pool;
+  stop(): Promise<void>;
+}
+
+/** A throw-away embedded PostgreSQL seeded with `rows` deterministic trips. */
+export async function startTestDatabase(rows = 2000, config: Pick<Config, 'schema' | 'table'> = { schema: 'public', table: 'nyc_train_synced' }): Promise<TestDatabase> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-test-'));
+  const server = await startEmbeddedPostgres({ dataDir, port: 0, persistent: false });
+  const admin = new pg.Pool({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password, max: 4 });
+  await seedTrips(admin, { schema: config.schema, table: config.table, rows });
+  return {
+    server,
+    admin,
+    async stop() {
+      await admin.end();
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestService {
+  database: TestDatabase;
+  ctx: Context;
+  router: Router;
+  app: Express;
+  api: ApiClient;
+  contract: ContractChecker;
+  logs: ReturnType<typeof captureLogs>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole service (context, router, Express adapter) over a real embedded database. Every
+ * response the `api` client receives is checked against the OpenAPI contract.
+ */
+export async function startTestService(options: { rows?: number; env?: Record<string, string>; database?: TestDatabase } = {}): Promise<TestService> {
+  const database = options.database ?? (await startTestDatabase(options.rows ?? 2000));
+  const config = loadConfig({ DB_POOL_SIZE: '2', DB_MAX_OVERFLOW: '4', ...options.env });
+  const logs = captureLogs();
+  const { server } = database;
+  const ctx = await createContext({
+    config,
+    logger: logs.logger,
+    version: APP_VERSION,
+    target: {
+      mode: 'embedded',
+      host: server.host,
+      port: server.port,
+      database: server.database,
+      user: server.user,
+      password: server.password,
+      ssl: false,
+      description: 'test database',
+      close: async () => undefined,
+    },
+  });
+  const router = createRouter(ctx);
+  const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
+  const contract = new ContractChecker(router.document);
+  return {
+    database,
+    ctx,
+    router,
+    app,
+    api: new ApiClient(app, contract),
+    contract,
+    logs,
+    async close() {
+      await ctx.close();
+      if (!options.database) await database.stop();
+    },
+  };
+}
