@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
+import request from 'supertest';
+import { createExpressApp } from '../../lib/adapters/express.ts';
+import { createFetchHandler } from '../../lib/adapters/fetch.ts';
+import { createLambdaHandler, type LambdaResult } from '../../lib/adapters/lambda.ts';
+import type { Context } from '../../lib/context.ts';
+import { createRouter } from '../../lib/router.ts';
+
+/** One HTTP exchange in a runtime-neutral shape, so one behaviour suite can run through every adapter. */
+export interface Exchange {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+export interface SendOptions {
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Transport {
+  name: string;
+  send(method: string, url: string, options?: SendOptions): Promise<Exchange>;
+}
+
+const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../adapters/fixtures/${name}`, import.meta.url), 'utf8')) as T;
+
+function lowerCase(headers: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = String(value);
+  return out;
+}
+
+export function expressTransport(ctx: Context): Transport {
+  const app = createExpressApp(createRouter(ctx), { maxBodyBytes: ctx.config.maxBodyBytes });
+  return {
+    name: 'express',
+    async send(method, url, options = {}) {
+      let req = request(app)[method.toLowerCase() as 'get'](url);
+      for (const [name, value] of Object.entries(options.headers ?? {})) req = req.set(name, value);
+      if (options.body !== undefined) req = req.send(options.body);
+      const res = await req.buffer(true).parse((response, callback) => {
+        let data = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => { data += chunk; });
+        response.on('end', () => callback(null, data));
+      });
+      return { status: res.status, headers: lowerCase(res.headers as Record<string, unknown>), text: typeof res.body === 'string' ? res.body : '' };
+    },
+  };
+}
+
+export function fetchTransport(ctx: Context): Transport {
+  const handler = createFetchHandler(createRouter(ctx), { maxBodyBytes: ctx.config.maxBodyBytes });
+  return {
+    name: 'fetch',
+    async send(method, url, options = {}) {
+      const response = await handler(new Request(`http://127.0.0.1${url}`, { method, headers: options.headers, body: options.body }));
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, name) => { headers[name] = value; });
+      return { status: response.status, headers, text: await response.text() };
+    },
+  };
+}
+
+function fromLambda(result: LambdaResult): Exchange {
+  if (typeof result === 'string') throw new Error('unexpected string result');
+  const body = result.body ?? '';
+  return {
+    status: result.statusCode ?? 200,
+    headers: lowerCase(result.headers as Record<string, unknown>),
+    text: result.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body,
+  };
+}
+
+/** API Gateway HTTP API (payload 2.0), bodies sent base64-encoded as API Gateway does for binary media. */
+export function lambdaV2Transport(ctx: Context): Transport {
+  const handler = createLambdaHandler(async () => ctx);
+  const template = fixture<APIGatewayProxyEventV2>('apigw-v2-event.json');
+  return {
+    name: 'lambda-v2',
+    async send(method, url, options = {}) {
+      const [path, query = ''] = url.split('?') as [string, string?];
+      const event: APIGatewayProxyEventV2 = {
+        ...template,
+        rawPath: path,
+        rawQueryString: query,
+        headers: { ...template.headers, ...lowerCase(options.headers) },
+        requestContext: { ...template.requestContext, http: { ...template.requestContext.http, method, path } },
+        body: options.body === undefined ? undefined : Buffer.from(options.body).toString('base64'),
+        isBase64Encoded: options.body !== undefined,
+      };
+      return fromLambda(await handler(event));
+    },
+  };
+}
+
+/** API Gateway REST API (payload 1.0): query parameters arrive as multi-value maps. */
+export function lambdaV1Transport(ctx: Context): Transport {
+  const handler = createLambdaHandler(async () => ctx);
+  const template = fixture<APIGatewayProxyEvent>('apigw-v1-event.json');
+  return {
+    name: 'lambda-v1',
+    async send(method, url, options = {}) {
+      const [path, query = ''] = url.split('?') as [string, string?];
+      const multi: Record<string, string[]> = {};
+      for (const [name, value] of new URLSearchParams(query)) (multi[name] ??= []).push(value);
+      const single = Object.fromEntries(Object.entries(multi).map(([name, values]) => [name, values[values.length - 1]!]));
+      const headers = { ...template.headers, ...(options.headers ?? {}) };
+      const event: APIGatewayProxyEvent = {
+        ...template,
+        path,
+        httpMethod: method,
+        headers,
+        multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v as string]])),
+        queryStringParameters: query ? single : null,
+        multiValueQueryStringParameters: query ? multi : null,
+        body: options.body ?? null,
+        isBase64Encoded: false,
+      };
+      return fromLambda(await handler(event));
+    },
+  };
+}
