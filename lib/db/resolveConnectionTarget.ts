@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
-import { startEmbeddedPostgres } from './embeddedPostgres.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.ts';
 import { seedTrips } from './seedTrips.ts';
 import { sslFromMode } from './sslMode.ts';
 
@@ -72,6 +72,11 @@ async function startEmbedded(config: Config, logger: Logger): Promise<Connection
     await server.stop();
     throw err;
   }
+  return embeddedTarget(server, () => server.stop());
+}
+
+/** The connection target of an embedded server; `close` decides whether closing stops it. */
+export function embeddedTarget(server: EmbeddedPostgres, close: () => Promise<void>): ConnectionTarget {
   return {
     mode: 'embedded',
     host: server.host,
@@ -81,7 +86,7 @@ async function startEmbedded(config: Config, logger: Logger): Promise<Connection
     password: server.password,
     ssl: false,
     description: `embedded PostgreSQL at ${server.host}:${server.port}/${server.database}`,
-    close: () => server.stop(),
+    close,
   };
 }
 

@@ -7,6 +7,7 @@ import { createExpressApp } from '../../lib/adapters/express.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
+import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { seedTrips } from '../../lib/db/seedTrips.ts';
 import { createRouter, type Router } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
@@ -62,17 +63,8 @@ export async function startTestService(options: { rows?: number; env?: Record<st
     config,
     logger: logs.logger,
     version: APP_VERSION,
-    target: {
-      mode: 'embedded',
-      host: server.host,
-      port: server.port,
-      database: server.database,
-      user: server.user,
-      password: server.password,
-      ssl: false,
-      description: 'test database',
-      close: async () => undefined,
-    },
+    // The suite owns the database: closing the context must not stop it.
+    target: embeddedTarget(server, async () => undefined),
   });
   const router = createRouter(ctx);
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
