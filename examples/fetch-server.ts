@@ -1,29 +1,38 @@
 /**
- * The handlers behind the WHATWG fetch adapter, served by plain node:http. The same
- * `(Request) => Promise<Response>` function runs as is on Bun (`Bun.serve({ fetch })`),
- * Deno (`Deno.serve(fetch)`) and edge-style hosts. Run: `npx tsx examples/fetch-server.ts`.
+ * The fetch adapter served by plain node:http: `npx tsx examples/fetch-server.ts` (the embedded
+ * database when nothing is configured). The same `handle` runs as is on Bun
+ * (`Bun.serve({ fetch: handle })`), Deno (`Deno.serve(handle)`) and edge-style hosts.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createFetchHandler } from '../lib/adapters/fetch.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openContext } from '../lib/openContext.ts';
-import { createRouter } from '../lib/router.ts';
 
 const config = loadConfig(process.env);
 const ctx = await openContext(config, process.env, createLogger({ level: config.logLevel }));
-const handle = createFetchHandler(createRouter(ctx), { maxBodyBytes: config.maxBodyBytes });
+const handle = createFetchHandler(ctx);
 
-createServer(async (req, res) => {
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, {
-    method: req.method,
-    headers: req.headers as Record<string, string>,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
-    duplex: 'half',
-  } as RequestInit);
-  const response = await handle(request);
-  res.writeHead(response.status, Object.fromEntries(response.headers));
-  res.end(Buffer.from(await response.arrayBuffer()));
-}).listen(config.port, config.host, () => console.log(`fetch adapter on http://${config.host}:${config.port}`));
+async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const gone = new AbortController(); // aborted when the client hangs up
+  res.once('close', () => gone.abort());
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req);
+  const init = { method: req.method, headers, body, duplex: 'half', signal: gone.signal };
+  const response = await handle(new Request(`http://localhost${req.url}`, init as RequestInit));
+  res.setHeaders(response.headers).writeHead(response.status); // setHeaders keeps every Set-Cookie
+  if (response.body) await pipeline(Readable.fromWeb(response.body as NodeReadableStream), res);
+  else res.end();
+}
+
+const server = createServer((req, res) => void serve(req, res).catch(() => res.destroy())); // a broken upload: drop it
+server.listen(config.port, config.host, () => console.log(`fetch adapter on http://${config.host}:${(server.address() as { port: number }).port}`));
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // Finish in-flight requests, then close the pool (and stop the embedded database).
+  process.once(signal, () => server.close(() => void ctx.close().finally(() => process.exit(0))));
+}

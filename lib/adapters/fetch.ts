@@ -1,13 +1,13 @@
-import type { NeutralRequest } from '../http.ts';
-import type { Router } from '../router.ts';
+import type { Context } from '../context.ts';
+import type { NeutralRequest, NeutralResponse } from '../http.ts';
+import { createRouter } from '../router.ts';
 
-export interface FetchHandlerOptions {
-  maxBodyBytes: number;
-}
+/** Statuses whose response may not carry a body: `new Response(body, …)` throws for them. */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /**
- * Reads at most one byte past the limit: the router answers 413 from the length, and a huge
- * upload is never buffered whole.
+ * Reads at most one byte past the limit, then cancels the stream: the router answers 413 from
+ * the length, and a huge (or endless) upload is never buffered whole.
  */
 async function readBody(request: Request, limit: number): Promise<Buffer | undefined> {
   if (!request.body) return undefined;
@@ -24,37 +24,48 @@ async function readBody(request: Request, limit: number): Promise<Buffer | undef
       break;
     }
   }
-  return size === 0 ? undefined : Buffer.concat(chunks);
+  if (size === 0) return undefined;
+  const body = Buffer.concat(chunks, size);
+  return size > limit ? body.subarray(0, limit + 1) : body;
 }
 
+/** Header names arrive lower-cased; repeated headers are already joined by `Headers`. */
 function headersOf(request: Request): Record<string, string> {
   const headers: Record<string, string> = {};
   request.headers.forEach((value, name) => { headers[name] = value; });
   return headers;
 }
 
+function toResponse(method: string, response: NeutralResponse): Response {
+  const { body, status } = response;
+  const bodyInit: BodyInit | null =
+    body === undefined || method === 'HEAD' || NULL_BODY_STATUSES.has(status)
+      ? null
+      : typeof body === 'string'
+        ? body
+        : new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength); // a view, not a copy
+  return new Response(bodyInit, { status, headers: response.headers });
+}
+
 /**
- * The WHATWG fetch adapter: `(Request) => Promise<Response>`, as Node 20's `fetch` types, Bun,
- * Deno and edge-style hosts use. Same router, same rules, same bytes as the Express adapter.
+ * The WHATWG fetch adapter: `(Request) => Promise<Response>`, the shape Node's own `fetch`
+ * types, Bun, Deno and edge-style hosts serve. It takes the context, like the Lambda adapter,
+ * builds the shared router once, and takes the body limit from the context's configuration, so
+ * every runtime answers with the same rules and the same bytes as Express. The request's
+ * `signal` is passed on: hosts abort it when the client goes away.
  */
-export function createFetchHandler(router: Router, options: FetchHandlerOptions): (request: Request) => Promise<Response> {
+export function createFetchHandler(ctx: Context): (request: Request) => Promise<Response> {
+  const router = createRouter(ctx);
+  const { maxBodyBytes } = ctx.config;
   return async (request) => {
     const url = new URL(request.url);
     const neutral: NeutralRequest = {
       method: request.method,
       url: `${url.pathname}${url.search}`,
       headers: headersOf(request),
-      body: await readBody(request, options.maxBodyBytes),
+      body: await readBody(request, maxBodyBytes),
       signal: request.signal,
     };
-    const response = await router.handle(neutral);
-    const { body } = response;
-    const bodyInit: BodyInit | null =
-      body === undefined || response.status === 304 || response.status === 204
-        ? null
-        : typeof body === 'string'
-          ? body
-          : new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength); // a view, not a copy
-    return new Response(bodyInit, { status: response.status, headers: response.headers });
+    return toResponse(neutral.method.toUpperCase(), await router.handle(neutral));
   };
 }

@@ -52,7 +52,7 @@ export function expressTransport(ctx: Context): Transport {
 }
 
 export function fetchTransport(ctx: Context): Transport {
-  const handler = createFetchHandler(createRouter(ctx), { maxBodyBytes: ctx.config.maxBodyBytes });
+  const handler = createFetchHandler(ctx);
   return {
     name: 'fetch',
     async send(method, url, options = {}) {
