@@ -69,7 +69,8 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
   return compiled;
 }
 
-function requestIdOf(request: NeutralRequest): string {
+/** The caller's request id when it is a sane one, else a fresh one. */
+export function requestIdOf(request: NeutralRequest): string {
   const incoming = headerValue(request.headers, 'x-request-id');
   return incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
@@ -81,7 +82,7 @@ function ifNoneMatch(header: string | undefined, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
-function problemResponse(error: ApiError, requestId: string): NeutralResponse {
+export function problemResponse(error: ApiError, requestId: string): NeutralResponse {
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store', ...error.headers };
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
   return { status: error.status, headers, body: JSON.stringify(error.toProblem(requestId)) };

@@ -1,16 +1,23 @@
 /**
- * AWS Lambda entry point (API Gateway HTTP API payload 2.0 or REST API 1.0, proxy integration).
- * The context — pool, cache, token manager — is built on the first invocation of a container and
- * reused by the next ones. Configure the database with PG* / DATABASE_URL (or the Lakebase
- * variables); the embedded default is for local use only. Keep DB_POOL_SIZE small (1-2): every
- * container has its own pool.
+ * AWS Lambda entry point behind API Gateway (HTTP API payload 2.0, or REST API 1.0; proxy
+ * integration). The context (pool, cache, token manager) is built on a container's first
+ * invocation and reused by the next ones, so each container has its own pool and its own cache.
  */
 import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
 
+/** The variables that point at a real database; without one, openContext would start the embedded one. */
+const DATABASE_SETTINGS = ['DATABASE_URL', 'PGHOST'];
+
 export const handler = createLambdaHandler(async () => {
-  const config = loadConfig(process.env);
-  return openContext(config, process.env, createLogger({ level: config.logLevel, pretty: false }));
+  // A container serves one request at a time: one warm connection, plus one for the parallel
+  // count of /trips/pages. DB_POOL_SIZE and DB_MAX_OVERFLOW still override these defaults.
+  const env: Record<string, string | undefined> = { DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '1', ...process.env };
+  const config = loadConfig(env);
+  if (!DATABASE_SETTINGS.some((name) => env[name])) {
+    throw new ConfigError('DATABASE_URL', 'or PGHOST must be set on Lambda: the embedded database is for local use only');
+  }
+  return openContext(config, env, createLogger({ level: config.logLevel, pretty: false }));
 });

@@ -1,34 +1,93 @@
-import type {
-  APIGatewayProxyEvent,
-  APIGatewayProxyEventV2,
-  APIGatewayProxyResult,
-  APIGatewayProxyStructuredResultV2,
-} from 'aws-lambda';
+import { performance } from 'node:perf_hooks';
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
+import type { Logger } from 'pino';
 import type { Context } from '../context.ts';
+import { mapDatabaseError } from '../db/databaseErrors.ts';
 import type { NeutralRequest, NeutralResponse } from '../http.ts';
-import { createRouter, type Router } from '../router.ts';
+import { createLogger } from '../logger.ts';
+import { createRouter, problemResponse, requestIdOf, type Router } from '../router.ts';
 
+/** API Gateway proxy events: HTTP API payload 2.0, and payload 1.0 (REST API, or HTTP API set to 1.0). */
 export type LambdaEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
-export type LambdaResult = APIGatewayProxyResult | APIGatewayProxyStructuredResultV2;
+/** One result shape satisfies both payload versions. */
+export type LambdaResult = APIGatewayProxyResult;
+
+export interface LambdaHandlerOptions {
+  /**
+   * A path prefix to remove before routing, for a custom domain's API mapping (`/trips-api`) or
+   * a proxy resource below the root (`/api/{proxy+}`). The stage is removed without it.
+   */
+  basePath?: string;
+  /** Where a failed cold start is reported; the context's own logger takes over once it exists. */
+  logger?: Logger;
+}
+
+export type LambdaHandler = ((event: LambdaEvent) => Promise<LambdaResult>) & {
+  /** Closes the container's context (pool, channels), if one was built; for tests and shutdown hooks. */
+  close(): Promise<void>;
+};
 
 const isV2 = (event: LambdaEvent): event is APIGatewayProxyEventV2 => (event as APIGatewayProxyEventV2).version === '2.0';
 
-function lowerCaseHeaders(
+/** HTTP APIs mark their payload 1.0 events with a version; REST APIs send none. */
+const fromHttpApi = (event: LambdaEvent): boolean => isV2(event) || (event as { version?: string }).version === '1.0';
+
+/**
+ * REST APIs deliver the path still percent-encoded, HTTP APIs decoded. The router matches an
+ * encoded path, so escape what can never appear literally in one (a decoded `?`, `#`, space,
+ * non-ASCII, a bare `%`); an encoded path passes unchanged, so neither source is double-encoded.
+ */
+function encodedPath(path: string): string {
+  return path.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (char) => {
+    try {
+      return encodeURIComponent(char);
+    } catch {
+      return '%EF%BF%BD'; // a lone surrogate: U+FFFD, as a browser would send it
+    }
+  });
+}
+
+function stripPrefix(path: string, prefix: string): string {
+  if (!prefix || prefix === '/') return path;
+  const normalised = `/${prefix.replace(/^\/+|\/+$/g, '')}`;
+  if (path === normalised) return '/';
+  return path.startsWith(`${normalised}/`) ? path.slice(normalised.length) : path;
+}
+
+/**
+ * The path the spec's routes see. An HTTP API puts a named stage in front of the path (`/prod/trips/42`);
+ * a REST API's `path` never has the stage, but does have a custom domain's base path mapping.
+ */
+function pathOf(event: LambdaEvent, basePath: string | undefined): string {
+  let path = isV2(event) ? event.rawPath : event.path;
+  const { stage } = event.requestContext;
+  if (fromHttpApi(event) && stage && stage !== '$default') path = stripPrefix(path, stage);
+  if (basePath) path = stripPrefix(path, basePath);
+  return encodedPath(path || '/');
+}
+
+function headersOf(
   single: Record<string, string | undefined> | null | undefined,
   multi?: Record<string, string[] | undefined> | null,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(single ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
-  for (const [name, values] of Object.entries(multi ?? {})) if (values?.length) headers[name.toLowerCase()] = values.join(', ');
+  // Payload 1.0 repeats every header in the multi-value map, with all its values: that one wins.
+  for (const [name, values] of Object.entries(multi ?? {})) {
+    const lower = name.toLowerCase();
+    if (values?.length) headers[lower] = values.join(lower === 'cookie' ? '; ' : ', ');
+  }
   return headers;
 }
 
-function bodyOf(body: string | null | undefined, base64: boolean): Buffer | undefined {
+function bodyOf(body: string | null | undefined, base64: boolean, limit: number): Buffer | undefined {
   if (body === null || body === undefined || body === '') return undefined;
-  return Buffer.from(body, base64 ? 'base64' : 'utf8');
+  const bytes = Buffer.from(body, base64 ? 'base64' : 'utf8');
+  // The router answers 413 from the length; keep no more than it needs to see.
+  return bytes.length > limit ? bytes.subarray(0, limit + 1) : bytes;
 }
 
-/** REST API (payload 1.0): repeated query parameters arrive in `multiValueQueryStringParameters`. */
+/** Payload 1.0: a repeated parameter is only complete in the multi-value map (the single map keeps the last). */
 function queryStringV1(event: APIGatewayProxyEvent): string {
   const params = new URLSearchParams();
   if (event.multiValueQueryStringParameters) {
@@ -40,37 +99,28 @@ function queryStringV1(event: APIGatewayProxyEvent): string {
   return text ? `?${text}` : '';
 }
 
-/** The path the API sees: without the API Gateway stage, as the spec's paths have no stage. */
-function pathOf(event: LambdaEvent): string {
+export function toNeutralRequest(event: LambdaEvent, options: { maxBodyBytes: number; basePath?: string }): NeutralRequest {
+  const path = pathOf(event, options.basePath);
   if (isV2(event)) {
-    const stage = event.requestContext.stage;
-    const raw = event.rawPath;
-    return stage && stage !== '$default' && raw.startsWith(`/${stage}/`) ? raw.slice(stage.length + 1) : raw;
-  }
-  return event.path;
-}
-
-export function toNeutralRequest(event: LambdaEvent): NeutralRequest {
-  if (isV2(event)) {
-    const headers = lowerCaseHeaders(event.headers);
+    const headers = headersOf(event.headers);
     // Payload 2.0 moves cookies out of the headers.
     if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
     return {
       method: event.requestContext.http.method,
-      url: `${pathOf(event)}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,
+      url: `${path}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,
       headers,
-      body: bodyOf(event.body, event.isBase64Encoded),
+      body: bodyOf(event.body, event.isBase64Encoded, options.maxBodyBytes),
     };
   }
   return {
     method: event.httpMethod,
-    url: `${pathOf(event)}${queryStringV1(event)}`,
-    headers: lowerCaseHeaders(event.headers, event.multiValueHeaders),
-    body: bodyOf(event.body, event.isBase64Encoded),
+    url: `${path}${queryStringV1(event)}`,
+    headers: headersOf(event.headers, event.multiValueHeaders),
+    body: bodyOf(event.body, event.isBase64Encoded, options.maxBodyBytes),
   };
 }
 
-const TEXTUAL = /^(application\/(json|problem\+json|javascript)|text\/)/;
+const TEXTUAL = /^(application\/([a-z.+-]*\+)?json|application\/javascript|text\/)/i;
 
 export function toLambdaResult(response: NeutralResponse): LambdaResult {
   const { body } = response;
@@ -79,31 +129,63 @@ export function toLambdaResult(response: NeutralResponse): LambdaResult {
   const binary = Buffer.isBuffer(body) && !TEXTUAL.test(contentType);
   return {
     statusCode: response.status,
-    headers: response.headers,
+    headers: { ...response.headers },
     body: body === undefined ? '' : binary ? (body as Buffer).toString('base64') : body.toString(),
     isBase64Encoded: binary,
   };
 }
 
+/** A database that cannot be reached at cold start is the client's 503, not a crashed invocation. */
+function coldStartFailure(err: unknown, event: LambdaEvent, started: number, logger: Logger): LambdaResult {
+  const error = mapDatabaseError(err);
+  if (error.status !== 503 && error.status !== 504) throw err; // configuration or a bug: fail the invocation loudly
+  const headers = headersOf(event.headers, isV2(event) ? undefined : event.multiValueHeaders);
+  const requestId = requestIdOf({ method: 'GET', url: '/', headers });
+  logger.error({ reqId: requestId, err, status: error.status }, `Cold start failed: ${error.message}`);
+  const response = problemResponse(error, requestId);
+  response.headers['x-request-id'] = requestId;
+  response.headers['x-process-time'] = (performance.now() - started).toFixed(2);
+  response.headers['x-content-type-options'] = 'nosniff';
+  return toLambdaResult(response);
+}
+
 /**
- * An AWS Lambda handler for API Gateway HTTP APIs (payload 2.0) and REST APIs (1.0) proxy events.
- * `createContext` runs once per container, on the first invocation, and the context (pool, cache,
- * token manager) and router are reused by every later one; a failed cold start is retried on the
- * next invocation instead of poisoning the container.
+ * An AWS Lambda handler for API Gateway proxy events (HTTP API payload 2.0, REST API 1.0).
+ * `createContext` runs once per container, on the first invocation; the context (pool, cache,
+ * token manager) and the router are reused by every later one. Invocations that arrive during
+ * the cold start wait for the same context. A cold start that fails because the database is
+ * unreachable answers 503 with Retry-After; any other failure fails the invocation. Either way
+ * the next invocation tries again, so one bad moment never poisons the container.
  */
-export function createLambdaHandler(createContext: () => Promise<Context>): (event: LambdaEvent) => Promise<LambdaResult> {
-  let runtime: Promise<{ router: Router; maxBodyBytes: number }> | undefined;
-  return async (event) => {
-    runtime ??= createContext().then(
-      (ctx) => ({ router: createRouter(ctx), maxBodyBytes: ctx.config.maxBodyBytes }),
+export function createLambdaHandler(createContext: () => Promise<Context>, options: LambdaHandlerOptions = {}): LambdaHandler {
+  let runtime: Promise<{ ctx: Context; router: Router }> | undefined;
+  let fallbackLogger = options.logger;
+  const start = () =>
+    createContext().then(
+      (ctx) => ({ ctx, router: createRouter(ctx) }),
       (err: unknown) => {
         runtime = undefined;
         throw err;
       },
     );
-    const { router, maxBodyBytes } = await runtime;
-    const request = toNeutralRequest(event);
-    if (request.body && request.body.length > maxBodyBytes) request.body = request.body.subarray(0, maxBodyBytes + 1);
-    return toLambdaResult(await router.handle(request));
+  const handler = async (event: LambdaEvent): Promise<LambdaResult> => {
+    const started = performance.now();
+    let current: { ctx: Context; router: Router };
+    try {
+      current = await (runtime ??= start());
+    } catch (err) {
+      fallbackLogger ??= createLogger({ level: 'info', pretty: false });
+      return coldStartFailure(err, event, started, fallbackLogger);
+    }
+    const request = toNeutralRequest(event, { maxBodyBytes: current.ctx.config.maxBodyBytes, basePath: options.basePath });
+    return toLambdaResult(await current.router.handle(request));
   };
+  return Object.assign(handler, {
+    async close() {
+      const pending = runtime;
+      runtime = undefined;
+      const ctx = await pending?.then((r) => r.ctx, () => undefined);
+      await ctx?.close();
+    },
+  });
 }

@@ -65,10 +65,9 @@ export function fetchTransport(ctx: Context): Transport {
 }
 
 function fromLambda(result: LambdaResult): Exchange {
-  if (typeof result === 'string') throw new Error('unexpected string result');
-  const body = result.body ?? '';
+  const { body } = result;
   return {
-    status: result.statusCode ?? 200,
+    status: result.statusCode,
     headers: lowerCase(result.headers as Record<string, unknown>),
     text: result.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body,
   };
