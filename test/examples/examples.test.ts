@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { ConfigError } from '../../lib/config.ts';
+import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+
+/** The example entry points, run as a user would run them. */
+const root = new URL('../../', import.meta.url);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('examples/lambda/index.ts', () => {
+  let database: TestDatabase;
+  const saved = { ...process.env };
+  before(async () => { database = await startTestDatabase(100); });
+  after(async () => {
+    process.env = saved;
+    await database?.stop();
+  });
+
+  test('refuses the embedded default, then serves from DATABASE_URL with a one-connection pool', async () => {
+    for (const name of ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW']) delete process.env[name];
+    process.env.LOG_LEVEL = 'silent';
+    const { handler } = await import('../../examples/lambda/index.ts');
+    const event = JSON.parse(readFileSync(new URL('../adapters/fixtures/apigw-v2-event.json', import.meta.url), 'utf8')) as APIGatewayProxyEventV2;
+    try {
+      await assert.rejects(handler(event), (err: unknown) => err instanceof ConfigError && /embedded database is for local use only/.test(err.message));
+      const { server } = database;
+      process.env.DATABASE_URL = `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}`;
+      const result = await handler(event);
+      assert.equal(result.statusCode, 200);
+      assert.equal(JSON.parse(result.body).id, 42);
+      const { rows } = await database.admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lakebase-api' AND datname = $1",
+        [server.database],
+      );
+      assert.equal(rows[0]!.n, 1, 'one warm connection per container');
+    } finally {
+      await handler.close();
+    }
+  });
+});
+
+describe('examples/fetch-server.ts', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-example-'));
+  let child: ChildProcess | undefined;
+  let output = '';
+  after(async () => {
+    // Whatever happened, leave no server behind: the example, then its database.
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const pidFile = join(dataDir, 'postmaster.pid');
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
+    if (pid > 0 && alive(pid)) {
+      process.kill(pid, 'SIGINT');
+      await until('the orphaned PostgreSQL to stop', () => (alive(pid) ? undefined : true), 15_000).catch(() => undefined);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('serves the API over the embedded default and stops it on SIGTERM', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'examples/fetch-server.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', SAMPLE_ROWS: '50', EMBEDDED_PG_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DB_POOL_SIZE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+
+    const base = await until('the example to listen', () => {
+      if (child!.exitCode !== null) throw new Error(`the example exited early:\n${output}`);
+      return /fetch adapter on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    }, 90_000);
+
+    const count = await fetch(`${base}/trips/count`);
+    assert.equal(count.status, 200);
+    assert.deepEqual(await count.json(), { total_trips: 50 });
+    const head = await fetch(`${base}/trips/1`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.ok(head.headers.get('etag'));
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+    const written = await fetch(`${base}/trips/1/vendor`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'example-1' }, body: '{"vendor_id":"2"}' });
+    assert.equal(written.status, 200);
+    assert.equal(written.headers.get('x-request-id'), 'example-1');
+    assert.equal((await written.json()).vendor_id, '2');
+    const tooLarge = await fetch(`${base}/trips/1/vendor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(1_000_000) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+
+    const postgresPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    assert.ok(alive(postgresPid));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+    await until('the embedded PostgreSQL to stop', () => (alive(postgresPid) ? undefined : true), 15_000);
+  });
+});
