@@ -16,6 +16,9 @@ const ASSETS: Record<string, string> = {
   'favicon-16x16.png': 'image/png',
 };
 
+/** The files /docs reads from swagger-ui-dist, for a bundle that has to ship them. */
+export const DOCS_ASSET_FILES: readonly string[] = Object.keys(ASSETS);
+
 /** No inline scripts: the CSP below forbids them. Swagger UI needs inline styles. */
 const DOCS_CSP = [
   "default-src 'self'",
@@ -60,12 +63,14 @@ const INIT_JS = `window.ui = SwaggerUIBundle({
 });
 `;
 
-const assetDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+// Found on first use, not at import: a bundle (the Lambda one) starts even if it ships without them.
+let assetDir: string | undefined;
 const loaded = new Map<string, Buffer>();
 
 function asset(name: string): Buffer {
   let bytes = loaded.get(name);
   if (!bytes) {
+    assetDir ??= dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
     bytes = readFileSync(join(assetDir, name));
     loaded.set(name, bytes);
   }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+// A JSON import rather than a file read at run time: bundlers (the Lambda bundle) inline it.
+import packageJson from '../package.json' with { type: 'json' };
 
-/** The app version from package.json, read once. */
-export const APP_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The app version from package.json. */
+export const APP_VERSION: string = packageJson.version;

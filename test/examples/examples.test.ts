@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { LambdaResult } from '../../lib/adapters/lambda.ts';
 import { ConfigError } from '../../lib/config.ts';
+import { bundleLambda } from '../../tools/bundleLambda.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
 /** The example entry points, run as a user would run them. */
 const root = new URL('../../', import.meta.url);
+const run = promisify(execFile);
 
 function alive(pid: number): boolean {
   try {
@@ -58,6 +63,34 @@ describe('examples/lambda/index.ts', () => {
       assert.equal(rows[0]!.n, 1, 'one warm connection per container');
     } finally {
       await handler.close();
+    }
+  });
+
+  test('bundled for Lambda (npm run bundle:lambda), it runs on plain node with nothing else installed', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'lakebase-api-bundle-'));
+    try {
+      const entry = await bundleLambda(outDir);
+      // Invokes the bundle as the Lambda runtime would: import, call handler(event), print the results.
+      const probe = join(outDir, 'probe.mjs');
+      writeFileSync(probe, `
+        import { readFileSync } from 'node:fs';
+        const { handler } = await import(${JSON.stringify(pathToFileURL(entry).href)});
+        const event = JSON.parse(readFileSync(${JSON.stringify(fileURLToPath(new URL('../adapters/fixtures/apigw-v1-event.json', import.meta.url)))}, 'utf8'));
+        const trip = await handler(event);
+        const icon = await handler({ ...event, path: '/docs/favicon-32x32.png' });
+        await handler.close();
+        console.log(JSON.stringify({ trip, icon }));
+      `);
+      const { server } = database;
+      const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', DATABASE_URL: `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}` };
+      const { stdout } = await run(process.execPath, [probe], { cwd: outDir, env, timeout: 30_000 });
+      const { trip, icon } = JSON.parse(stdout) as Record<string, LambdaResult>;
+      assert.equal(trip!.statusCode, 200);
+      assert.equal(JSON.parse(trip!.body).id, 42);
+      assert.equal(icon!.statusCode, 200, 'the docs assets ship with the bundle');
+      assert.equal(icon!.isBase64Encoded, true);
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
     }
   });
 });
