@@ -1,84 +1,176 @@
 import pg from 'pg';
 import { quoteIdent } from './sqlIdentifiers.ts';
 
+export { quoteIdent };
+
 /**
- * Deterministic synthetic NYC-taxi trips, generated inside Postgres in one INSERT … SELECT.
+ * Deterministic synthetic NYC-taxi trips, generated inside Postgres by `INSERT … SELECT … FROM
+ * generate_series`, so a million rows never cross the wire.
  *
- * Randomness comes from md5 of the id (stable on every platform and version, unlike the built-in
- * hash functions, whose output may depend on endianness): two digests per row give sixteen 16-bit
- * uniforms. The same row count yields the same table everywhere.
+ * Determinism: the same row count gives byte-identical rows on every machine.
+ * - Randomness is `hashint8extended(id, k)` for k = 1..4: 64 bits each, four 16-bit uniforms.
+ *   It is Jenkins' lookup3 over the id's 32-bit fold (`hash_uint32_extended`), integer arithmetic
+ *   only, so no endianness or libm enters; hash partitioning stores its values on disk, so
+ *   PostgreSQL cannot change it without breaking pg_upgrade. It is about 10x cheaper than md5 of
+ *   the id's text, which is the usual portable alternative.
+ * - Everything derived from it is integer arithmetic, table look-ups and one correctly rounded
+ *   division at the end (micro-degrees / 1e6): no ln, exp or cos, whose last bit differs between
+ *   C libraries. The test pins a checksum of the first 2000 rows to catch any drift.
  */
 export interface SeedOptions {
   schema: string;
   table: string;
   rows: number;
-  logger?: { info(obj: object, msg?: string): void };
+  logger?: { info(obj: object, msg?: string): void; warn?(obj: object, msg?: string): void };
 }
 
 export interface SeedResult {
+  /** Rows in the table: the seeded count, or the table's own count when it is not ours. */
   rows: number;
+  /** true = the table was already there and left alone. */
   reused: boolean;
   ms: number;
 }
 
-const SEED_VERSION = 1;
-const marker = (rows: number) => `lakebase-api synthetic trips v${SEED_VERSION} rows=${rows}`;
+/** Bump when the generated values change, so seeded tables are rebuilt on the next start. */
+export const SEED_VERSION = 2;
+const MARKER_PREFIX = 'lakebase-api synthetic trips';
+const marker = (rows: number) => `${MARKER_PREFIX} v${SEED_VERSION} rows=${rows}`;
 
-/** Share of pickups per hour of day (NYC-like: quiet at 3-5 am, a morning rush, an evening peak). */
+/** Rows per INSERT: bigger seeds log progress between statements (all in one transaction). */
+const CHUNK_ROWS = 250_000;
+
+/** Two-key advisory lock namespace for "seeding a table" (the second key is the table's hash). */
+const ADVISORY_LOCK_CLASS = 0x1a4eba5e;
+
+// ---------------------------------------------------------------------------------------------
+// Distributions. Probabilities are out of 65536 (one 16-bit uniform); all values are integers.
+// ---------------------------------------------------------------------------------------------
+
+/** Relative pickups per hour of day, close to the 2016 NYC yellow-cab profile: quiet 3-5 am, a
+ * morning rush at 8-9, a long afternoon and the day's peak at 18-19. */
 const HOURLY_WEIGHTS = [
-  3.7, 2.7, 2.0, 1.5, 1.1, 1.0, 2.2, 3.8, 4.6, 4.6, 4.4, 4.6,
-  4.9, 4.9, 5.1, 4.9, 4.5, 5.3, 6.4, 6.1, 5.7, 5.6, 5.4, 4.6,
+  36, 26, 19, 14, 11, 10, 23, 38, 46, 46, 44, 46,
+  48, 48, 50, 48, 44, 52, 64, 63, 58, 58, 55, 47,
 ];
-/** Upper bounds of hours 0..22 as cumulative fractions: width_bucket maps a uniform to its hour. */
-const HOUR_THRESHOLDS = (() => {
-  const total = HOURLY_WEIGHTS.reduce((a, b) => a + b, 0);
-  let sum = 0;
-  return HOURLY_WEIGHTS.slice(0, -1).map((w) => (sum += w) / total);
-})();
 
-function seedSql(table: string): string {
-  // u<n>: the n-th 16-bit slice of the row's two digests, as a uniform in (0, 1), computed once
-  // per row in the inner query (OFFSET 0 keeps the planner from inlining it into every use).
-  const uniforms = Array.from({ length: 16 }, (_, n) => {
-    const digest = n < 8 ? 'h1' : 'h2';
-    return `((('x' || substr(${digest}, ${(n % 8) * 4 + 1}, 4))::bit(16)::int + 0.5) / 65536.0) AS u${n}`;
-  }).join(',\n          ');
-  const thresholds = `ARRAY[${HOUR_THRESHOLDS.map((t) => t.toFixed(6)).join(',')}]::float8[]`;
-  // Box-Muller normals for durations and coordinates.
-  const normal = (a: number, b: number) => `(sqrt(-2 * ln(u${a})) * cos(2 * pi() * u${b}))`;
+/** Cumulative thresholds for width_bucket: bucket i (0-based) = the i-th weight's share of 65536. */
+function cumulativeThresholds(weights: readonly number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  let sum = 0;
+  return weights.slice(0, -1).map((w) => Math.round(((sum += w) * 65536) / total));
+}
+
+/** Trip duration (seconds) at cumulative probability u/65536, interpolated linearly between knots:
+ * median 11 min, 90% between 4 and 35 min, 1 in 1000 over two hours, at most four. */
+const DURATION_KNOTS: ReadonlyArray<readonly [u: number, seconds: number]> = [
+  [0, 60], [655, 120], [3277, 180], [6554, 245], [16384, 397], [32768, 662],
+  [49152, 1075], [58982, 1634], [62259, 2100], [64881, 3440], [65470, 7200], [65536, 14400],
+];
+
+/** Passengers 1..6: 71% alone, then 14, 4, 2, 5 and 4 percent (5 and 6 are the minivans). */
+const PASSENGER_WEIGHTS = [71, 14, 4, 2, 5, 4];
+
+/** Pickup areas: centre and half-spread in micro-degrees, weight per mille. Mostly Manhattan. */
+const ZONES: ReadonlyArray<{ name: string; lon: number; lat: number; dLon: number; dLat: number; weight: number }> = [
+  { name: 'Midtown', lon: -73_985_500, lat: 40_758_000, dLon: 12_000, dLat: 10_000, weight: 300 },
+  { name: 'Chelsea and the Village', lon: -73_999_000, lat: 40_739_000, dLon: 10_000, dLat: 10_000, weight: 170 },
+  { name: 'Upper East Side', lon: -73_959_000, lat: 40_773_000, dLon: 9_000, dLat: 12_000, weight: 130 },
+  { name: 'Upper West Side', lon: -73_977_000, lat: 40_786_000, dLon: 9_000, dLat: 12_000, weight: 100 },
+  { name: 'Lower Manhattan', lon: -74_007_000, lat: 40_715_000, dLon: 8_000, dLat: 10_000, weight: 90 },
+  { name: 'Brooklyn', lon: -73_970_000, lat: 40_695_000, dLon: 25_000, dLat: 20_000, weight: 60 },
+  { name: 'Queens', lon: -73_925_000, lat: 40_755_000, dLon: 25_000, dLat: 20_000, weight: 40 },
+  { name: 'Harlem', lon: -73_945_000, lat: 40_810_000, dLon: 10_000, dLat: 12_000, weight: 30 },
+  { name: 'JFK', lon: -73_786_000, lat: 40_644_000, dLon: 6_000, dLat: 4_000, weight: 30 },
+  { name: 'LaGuardia', lon: -73_872_000, lat: 40_774_000, dLon: 5_000, dLat: 3_000, weight: 30 },
+  { name: 'anywhere', lon: -73_895_000, lat: 40_740_000, dLon: 125_000, dLat: 110_000, weight: 20 },
+];
+
+/** Every coordinate stays in this box (micro-degrees). */
+const BOX = { minLon: -74_020_000, maxLon: -73_770_000, minLat: 40_630_000, maxLat: 40_850_000 };
+
+/** Sixteen compass directions as unit vectors x1000 (cos, sin of k * 22.5 degrees). */
+const DIRECTION_COS = [1000, 924, 707, 383, 0, -383, -707, -924, -1000, -924, -707, -383, 0, 383, 707, 924];
+const DIRECTION_SIN = [0, 383, 707, 924, 1000, 924, 707, 383, 0, -383, -707, -924, -1000, -924, -707, -383];
+
+const intArray = (values: readonly number[]) => `'{${values.join(',')}}'::int[]`;
+
+/** A dropoff that left the box is mirrored back in at the edge it crossed (the Hudson is just west
+ * of Manhattan: clamping would pile trips up on the edge), then clamped if it overshot twice. */
+const intoBox = (v: string, min: number, max: number) =>
+  `least(${max}, greatest(${min}, CASE WHEN ${v} < ${min} THEN ${2 * min} - ${v} WHEN ${v} > ${max} THEN ${2 * max} - ${v} ELSE ${v} END))`;
+
+/** The INSERT … SELECT for ids $1..$2. Each level is materialised once per row (OFFSET 0 stops the
+ * planner from inlining a subquery's expressions into every use). */
+function insertSql(qualified: string): string {
+  const durationU = DURATION_KNOTS.map(([u]) => u);
+  const durationS = DURATION_KNOTS.map(([, s]) => s);
+  const zoneThresholds = cumulativeThresholds(ZONES.map((z) => z.weight));
+  // Straight-line speed of a trip, micro-degrees of latitude per second: 15..39 (5..15 km/h).
+  // A degree of longitude at 40.75 N is 0.758 of a degree of latitude: x 1319/1000.
   return `
-    INSERT INTO ${table} (id, vendor_id, pickup_datetime, dropoff_datetime, passenger_count,
+    INSERT INTO ${qualified} (id, vendor_id, pickup_datetime, dropoff_datetime, passenger_count,
       pickup_longitude, pickup_latitude, dropoff_longitude, dropoff_latitude, store_and_fwd_flag, trip_duration)
     SELECT id, vendor_id, pickup, pickup + make_interval(secs => duration), passengers,
-      round(plon::numeric, 6)::float8, round(plat::numeric, 6)::float8,
-      round(least(-73.70, greatest(-74.05, plon + dlon))::numeric, 6)::float8,
-      round(least(40.90, greatest(40.57, plat + dlat))::numeric, 6)::float8,
+      plon::float8 / 1000000, plat::float8 / 1000000,
+      ${intoBox('dlon', BOX.minLon, BOX.maxLon)}::float8 / 1000000,
+      ${intoBox('dlat', BOX.minLat, BOX.maxLat)}::float8 / 1000000,
       flag, duration
     FROM (
-      SELECT id,
-        CASE WHEN u0 < 0.465 THEN '1' ELSE '2' END AS vendor_id,
-        timestamp '2016-01-01 00:00:00'
-          + make_interval(days => floor(u1 * 182)::int, hours => width_bucket(u2, ${thresholds}), secs => floor(u3 * 3600)) AS pickup,
-        least(10800, greatest(60, round(exp(ln(660) + 0.62 * ${normal(4, 5)}))))::int AS duration,
-        CASE WHEN u6 < 0.71 THEN 1 WHEN u6 < 0.85 THEN 2 WHEN u6 < 0.89 THEN 3
-             WHEN u6 < 0.91 THEN 4 WHEN u6 < 0.96 THEN 5 ELSE 6 END::smallint AS passengers,
-        -- 80% of pickups in Manhattan, the rest anywhere in the city.
-        CASE WHEN u7 < 0.8 THEN least(-73.93, greatest(-74.02, -73.982 + 0.012 * ${normal(8, 9)}))
-             ELSE -74.02 + 0.25 * u8 END AS plon,
-        CASE WHEN u7 < 0.8 THEN least(40.83, greatest(40.70, 40.755 + 0.025 * ${normal(10, 11)}))
-             ELSE 40.63 + 0.22 * u10 END AS plat,
-        (u12 - 0.5) * 0.06 AS dlon,
-        (u13 - 0.5) * 0.08 AS dlat,
-        CASE WHEN u14 < 0.005 THEN 'Y' ELSE 'N' END AS flag
+    SELECT id, vendor_id, pickup, passengers, flag, duration, plon, plat,
+      plon + reach * (${intArray(DIRECTION_COS)})[dir] * 1319 / 1000000 AS dlon,
+      plat + reach * (${intArray(DIRECTION_SIN)})[dir] / 1000 AS dlat
+    FROM (
+      SELECT id, vendor_id, pickup, passengers, flag, dir,
+        -- Piecewise-linear inverse CDF of the duration.
+        (d0 + (d1 - d0) * (u4 - k0) / (k1 - k0))::int AS duration,
+        least(${BOX.maxLon}, greatest(${BOX.minLon}, (${intArray(ZONES.map((z) => z.lon))})[zone]
+          + (u8 + u9 - 65535)::bigint * (${intArray(ZONES.map((z) => z.dLon))})[zone] / 65536)) AS plon,
+        least(${BOX.maxLat}, greatest(${BOX.minLat}, (${intArray(ZONES.map((z) => z.lat))})[zone]
+          + (u10 + u11 - 65535)::bigint * (${intArray(ZONES.map((z) => z.dLat))})[zone] / 65536)) AS plat,
+        -- How far the cab got: straight-line speed x time, capped at 50 minutes' worth.
+        (15 + (u13 * 25 >> 16))::bigint * least(d0 + (d1 - d0) * (u4 - k0) / (k1 - k0), 3000) AS reach
       FROM (
-        SELECT id,
-          ${uniforms}
-        FROM generate_series(1, $1::bigint) AS id,
-          LATERAL (SELECT md5(id::text) AS h1, md5('trip-' || id::text) AS h2) AS digests
+        SELECT id, u4, u8, u9, u10, u11, u13,
+          CASE WHEN u0 < 30802 THEN '1' ELSE '2' END AS vendor_id,
+          timestamp '2016-01-01 00:00:00' + make_interval(
+            days => u1 * 182 >> 16,
+            hours => width_bucket(u2, ${intArray(cumulativeThresholds(HOURLY_WEIGHTS))}),
+            secs => u3 * 3600 >> 16) AS pickup,
+          (width_bucket(u5, ${intArray(cumulativeThresholds(PASSENGER_WEIGHTS))}) + 1)::smallint AS passengers,
+          CASE WHEN u6 < 328 THEN 'Y' ELSE 'N' END AS flag,
+          width_bucket(u7, ${intArray(zoneThresholds)}) + 1 AS zone,
+          (u12 >> 12) + 1 AS dir,
+          (${intArray(durationU)})[seg] AS k0, (${intArray(durationU)})[seg + 1] AS k1,
+          (${intArray(durationS)})[seg] AS d0, (${intArray(durationS)})[seg + 1] AS d1
+        FROM (
+          SELECT id,
+            (h1 & 65535)::int AS u0, (h1 >> 16 & 65535)::int AS u1, (h1 >> 32 & 65535)::int AS u2, (h1 >> 48 & 65535)::int AS u3,
+            (h2 & 65535)::int AS u4, (h2 >> 16 & 65535)::int AS u5, (h2 >> 32 & 65535)::int AS u6, (h2 >> 48 & 65535)::int AS u7,
+            (h3 & 65535)::int AS u8, (h3 >> 16 & 65535)::int AS u9, (h3 >> 32 & 65535)::int AS u10, (h3 >> 48 & 65535)::int AS u11,
+            (h4 & 65535)::int AS u12, (h4 >> 16 & 65535)::int AS u13,
+            width_bucket((h2 & 65535)::int, ${intArray(durationU.slice(1, -1))}) + 1 AS seg
+          FROM (
+            SELECT id, hashint8extended(id, 1) AS h1, hashint8extended(id, 2) AS h2,
+              hashint8extended(id, 3) AS h3, hashint8extended(id, 4) AS h4
+            FROM generate_series($1::bigint, $2::bigint) AS id
+            OFFSET 0
+          ) AS hashes
+          OFFSET 0
+        ) AS uniforms
         OFFSET 0
-      ) AS r
-    ) AS generated`;
+      ) AS drawn
+      OFFSET 0
+    ) AS trips
+    OFFSET 0
+    ) AS moved`;
 }
+
+const TABLE_COLUMNS = `
+  id bigint NOT NULL, vendor_id text, pickup_datetime timestamp, dropoff_datetime timestamp,
+  passenger_count smallint, pickup_longitude double precision, pickup_latitude double precision,
+  dropoff_longitude double precision, dropoff_latitude double precision, store_and_fwd_flag text,
+  trip_duration integer`;
 
 async function withClient<T>(db: pg.Pool | pg.ClientBase, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!(db instanceof pg.Pool)) return work(db);
@@ -90,55 +182,101 @@ async function withClient<T>(db: pg.Pool | pg.ClientBase, work: (client: pg.Clie
   }
 }
 
+async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 /**
- * Seeds the table once. A table carrying our marker for the same row count is reused as it is
- * (vendor updates made through the API included); one with another count is rebuilt; a table
- * without our marker is somebody's real data and is never touched.
+ * Seeds `schema.table` with `rows` trips, once.
+ *
+ * - A table carrying this version's marker for the same row count is reused as it is (edits made
+ *   through the API included): one catalog query.
+ * - A table with an older marker or another row count (SAMPLE_ROWS changed) is dropped and rebuilt.
+ * - A table without a marker is somebody's own data: left alone, with a warning.
+ *
+ * Everything runs in one transaction under a transaction-level advisory lock: a second process
+ * starting at the same time waits and then finds the table seeded, and a crash mid-seed leaves
+ * no half-filled table behind (the marker is committed with the rows).
  */
 export async function seedTrips(db: pg.Pool | pg.ClientBase, options: SeedOptions): Promise<SeedResult> {
+  const { schema, table, rows, logger } = options;
+  if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`rows must be a positive integer, got ${rows}`);
   const started = Date.now();
-  const qualified = `${quoteIdent(options.schema)}.${quoteIdent(options.table)}`;
-  const name = `${options.schema}.${options.table}`;
-  return withClient(db, async (client) => {
-    // Two processes starting together must not both seed.
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`seed:${name}`]);
-    try {
+  const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+  const name = `${schema}.${table}`;
+
+  return withClient(db, (client) =>
+    inTransaction(client, async () => {
+      // Bulk work must not trip a statement_timeout the caller's session may carry.
+      await client.query(`SET LOCAL statement_timeout = 0`);
+      await client.query(`SET LOCAL lock_timeout = '60s'`);
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK_CLASS, name]);
+
       const existing = await client.query<{ comment: string | null }>(
-        `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = $1 AND c.relname = $2`,
-        [options.schema, options.table],
+        `SELECT obj_description(c.oid, 'pg_class') AS comment
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+        [schema, table],
       );
       if (existing.rows.length > 0) {
         const comment = existing.rows[0]!.comment ?? '';
-        if (comment === marker(options.rows) || !comment.startsWith('lakebase-api synthetic trips')) {
-          return { rows: options.rows, reused: true, ms: Date.now() - started };
+        if (comment === marker(rows)) return { rows, reused: true, ms: Date.now() - started };
+        if (!comment.startsWith(MARKER_PREFIX)) {
+          const count = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified}`);
+          const actual = Number(count.rows[0]!.n);
+          logger?.warn?.({ table: name, rows: actual }, `${name} exists and was not created by the seeder: leaving it as it is`);
+          return { rows: actual, reused: true, ms: Date.now() - started };
         }
+        logger?.info({ table: name, was: comment, rows }, `${name} was seeded with other settings: re-seeding`);
       }
-      options.logger?.info({ rows: options.rows, table: name }, `Seeding ${options.rows} synthetic trips into ${name}`);
-      await client.query('BEGIN');
-      try {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
-        await client.query(`DROP TABLE IF EXISTS ${qualified}`);
-        await client.query(`CREATE TABLE ${qualified} (
-          id bigint NOT NULL, vendor_id text, pickup_datetime timestamp, dropoff_datetime timestamp,
-          passenger_count smallint, pickup_longitude double precision, pickup_latitude double precision,
-          dropoff_longitude double precision, dropoff_latitude double precision, store_and_fwd_flag text,
-          trip_duration integer)`);
-        await client.query(seedSql(qualified), [options.rows]);
-        // The key after the bulk load: one sorted build instead of row-by-row index maintenance.
-        await client.query(`ALTER TABLE ${qualified} ADD PRIMARY KEY (id)`);
-        await client.query(`COMMENT ON TABLE ${qualified} IS '${marker(options.rows)}'`);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
+
+      logger?.info({ rows, table: name }, `Seeding ${rows} synthetic trips into ${name}`);
+      await client.query(`SET LOCAL maintenance_work_mem = '256MB'`);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await client.query(`DROP TABLE IF EXISTS ${qualified}`);
+      await client.query(`CREATE TABLE ${qualified} (${TABLE_COLUMNS})`);
+      const sql = insertSql(qualified);
+      for (let from = 1; from <= rows; from += CHUNK_ROWS) {
+        const to = Math.min(rows, from + CHUNK_ROWS - 1);
+        await client.query(sql, [from, to]);
+        if (to < rows) logger?.info({ table: name, done: to, rows }, `Seeded ${to} of ${rows} trips`);
       }
+      // The key after the bulk load: one sorted build instead of row-by-row index maintenance.
+      await client.query(`ALTER TABLE ${qualified} ADD PRIMARY KEY (id)`);
+      await client.query(`COMMENT ON TABLE ${qualified} IS '${marker(rows)}'`);
       await client.query(`ANALYZE ${qualified}`);
       const ms = Date.now() - started;
-      options.logger?.info({ rows: options.rows, table: name, ms }, `Seeded ${options.rows} trips in ${(ms / 1000).toFixed(1)} s`);
-      return { rows: options.rows, reused: false, ms };
-    } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`seed:${name}`]).catch(() => undefined);
-    }
-  });
+      logger?.info({ rows, table: name, ms }, `Seeded ${rows} trips into ${name} in ${(ms / 1000).toFixed(1)} s`);
+      return { rows, reused: false, ms };
+    }),
+  );
 }
+
+/**
+ * md5 over every row in id order, formatted independently of the session (DateStyle,
+ * extra_float_digits): equal checksums mean byte-identical content. For tests and tools.
+ */
+export async function tripsChecksum(db: pg.Pool | pg.ClientBase, options: Pick<SeedOptions, 'schema' | 'table'>): Promise<string> {
+  const qualified = `${quoteIdent(options.schema)}.${quoteIdent(options.table)}`;
+  return withClient(db, (client) =>
+    inTransaction(client, async () => {
+      await client.query(`SET LOCAL datestyle = 'ISO, YMD'`);
+      await client.query(`SET LOCAL extra_float_digits = 1`);
+      // One md5 per row, then md5 of their concatenation: 32 bytes a row instead of the row text.
+      const result = await client.query<{ checksum: string | null }>(
+        `SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) AS checksum FROM ${qualified} AS t`,
+      );
+      return result.rows[0]!.checksum ?? md5OfNothing;
+    }),
+  );
+}
+
+const md5OfNothing = 'd41d8cd98f00b204e9800998ecf8427e';
