@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { resolveConnectionTarget, type LakebaseResolver } from './db/resolveConnectionTarget.ts';
+import { resolveLakebaseTarget } from './lakebase/resolveLakebaseTarget.ts';
 import { APP_VERSION } from './version.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Start-up shared by every runtime: find the database, open the pool, report what was chosen. */
-export async function openContext(config: Config, env: Env, logger: Logger, lakebase?: LakebaseResolver): Promise<Context> {
+/**
+ * Start-up shared by every runtime: find the database (Lakebase, plain Postgres or embedded),
+ * open the pool, report what was chosen.
+ */
+export async function openContext(config: Config, env: Env, logger: Logger, lakebase: LakebaseResolver = resolveLakebaseTarget): Promise<Context> {
   const target = await resolveConnectionTarget(config, env, logger, lakebase);
   let ctx: Context;
   try {

@@ -19,8 +19,11 @@ export interface TokenState {
 export interface PasswordSource {
   /** The current password; fast (no I/O) unless no valid token is held. */
   getPassword(): Promise<string>;
-  /** Force a refresh (e.g. after a 28P01 login failure); concurrent callers share one refresh. */
-  refresh(reason: string): Promise<void>;
+  /**
+   * Force a refresh (e.g. after a 28P01 login failure); concurrent callers share one refresh.
+   * `failedAttemptStartedAt` lets the source skip the refresh when a newer token already exists.
+   */
+  refresh(reason: string, options?: { failedAttemptStartedAt?: number }): Promise<void>;
   state(): TokenState;
   stop(): Promise<void>;
 }

@@ -20,11 +20,12 @@ export class Database {
   ) {}
 
   async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    const attemptStartedAt = Date.now();
     try {
       return await this.pool.query<R>(statement);
     } catch (err) {
       if (sqlState(err) !== INVALID_PASSWORD || !this.passwordSource) throw mapDatabaseError(err);
-      await this.refreshAfterLoginFailure(err);
+      await this.refreshAfterLoginFailure(err, attemptStartedAt);
       try {
         return await this.pool.query<R>(statement);
       } catch (retryErr) {
@@ -55,11 +56,12 @@ export class Database {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    const attemptStartedAt = Date.now();
     try {
       return await this.pool.connect();
     } catch (err) {
       if (sqlState(err) !== INVALID_PASSWORD || !this.passwordSource) throw mapDatabaseError(err);
-      await this.refreshAfterLoginFailure(err);
+      await this.refreshAfterLoginFailure(err, attemptStartedAt);
       try {
         return await this.pool.connect();
       } catch (retryErr) {
@@ -68,10 +70,10 @@ export class Database {
     }
   }
 
-  private async refreshAfterLoginFailure(original: unknown): Promise<void> {
+  private async refreshAfterLoginFailure(original: unknown, failedAttemptStartedAt: number): Promise<void> {
     try {
-      await this.passwordSource!.refresh('login refused (28P01)');
-    } catch (refreshErr) {
+      await this.passwordSource!.refresh('login refused (28P01)', { failedAttemptStartedAt });
+    } catch {
       throw mapDatabaseError(original);
     }
   }

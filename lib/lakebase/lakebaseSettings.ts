@@ -1,0 +1,148 @@
+import { ConfigError } from '../config.ts';
+import { readTokenRefreshSettings, type TokenRefreshSettings } from '../tokenManager.ts';
+import { StartupError } from './startupError.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export type LakebaseMode = 'lakebase-provisioned' | 'lakebase-autoscaling';
+export type LakebaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+
+/**
+ * The Lakebase settings read from the environment:
+ *
+ * | Variable | Meaning |
+ * | --- | --- |
+ * | `DATABRICKS_DATABASE_INSTANCE` | Lakebase Provisioned instance name (tokens: POST /api/2.0/database/credentials) |
+ * | `LAKEBASE_ENDPOINT` | Lakebase Autoscaling endpoint `projects/…/branches/…/endpoints/…` (tokens: POST /api/2.0/postgres/credentials) |
+ * | `PGHOST` | host to connect to (an attached app resource); else looked up from the instance / endpoint |
+ * | `DATABRICKS_DATABASE_NAME`, `PGDATABASE` | database (default `databricks_postgres`) |
+ * | `DATABRICKS_DATABASE_PORT`, `PGPORT` | port (default 5432) |
+ * | `LAKEBASE_USER`, `PGUSER` | Postgres role; else `DATABRICKS_CLIENT_ID`, else the token's identity (SCIM Me) |
+ * | `LAKEBASE_SSLMODE`, `PGSSLMODE` | `require` (default), `verify-ca`, `verify-full`; `disable` only for a loopback host |
+ * | `PGSSLROOTCERT` | CA bundle file for the verify modes (default: Node's trusted CAs) |
+ * | `TOKEN_REFRESH_*`, `WORKSPACE_REQUEST_TIMEOUT_SECONDS` | see lib/tokenManager.ts |
+ *
+ * Workspace auth is the SDK's: DATABRICKS_HOST + DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID +
+ * DATABRICKS_CLIENT_SECRET, or DATABRICKS_CONFIG_PROFILE.
+ */
+export interface LakebaseSettings {
+  mode: LakebaseMode;
+  /** DATABRICKS_DATABASE_INSTANCE (Provisioned). */
+  instance: string | null;
+  /** LAKEBASE_ENDPOINT (Autoscaling). */
+  endpoint: string | null;
+  /** PGHOST when set: used instead of a lookup (attached-resource mode). */
+  host: string | null;
+  port: number;
+  database: string;
+  /** An explicit Postgres user and the variable it came from. */
+  user: { name: string; variable: string } | null;
+  sslMode: LakebaseSslMode;
+  /** The variable that set the TLS mode, or null for the default. */
+  sslModeVariable: string | null;
+  sslRootCertFile: string | null;
+  refresh: TokenRefreshSettings;
+  /** Variables present but not used in a Lakebase mode (logged as a warning). */
+  ignored: string[];
+}
+
+const ENDPOINT_PATH = /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+$/;
+
+function nonEmpty(env: Env, name: string): string | null {
+  const value = env[name]?.trim();
+  return value ? value : null;
+}
+
+function readPort(env: Env): number {
+  for (const name of ['DATABRICKS_DATABASE_PORT', 'PGPORT']) {
+    const raw = nonEmpty(env, name);
+    if (raw === null) continue;
+    const port = Number(raw);
+    if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new ConfigError(name, `must be a port number (1-65535), got "${raw}"`);
+    return port;
+  }
+  return 5432;
+}
+
+function readSslMode(env: Env): { mode: LakebaseSslMode; variable: string | null } {
+  for (const name of ['LAKEBASE_SSLMODE', 'PGSSLMODE']) {
+    const raw = nonEmpty(env, name)?.toLowerCase();
+    if (raw === undefined || raw === null) continue;
+    switch (raw) {
+      case 'disable':
+      case 'require':
+      case 'verify-ca':
+      case 'verify-full':
+        return { mode: raw, variable: name };
+      // Lakebase always needs TLS: the libpq modes that may fall back to plain text mean require here.
+      case 'allow':
+      case 'prefer':
+        return { mode: 'require', variable: name };
+      default:
+        throw new ConfigError(name, `must be one of require, verify-ca, verify-full (or disable, for a local emulator only); got "${env[name]}"`);
+    }
+  }
+  return { mode: 'require', variable: null };
+}
+
+/** The environment looks like a Databricks App or a Lakebase host, not a developer's local Postgres. */
+function looksLikeDatabricks(env: Env, pgHost: string): boolean {
+  return Boolean(
+    nonEmpty(env, 'DATABRICKS_APP_PORT') ||
+      nonEmpty(env, 'DATABRICKS_APP_NAME') ||
+      nonEmpty(env, 'DATABRICKS_CLIENT_ID') ||
+      nonEmpty(env, 'DATABRICKS_HOST') ||
+      /databricks/i.test(pgHost),
+  );
+}
+
+/**
+ * Null when no Lakebase setting is present (the core then uses plain PG* / DATABASE_URL, or the
+ * embedded database). Throws ConfigError for a malformed value, StartupError for a combination
+ * that cannot work.
+ */
+export function readLakebaseSettings(env: Env): LakebaseSettings | null {
+  const instance = nonEmpty(env, 'DATABRICKS_DATABASE_INSTANCE');
+  const endpoint = nonEmpty(env, 'LAKEBASE_ENDPOINT');
+  const pgHost = nonEmpty(env, 'PGHOST');
+
+  if (!instance && !endpoint) {
+    if (pgHost && env.PGPASSWORD === undefined && !nonEmpty(env, 'DATABASE_URL') && looksLikeDatabricks(env, pgHost)) {
+      throw new StartupError(`PGHOST (${pgHost}) is set without PGPASSWORD, and no Lakebase instance or endpoint is named to mint tokens for`, {
+        variable: 'DATABRICKS_DATABASE_INSTANCE',
+        hint:
+          'Set DATABRICKS_DATABASE_INSTANCE to the Lakebase Provisioned instance name, or LAKEBASE_ENDPOINT to the Autoscaling endpoint ' +
+          '(projects/<project>/branches/<branch>/endpoints/<endpoint>), e.g. with valueFrom in app.yaml; for a plain PostgreSQL set PGPASSWORD',
+      });
+    }
+    return null;
+  }
+  if (instance && endpoint) {
+    throw new StartupError('Both DATABRICKS_DATABASE_INSTANCE and LAKEBASE_ENDPOINT are set', {
+      variable: 'LAKEBASE_ENDPOINT',
+      hint: 'Set DATABRICKS_DATABASE_INSTANCE for Lakebase Provisioned or LAKEBASE_ENDPOINT for Lakebase Autoscaling, not both',
+    });
+  }
+  if (endpoint && !ENDPOINT_PATH.test(endpoint)) {
+    throw new ConfigError('LAKEBASE_ENDPOINT', `must be projects/<project>/branches/<branch>/endpoints/<endpoint>, got "${endpoint}"`);
+  }
+
+  const userVariable = ['LAKEBASE_USER', 'PGUSER'].find((name) => nonEmpty(env, name) !== null);
+  const ssl = readSslMode(env);
+  const ignored = ['DATABASE_URL', 'PGPASSWORD'].filter((name) => env[name] !== undefined);
+
+  return {
+    mode: instance ? 'lakebase-provisioned' : 'lakebase-autoscaling',
+    instance,
+    endpoint,
+    host: pgHost,
+    port: readPort(env),
+    database: nonEmpty(env, 'DATABRICKS_DATABASE_NAME') ?? nonEmpty(env, 'PGDATABASE') ?? 'databricks_postgres',
+    user: userVariable ? { name: nonEmpty(env, userVariable)!, variable: userVariable } : null,
+    sslMode: ssl.mode,
+    sslModeVariable: ssl.variable,
+    sslRootCertFile: nonEmpty(env, 'PGSSLROOTCERT'),
+    refresh: readTokenRefreshSettings(env),
+    ignored,
+  };
+}
