@@ -37,15 +37,20 @@ async function until<T>(what: string, check: () => T | undefined | Promise<T | u
 
 describe('examples/lambda/index.ts', () => {
   let database: TestDatabase;
-  const saved = { ...process.env };
+  // The entry reads process.env, as on Lambda: set what it needs, put everything back after.
+  const touched = ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW', 'LOG_LEVEL'];
+  const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
   before(async () => { database = await startTestDatabase(100); });
   after(async () => {
-    process.env = saved;
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     await database?.stop();
   });
 
   test('refuses the embedded default, then serves from DATABASE_URL with a one-connection pool', async () => {
-    for (const name of ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW']) delete process.env[name];
+    for (const name of touched) delete process.env[name];
     process.env.LOG_LEVEL = 'silent';
     const { handler } = await import('../../examples/lambda/index.ts');
     const event = JSON.parse(readFileSync(new URL('../adapters/fixtures/apigw-v2-event.json', import.meta.url), 'utf8')) as APIGatewayProxyEventV2;
