@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
 
 /** The variables that point at a real database; without one, openContext would start the embedded one. */
-const DATABASE_SETTINGS = ['DATABASE_URL', 'PGHOST'];
+const DATABASE_SETTINGS = ['DATABASE_URL', 'PGHOST', 'DATABRICKS_DATABASE_INSTANCE', 'LAKEBASE_ENDPOINT'];
 
 export const handler = createLambdaHandler(async () => {
   // A container serves one request at a time: one warm connection, plus one for the parallel
@@ -17,7 +17,7 @@ export const handler = createLambdaHandler(async () => {
   const env: Record<string, string | undefined> = { DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '1', ...process.env };
   const config = loadConfig(env);
   if (!DATABASE_SETTINGS.some((name) => env[name])) {
-    throw new ConfigError('DATABASE_URL', 'or PGHOST must be set on Lambda: the embedded database is for local use only');
+    throw new ConfigError('DATABASE_URL', '(or PGHOST, DATABRICKS_DATABASE_INSTANCE, LAKEBASE_ENDPOINT) must be set on Lambda: the embedded database is for local use only');
   }
   return openContext(config, env, createLogger({ level: config.logLevel, pretty: false }));
 });
