@@ -9,6 +9,8 @@ import { serveDocs } from './docs.ts';
 import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
+import { callerLogFields } from './ops/callerIdentity.ts';
+import { inRequestScope } from './ops/requestScope.ts';
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
@@ -197,8 +199,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     let route = 'unmatched';
     let cache: CacheOutcome | undefined;
     try {
-      ({ response, route, cache } = await dispatch(request, method, path, search));
+      ({ response, route, cache } = await inRequestScope(requestId, () => dispatch(request, method, path, search)));
     } catch (err) {
+      // Failures of a matched route (400, 404, 503...) are logged and counted under its template.
+      route = routes.match(path)?.template ?? route;
       const error = toApiError(err);
       if (error.status >= 500) {
         ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
@@ -212,7 +216,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     response.headers['x-process-time'] = ms.toFixed(2);
     response.headers['x-content-type-options'] ??= 'nosniff';
     ctx.logger.info(
-      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}) },
+      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}), ...callerLogFields(request.headers) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
     return response;
