@@ -35,6 +35,8 @@ export interface Context {
   publishInvalidation?: (prefixes: readonly string[]) => Promise<void>;
   version: string;
   startedAt: number;
+  /** Set when graceful shutdown begins: readiness answers 503 from then on. */
+  shuttingDown: boolean;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -75,6 +77,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     publishInvalidation: invalidationChannel ? (prefixes) => invalidationChannel.publish(prefixes) : undefined,
     version,
     startedAt: Date.now(),
+    shuttingDown: false,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
