@@ -19,6 +19,8 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+/** Prometheus' conventional path; operational, so not in the OpenAPI document (see README, Operations). */
+const METRICS_PATH = '/metrics';
 
 export interface CompiledOperation {
   operationId: string;
@@ -110,6 +112,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   ): Promise<{ response: NeutralResponse; route: string; cache?: CacheOutcome }> {
     if (path === '/openapi.json' && (method === 'GET' || method === 'HEAD')) {
       return { route: path, response: { status: 200, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-cache' }, body: documentJson } };
+    }
+    if (path === METRICS_PATH && ctx.metrics && (method === 'GET' || method === 'HEAD')) {
+      const { contentType, body } = await ctx.metrics.exposition();
+      return { route: path, response: { status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body } };
     }
     if (path === '/docs' || path.startsWith('/docs/')) {
       const docs = method === 'GET' || method === 'HEAD' ? serveDocs(path) : undefined;
@@ -219,6 +225,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}), ...callerLogFields(request.headers) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
+    ctx.metrics?.observeRequest(method, route, response.status, ms / 1000);
     return response;
   }
 
