@@ -8,6 +8,7 @@ import { createExpressApp } from './lib/adapters/express.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
+import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
 import { createRouter } from './lib/router.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -33,19 +34,12 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'Shutting down: no new connections, finishing in-flight requests');
-    const force = setTimeout(() => {
-      logger.warn('In-flight requests did not finish in time; closing connections');
-      server.closeAllConnections();
-    }, SHUTDOWN_GRACE_MS);
-    force.unref();
-    server.close(async () => {
-      clearTimeout(force);
-      await ctx.close().catch((err: unknown) => logger.error({ err }, 'Error while closing the database'));
+    void shutDownGracefully({ server, ctx, drainSeconds: config.operations.shutdownDrainSeconds, graceMs: SHUTDOWN_GRACE_MS }, signal).then(() => {
       logger.info('Shutdown complete');
-      process.exit(0);
+      // Everything is closed, so the process exits by itself once stdout has taken the queued log
+      // lines (process.exit now could write the last ones out of order); a stray handle cannot hold it.
+      setTimeout(() => process.exit(0), 3000).unref();
     });
-    server.closeIdleConnections();
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

@@ -1,5 +1,6 @@
 import type { Handler } from '../lib/handler.ts';
 import { getHealth } from './getHealth.ts';
+import { getReadiness } from './getReadiness.ts';
 import { getServiceInfo } from './getServiceInfo.ts';
 import { getTrip } from './getTrip.ts';
 import { getTripAnalytics } from './getTripAnalytics.ts';
@@ -13,6 +14,7 @@ import { updateTripVendor } from './updateTripVendor.ts';
 export const handlers: Readonly<Record<string, Handler>> = {
   getServiceInfo,
   getHealth,
+  getReadiness,
   getTripCount,
   getTripSample,
   getTripAnalytics,

@@ -45,6 +45,17 @@ export interface Config {
     /** `local`: each instance evicts on its own writes; `notify`: writes are broadcast with Postgres NOTIFY. */
     invalidation: 'local' | 'notify';
   };
+  operations: {
+    /** Serve Prometheus metrics at /metrics. */
+    metricsEnabled: boolean;
+    /** Longest the readiness probe waits for the database (connection and query) before 503. */
+    readinessTimeoutSeconds: number;
+    /**
+     * On SIGTERM, how long readiness answers 503 while requests are still served, so a load
+     * balancer stops routing here before the listener closes.
+     */
+    shutdownDrainSeconds: number;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -126,6 +137,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 5000, 1, 10_000_000),
       maxBytes: readInt(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
       invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
+    },
+    operations: {
+      metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
+      readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),
+      shutdownDrainSeconds: readNumber(env, 'SHUTDOWN_DRAIN_SECONDS', 0, 0, 300),
     },
   };
 }

@@ -7,6 +7,8 @@ import type { ConnectionTarget, TokenState } from './db/connectionTarget.ts';
 import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
+import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { outsideRequestScope } from './ops/requestScope.ts';
 
 /** The trips table, its name validated and quoted once. */
 export interface TripsTable {
@@ -35,6 +37,10 @@ export interface Context {
   publishInvalidation?: (prefixes: readonly string[]) => Promise<void>;
   version: string;
   startedAt: number;
+  /** Prometheus metrics (one registry per context); null when METRICS_ENABLED=false. */
+  metrics: Metrics | null;
+  /** Set when graceful shutdown begins: readiness answers 503 from then on. */
+  shuttingDown: boolean;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -53,12 +59,19 @@ export interface CreateContextOptions {
 
 export async function createContext(options: CreateContextOptions): Promise<Context> {
   const { config, target, logger, version } = options;
-  const pool = createPool(target, config);
+  let metrics: Metrics | null = null;
+  let closed: Promise<void> | undefined;
+  const pool = createPool(target, config, undefined, { onConnectError: () => metrics?.connectionError('connect') });
   // An idle connection that dies (database restart) must not crash the process; the pool drops it.
-  pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost'));
+  pool.on('error', outsideRequestScope((err: Error) => {
+    // pg-pool's end() resolves before its sockets close: a server stopping right after (the embedded
+    // one) may still reach them. That is shutdown, not a lost connection.
+    if (closed) return;
+    metrics?.connectionError('lost');
+    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost');
+  }));
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
   const db = new Database(pool, passwordSource);
-  let closed: Promise<void> | undefined;
   const cache = config.cache.enabled
     ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now })
     : null;
@@ -75,6 +88,8 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     publishInvalidation: invalidationChannel ? (prefixes) => invalidationChannel.publish(prefixes) : undefined,
     version,
     startedAt: Date.now(),
+    metrics: null,
+    shuttingDown: false,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
@@ -85,6 +100,18 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       return closed;
     },
   };
+  if (config.operations.metricsEnabled) {
+    metrics = context.metrics = createMetrics({
+      version,
+      mode: target.mode,
+      pool,
+      maxConnections: config.pool.size + config.pool.maxOverflow,
+      cacheStats: cache ? () => cache.stats() : undefined,
+      invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
+      // Token metrics exist only where connections log in with tokens (the state is never null there).
+      tokenState: context.tokenState() !== null ? () => context.tokenState() : undefined,
+    });
+  }
   if (options.warm !== false) {
     try {
       await warmPool(pool, config.pool.size);

@@ -28,6 +28,8 @@ export async function openContext(config: Config, env: Env, logger: Logger, lake
       database: target.database,
       table: ctx.trips.qualified,
       pool: { size: config.pool.size, max: config.pool.size + config.pool.maxOverflow },
+      cache: config.cache.enabled ? config.cache.invalidation : 'off',
+      metrics: config.operations.metricsEnabled ? '/metrics' : 'off',
       version: APP_VERSION,
     },
     `Connected to ${target.description}`,

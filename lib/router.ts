@@ -9,6 +9,8 @@ import { serveDocs } from './docs.ts';
 import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
+import { callerLogFields } from './ops/callerIdentity.ts';
+import { inRequestScope } from './ops/requestScope.ts';
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
@@ -17,6 +19,8 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+/** Prometheus' conventional path; operational, so not in the OpenAPI document (see README, Operations). */
+const METRICS_PATH = '/metrics';
 
 export interface CompiledOperation {
   operationId: string;
@@ -109,6 +113,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (path === '/openapi.json' && (method === 'GET' || method === 'HEAD')) {
       return { route: path, response: { status: 200, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-cache' }, body: documentJson } };
     }
+    if (path === METRICS_PATH && ctx.metrics && (method === 'GET' || method === 'HEAD')) {
+      const { contentType, body } = await ctx.metrics.exposition();
+      return { route: path, response: { status: 200, headers: { 'content-type': contentType, 'cache-control': 'no-store' }, body } };
+    }
     if (path === '/docs' || path.startsWith('/docs/')) {
       const docs = method === 'GET' || method === 'HEAD' ? serveDocs(path) : undefined;
       if (docs) return { route: '/docs', response: docs };
@@ -197,8 +205,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     let route = 'unmatched';
     let cache: CacheOutcome | undefined;
     try {
-      ({ response, route, cache } = await dispatch(request, method, path, search));
+      ({ response, route, cache } = await inRequestScope(requestId, () => dispatch(request, method, path, search)));
     } catch (err) {
+      // Failures of a matched route (400, 404, 503...) are logged and counted under its template.
+      route = routes.match(path)?.template ?? route;
       const error = toApiError(err);
       if (error.status >= 500) {
         ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
@@ -212,9 +222,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     response.headers['x-process-time'] = ms.toFixed(2);
     response.headers['x-content-type-options'] ??= 'nosniff';
     ctx.logger.info(
-      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}) },
+      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}), ...callerLogFields(request.headers) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
+    ctx.metrics?.observeRequest(method, route, response.status, ms / 1000);
     return response;
   }
 

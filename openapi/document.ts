@@ -112,6 +112,27 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     },
   },
   {
+    path: '/health/ready',
+    method: 'get',
+    operation: {
+      operationId: 'getReadiness',
+      tags: ['service'],
+      summary: 'Readiness: the database answers through the pool (and, with Lakebase OAuth, a valid token is held)',
+      description:
+        'Runs `SELECT 1` through the connection pool within READINESS_TIMEOUT and checks the OAuth token in Lakebase modes. ' +
+        '200 when this instance can serve traffic; 503 naming the failing components in `failing` (also from the moment ' +
+        'graceful shutdown begins). Never cached. For load balancers and orchestrators; use /health for liveness.',
+      responses: {
+        ...ok('Ready to serve traffic', 'Readiness'),
+        '503': {
+          description: 'Not ready: `failing` names the components that are down',
+          headers: retryAfter,
+          content: json(ref('Readiness')),
+        },
+      },
+    },
+  },
+  {
     path: '/trips/count',
     method: 'get',
     operation: {

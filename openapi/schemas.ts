@@ -169,6 +169,81 @@ export const schemas: Record<string, SchemaObject> = {
     },
     examples: [{ status: 'healthy', version: '0.1.0', uptime_seconds: 42.5 }],
   },
+  Readiness: {
+    type: 'object',
+    description: 'Whether this instance can serve traffic, component by component',
+    required: ['status', 'failing', 'checks'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['ready', 'not_ready'] },
+      failing: {
+        type: 'array',
+        items: { type: 'string', enum: ['server', 'database', 'token'] },
+        uniqueItems: true,
+        description: 'The components that are down; empty when ready',
+      },
+      checks: {
+        type: 'object',
+        required: ['server', 'database'],
+        additionalProperties: false,
+        properties: {
+          server: ref('ServerCheck'),
+          database: ref('DatabaseCheck'),
+          token: ref('TokenCheck'),
+        },
+      },
+    },
+    examples: [
+      { status: 'ready', failing: [], checks: { server: { status: 'up' }, database: { status: 'up', latency_ms: 0.8 } } },
+      {
+        status: 'not_ready',
+        failing: ['database'],
+        checks: {
+          server: { status: 'up' },
+          database: { status: 'down', latency_ms: 1.4, error: 'The database is unavailable; retry shortly (ECONNREFUSED)' },
+        },
+      },
+    ],
+  },
+  ServerCheck: {
+    type: 'object',
+    description: 'Down once graceful shutdown has begun (in-flight requests are still finishing)',
+    required: ['status'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['up', 'down'] },
+      detail: { type: 'string' },
+    },
+  },
+  DatabaseCheck: {
+    type: 'object',
+    description: '`SELECT 1` through the connection pool, bounded by READINESS_TIMEOUT (waiting for a connection included)',
+    required: ['status', 'latency_ms'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['up', 'down'] },
+      latency_ms: { type: 'number', minimum: 0 },
+      error: { type: 'string', description: 'Why it is down (SQLSTATE or network error code in parentheses); details are in the service log' },
+    },
+  },
+  TokenCheck: {
+    type: 'object',
+    description:
+      'The OAuth token new database connections log in with (Lakebase modes only). Down when no valid token is held; ' +
+      'a failed refresh while the token is still valid shows in last_error but is not failing.',
+    required: ['status', 'valid', 'expires_at', 'minutes_to_expiry', 'last_refresh_at', 'last_error', 'refreshes', 'refresh_failures'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['up', 'down'] },
+      valid: { type: 'boolean' },
+      expires_at: { type: ['string', 'null'], description: 'ISO 8601, UTC' },
+      minutes_to_expiry: { type: ['number', 'null'], description: 'Negative once expired' },
+      last_refresh_at: { type: ['string', 'null'], description: 'When the current token was obtained (ISO 8601, UTC)' },
+      last_error: { type: ['string', 'null'], description: 'Why the last refresh failed, if it did' },
+      refreshes: { type: 'integer', minimum: 0 },
+      refresh_failures: { type: 'integer', minimum: 0 },
+    },
+  },
   ServiceInfo: {
     type: 'object',
     required: ['name', 'version', 'docs', 'openapi'],

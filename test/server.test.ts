@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { APP_VERSION } from '../lib/version.ts';
 
 /**
  * `npm start` as a newcomer runs it: server.ts with no database settings starts the embedded
@@ -62,6 +63,17 @@ test('starts on the embedded database, serves the API and the docs, and stops on
     assert.match(await docs.text(), /swagger-ui/);
     assert.ok(first.lines.some((l) => l.includes('Seeding')), 'the first start seeds');
     for (const line of first.lines.filter((l) => l.startsWith('{'))) assert.doesNotThrow(() => JSON.parse(line), 'logs are JSON lines');
+    // Start-up says what it connected to (no secrets) before it says it is ready to serve.
+    const records = first.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const connected = records.findIndex((r) => r.mode === 'embedded');
+    assert.ok(connected >= 0, 'a start-up line names the mode');
+    assert.deepEqual(
+      { host: records[connected]!.host, database: records[connected]!.database, pool: records[connected]!.pool, version: records[connected]!.version },
+      { host: '127.0.0.1', database: 'lakebase_api', pool: { size: 5, max: 15 }, version: APP_VERSION },
+    );
+    assert.ok(records.findIndex((r) => String(r.msg).startsWith('Application startup complete')) > connected);
+    const ready = await fetch(`http://127.0.0.1:${first.port}/health/ready`);
+    assert.equal(ready.status, 200);
   } finally {
     const inFlight = fetch(`http://127.0.0.1:${first.port}/trips/analytics`);
     first.child.kill('SIGTERM');
@@ -71,7 +83,11 @@ test('starts on the embedded database, serves the API and the docs, and stops on
     assert.equal(await first.exited, 0);
     assert.ok(Date.now() - stopped < 15_000);
   }
-  assert.ok(first.lines.some((l) => l.includes('Shutdown complete')));
+  const step = (text: string) => first.lines.findIndex((l) => l.includes(text));
+  const steps = ['Shutting down: readiness now answers 503', 'In-flight requests finished', 'Database pool closed', 'Shutdown complete'].map(step);
+  assert.ok(steps.every((i) => i >= 0), `every shutdown step is logged: ${steps}`);
+  assert.deepEqual([...steps].sort((a, b) => a - b), steps, 'readiness 503, then in-flight requests, then the pool');
+  for (const line of first.lines) assert.ok(!line.includes('embedded-local-only'), `no password in the log: ${line}`);
 });
 
 test('a second start reuses the seeded data and starts in a few seconds', async () => {

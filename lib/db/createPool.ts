@@ -18,14 +18,41 @@ const typeParsers: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+export interface PoolObserver {
+  /** A new connection could not be opened (refused, timed out, login rejected). */
+  onConnectError?(err: Error): void;
+}
+
+/**
+ * pg-pool reports a failed connect only to the caller waiting for it; counting failures (metrics)
+ * needs a hook on the client itself, given to the pool as its `Client` class.
+ */
+function observedClient(observer: PoolObserver): typeof pg.Client {
+  const { onConnectError } = observer;
+  if (!onConnectError) return pg.Client;
+  type Callback = (err: Error | null, client?: pg.Client) => void;
+  return class ObservedClient extends pg.Client {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: Callback): void;
+    override connect(callback?: Callback): Promise<pg.Client> | void {
+      if (!callback) return super.connect().catch((err: Error) => { onConnectError(err); throw err; });
+      super.connect(((err: Error | null, client?: pg.Client) => {
+        if (err) onConnectError(err);
+        callback(err, client);
+      }) as (err: Error) => void);
+    }
+  };
+}
+
 /**
  * node-postgres' pool already expresses the settings: `min` stays open, `max` = size + overflow,
  * the overflow closes when idle, `connectionTimeoutMillis` bounds the wait for a connection, and a
  * function `password` makes every new connection log in with the current token.
  */
-export function createPool(target: ConnectionTarget, config: Config, applicationName = 'lakebase-api'): pg.Pool {
+export function createPool(target: ConnectionTarget, config: Config, applicationName = 'lakebase-api', observer: PoolObserver = {}): pg.Pool {
   const { password } = target;
   return new pg.Pool({
+    Client: observedClient(observer),
     host: target.host,
     port: target.port,
     database: target.database,

@@ -270,6 +270,12 @@ describe('service routes', () => {
     assert.equal(res.body.status, 'healthy');
   });
 
+  test('GET /health/ready is ready over a running database', async () => {
+    const res = await service.api.get('/health/ready');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'ready');
+  });
+
   test('/openapi.json is the document the router was built from', async () => {
     const res = await service.api.get('/openapi.json');
     assert.equal(res.status, 200);

@@ -13,6 +13,12 @@ test('defaults match the documented ones', () => {
   assert.equal(config.schema, 'public');
   assert.equal(config.table, 'nyc_train_synced');
   assert.equal(config.sampleRows, 200_000);
+  assert.deepEqual(config.operations, { metricsEnabled: true, readinessTimeoutSeconds: 2, shutdownDrainSeconds: 0 });
+});
+
+test('operations settings: metrics off, readiness timeout, shutdown drain', () => {
+  const config = loadConfig({ METRICS_ENABLED: 'false', READINESS_TIMEOUT: '0.5', SHUTDOWN_DRAIN_SECONDS: '10' });
+  assert.deepEqual(config.operations, { metricsEnabled: false, readinessTimeoutSeconds: 0.5, shutdownDrainSeconds: 10 });
 });
 
 test('inside a Databricks App: DATABRICKS_APP_PORT on all interfaces', () => {
@@ -29,6 +35,9 @@ for (const [variable, value, message] of [
   ['DEFAULT_POSTGRES_TABLE', 'trips; drop table x', /DEFAULT_POSTGRES_TABLE must be a plain SQL identifier/],
   ['DEFAULT_POSTGRES_SCHEMA', 'a"b', /DEFAULT_POSTGRES_SCHEMA must be a plain SQL identifier/],
   ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+  ['METRICS_ENABLED', 'maybe', /METRICS_ENABLED must be true or false/],
+  ['READINESS_TIMEOUT', '0', /READINESS_TIMEOUT must be between 0.1/],
+  ['SHUTDOWN_DRAIN_SECONDS', '-1', /SHUTDOWN_DRAIN_SECONDS must be between 0/],
 ] as const) {
   test(`${variable}=${value} is refused with a message naming it`, () => {
     assert.throws(() => loadConfig({ [variable]: value }), (err: unknown) => {

@@ -27,6 +27,9 @@ export async function startTestDatabase(rows = 2000, config: Pick<Config, 'schem
   const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-test-'));
   const server = await startEmbeddedPostgres({ dataDir, port: 0, persistent: false });
   const admin = new pg.Pool({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password, max: 4 });
+  // pg-pool's end() resolves before its sockets have closed: stopping the server right after may
+  // still send them 57P01, which must not become an uncaught exception in whichever test runs next.
+  admin.on('error', () => undefined);
   await seedTrips(admin, { schema: config.schema, table: config.table, rows });
   return {
     server,

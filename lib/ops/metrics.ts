@@ -1,0 +1,146 @@
+import type pg from 'pg';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheStats } from '../cache/resultsCache.ts';
+import type { TokenState } from '../db/connectionTarget.ts';
+
+/** What /metrics reports on; every source is read when Prometheus scrapes, never copied. */
+export interface MetricSources {
+  version: string;
+  mode: string;
+  pool: pg.Pool;
+  /** `DB_POOL_SIZE + DB_MAX_OVERFLOW`. */
+  maxConnections: number;
+  cacheStats?: () => CacheStats;
+  invalidationStats?: () => { connected: boolean; received: number; reconnects: number };
+  /** Present only when connections log in with OAuth tokens; the token metrics exist only then. */
+  tokenState?: () => TokenState | null;
+}
+
+export type ConnectionErrorKind = 'connect' | 'lost';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One finished request; `route` is the route template (low cardinality), never the raw path. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+  /** `connect`: a new connection could not be opened; `lost`: an open idle connection died. */
+  connectionError(kind: ConnectionErrorKind): void;
+  /** The Prometheus text exposition of everything in this registry. */
+  exposition(): Promise<{ contentType: string; body: string }>;
+}
+
+const PREFIX = 'lakebase_api_';
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Seconds: cache hits take well under a millisecond, cold analytics scans up to the command timeout. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * A counter whose running total is kept elsewhere (the cache, the token manager): the value is
+ * read at scrape time instead of being counted twice.
+ */
+function mirroredCounter(registry: Registry, name: string, help: string, read: () => number | undefined): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      this.reset();
+      if (value !== undefined) this.inc(value);
+    },
+  });
+}
+
+/** A gauge read at scrape time; an unknown value (no token yet) is NaN, never a misleading 0. */
+function readGauge(registry: Registry, name: string, help: string, read: () => number | undefined): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read() ?? Number.NaN);
+    },
+  });
+}
+
+/**
+ * One registry per context (not prom-client's global one), so several contexts in one process
+ * (tests, a Lambda container re-initialising) never clash over metric names.
+ */
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({ name: `${PREFIX}info`, help: 'Always 1; the labels say which version runs in which database mode', labelNames: ['version', 'mode'], registers: [registry] })
+    .set({ version: sources.version, mode: sources.mode }, 1);
+
+  const requests = new Counter({
+    name: `${PREFIX}http_requests_total`,
+    help: 'Requests answered, by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: 'Time from receiving a request to having its response, by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+
+  const { pool } = sources;
+  readGauge(registry, `${PREFIX}db_pool_connections`, 'Connections the pool holds open (busy and idle)', () => pool.totalCount);
+  readGauge(registry, `${PREFIX}db_pool_idle_connections`, 'Open connections not in use', () => pool.idleCount);
+  readGauge(registry, `${PREFIX}db_pool_waiting_requests`, 'Callers waiting for a free connection', () => pool.waitingCount);
+  readGauge(registry, `${PREFIX}db_pool_max_connections`, 'The most connections the pool may open (DB_POOL_SIZE + DB_MAX_OVERFLOW)', () => sources.maxConnections);
+  const connectionErrors = new Counter({
+    name: `${PREFIX}db_connection_errors_total`,
+    help: 'Database connection failures: connect = a new connection could not be opened, lost = an idle connection died',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  for (const kind of ['connect', 'lost'] as const) connectionErrors.inc({ kind }, 0);
+
+  const { tokenState } = sources;
+  if (tokenState) {
+    readGauge(registry, `${PREFIX}token_valid`, '1 while a valid OAuth token for the database is held', () => Number(tokenState()?.valid ?? false));
+    readGauge(registry, `${PREFIX}token_age_seconds`, 'Seconds since the current token was obtained', () => tokenState()?.ageSeconds ?? undefined);
+    readGauge(registry, `${PREFIX}token_expiry_seconds`, 'Seconds until the current token expires (negative once expired)', () => tokenState()?.secondsToExpiry ?? undefined);
+    mirroredCounter(registry, `${PREFIX}token_refreshes_total`, 'Successful token refreshes', () => tokenState()?.refreshCount);
+    mirroredCounter(registry, `${PREFIX}token_refresh_failures_total`, 'Failed token refresh attempts', () => tokenState()?.refreshFailures);
+  }
+
+  const { cacheStats } = sources;
+  if (cacheStats) {
+    const stat = (key: keyof CacheStats) => () => cacheStats()[key];
+    mirroredCounter(registry, `${PREFIX}cache_hits_total`, 'Reads answered from the results cache', stat('hits'));
+    mirroredCounter(registry, `${PREFIX}cache_misses_total`, 'Reads that ran a query to fill the results cache', stat('misses'));
+    mirroredCounter(registry, `${PREFIX}cache_coalesced_total`, 'Reads that waited for a query another request had already started', stat('coalesced'));
+    mirroredCounter(registry, `${PREFIX}cache_evictions_total`, 'Entries dropped to stay within CACHE_MAX_ENTRIES / CACHE_MAX_BYTES', stat('evictions'));
+    mirroredCounter(registry, `${PREFIX}cache_invalidations_total`, 'Entries removed because a write made them stale', stat('invalidations'));
+    readGauge(registry, `${PREFIX}cache_entries`, 'Entries in the results cache', stat('entries'));
+    readGauge(registry, `${PREFIX}cache_bytes`, 'Response bytes held by the results cache', stat('bytes'));
+  }
+  const { invalidationStats } = sources;
+  if (invalidationStats) {
+    readGauge(registry, `${PREFIX}cache_invalidation_listener_connected`, '1 while the LISTEN connection for cross-instance invalidation is open', () => Number(invalidationStats().connected));
+    mirroredCounter(registry, `${PREFIX}cache_invalidation_notifications_total`, 'Invalidations received from other instances', () => invalidationStats().received);
+    mirroredCounter(registry, `${PREFIX}cache_invalidation_reconnects_total`, 'Times the LISTEN connection was re-opened', () => invalidationStats().reconnects);
+  }
+
+  return {
+    registry,
+    observeRequest(method, route, status, seconds) {
+      // Only methods the API could answer become label values: a stream of invented methods must
+      // not create a series each.
+      const labels = { method: KNOWN_METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+    },
+    connectionError(kind) {
+      connectionErrors.inc({ kind });
+    },
+    async exposition() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
