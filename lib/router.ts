@@ -12,6 +12,7 @@ import { headerValue, type NeutralRequest, type NeutralResponse } from './http.t
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
+import { addSecurityHeaders } from './securityHeaders.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -209,7 +210,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const ms = performance.now() - started;
     response.headers['x-request-id'] = requestId;
     response.headers['x-process-time'] = ms.toFixed(2);
-    response.headers['x-content-type-options'] ??= 'nosniff';
+    addSecurityHeaders(response.headers);
     ctx.logger.info(
       { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
