@@ -38,6 +38,10 @@ export interface Config {
   logLevel: string;
   /** Largest accepted request body. */
   maxBodyBytes: number;
+  /** Largest request line plus headers the HTTP server parses (node's `maxHeaderSize`); beyond it, 431. */
+  maxHeaderBytes: number;
+  /** Longest accepted path and query string; beyond it, 414. */
+  maxUrlLength: number;
   cache: {
     enabled: boolean;
     maxEntries: number;
@@ -121,6 +125,8 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     logLevel,
     maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 16 * 1024, 64, 10 * 1024 * 1024),
+    maxHeaderBytes: readInt(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    maxUrlLength: readInt(env, 'MAX_URL_LENGTH', 4096, 256, 1024 * 1024),
     cache: {
       enabled: readBoolean(env, 'CACHE_ENABLED', true),
       maxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 5000, 1, 10_000_000),

@@ -6,7 +6,7 @@ import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION 
 import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cache/resultsCache.ts';
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
-import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError } from './errors.ts';
+import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
@@ -99,6 +99,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   for (const op of operations) routes.add(op.template, op.method, op);
   const documentJson = JSON.stringify(document);
   const maxBodyBytes = ctx.config.maxBodyBytes;
+  const maxUrlLength = ctx.config.maxUrlLength;
 
   async function dispatch(
     request: NeutralRequest,
@@ -197,6 +198,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     let route = 'unmatched';
     let cache: CacheOutcome | undefined;
     try {
+      if (request.url.length > maxUrlLength) throw new UriTooLong(maxUrlLength);
       ({ response, route, cache } = await dispatch(request, method, path, search));
     } catch (err) {
       const error = toApiError(err);
