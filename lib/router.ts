@@ -9,6 +9,7 @@ import { serveDocs } from './docs.ts';
 import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
+import { createCorsPolicy } from './routing/cors.ts';
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
@@ -100,6 +101,16 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   const documentJson = JSON.stringify(document);
   const maxBodyBytes = ctx.config.maxBodyBytes;
   const maxUrlLength = ctx.config.maxUrlLength;
+  const cors = createCorsPolicy(ctx.config.corsOrigins);
+
+  /** The methods a path answers (HEAD wherever GET is), or undefined for an unknown path. */
+  function methodsFor(path: string): string[] | undefined {
+    if (path === '/openapi.json' || serveDocs(path)) return ['GET', 'HEAD'];
+    const match = routes.match(path);
+    if (!match) return undefined;
+    const methods = [...match.methods.keys()];
+    return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+  }
 
   async function dispatch(
     request: NeutralRequest,
@@ -107,6 +118,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     path: string,
     search: string,
   ): Promise<{ response: NeutralResponse; route: string; cache?: CacheOutcome }> {
+    if (method === 'OPTIONS') {
+      // RFC 9110 OPTIONS, and the CORS preflight when CORS_ORIGINS is set.
+      const methods = methodsFor(path);
+      if (!methods) throw new NotFound(`No route for ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
+      const headers = { allow: [...methods, 'OPTIONS'].join(', '), 'cache-control': 'no-store', ...cors.preflightHeaders(request, methods) };
+      const route = routes.match(path)?.template ?? (path.startsWith('/docs') ? '/docs' : path);
+      return { route, response: { status: 204, headers, body: undefined } };
+    }
     if (path === '/openapi.json' && (method === 'GET' || method === 'HEAD')) {
       return { route: path, response: { status: 200, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-cache' }, body: documentJson } };
     }
@@ -213,6 +232,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     response.headers['x-request-id'] = requestId;
     response.headers['x-process-time'] = ms.toFixed(2);
     addSecurityHeaders(response.headers);
+    if (method !== 'OPTIONS') Object.assign(response.headers, cors.responseHeaders(request));
     ctx.logger.info(
       { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
