@@ -4,6 +4,13 @@ import { mapDatabaseError } from './databaseErrors.ts';
 
 const INVALID_PASSWORD = '28P01';
 
+/** A connection held across awaits, until `release`. */
+interface Lease {
+  client: pg.PoolClient;
+  /** Returns the connection to the pool, or drops it when it failed or was lost meanwhile. */
+  release(err?: Error): void;
+}
+
 function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? ((err as { code?: string }).code ?? undefined) : undefined;
 }
@@ -35,8 +42,8 @@ export class Database {
 
   /** Runs `work` in one transaction on one connection; rolls back on any error. */
   async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.connect();
-    let broken = false;
+    const { client, release } = await this.acquire();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -45,13 +52,33 @@ export class Database {
     } catch (err) {
       try {
         await client.query('ROLLBACK');
-      } catch {
-        broken = true; // the connection is gone: never hand it out again
+      } catch (rollbackErr) {
+        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)); // never hand it out again
       }
       throw mapDatabaseError(err);
     } finally {
-      client.release(broken);
+      release(broken);
     }
+  }
+
+  /**
+   * Checks a connection out for several statements. While it is out, the pool no longer listens
+   * for its errors, and a server-side error arriving between statements (a restart's 57P01 in the
+   * same packet as the last result) would be an 'error' event nobody hears: an uncaught exception
+   * that ends the process. Listen for the whole lease, and drop a connection lost meanwhile.
+   */
+  private async acquire(): Promise<Lease> {
+    const client = await this.connect();
+    let lost: Error | undefined;
+    const onError = (err: Error) => { lost ??= err; };
+    client.on('error', onError);
+    return {
+      client,
+      release(err) {
+        client.off('error', onError);
+        client.release(err ?? lost);
+      },
+    };
   }
 
   private async connect(): Promise<pg.PoolClient> {
