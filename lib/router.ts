@@ -221,6 +221,8 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       ({ response, route, cache } = await dispatch(request, method, path, search));
     } catch (err) {
       const error = toApiError(err);
+      // Name the route a failed request matched too (a 400, 503 or 499 on /trips/{trip_id}), so errors count per route.
+      if (error.status !== 414) route = routes.match(path)?.template ?? route;
       if (error.status >= 500) {
         ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
       }
