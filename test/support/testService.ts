@@ -8,14 +8,17 @@ import { loadConfig, type Config } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
 import { seedTrips } from '../../lib/db/seedTrips.ts';
-import { createRouter, type Router } from '../../lib/router.ts';
+import { createRouter, type Router, type RouterOptions } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { ApiClient } from './api.ts';
 import { ContractChecker } from './contract.ts';
 import { captureLogs } from './logCapture.ts';
 
+/** Where a test database listens, and how to log in to it as the superuser. */
+export type DatabaseAddress = Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>;
+
 export interface TestDatabase {
-  server: EmbeddedPostgres;
+  server: DatabaseAddress;
   /** A separate superuser pool for test set-up and for checking state behind the API's back. */
   admin: pg.Pool;
   stop(): Promise<void>;
@@ -26,6 +29,8 @@ export async function startTestDatabase(rows = 2000, config: Pick<Config, 'schem
   const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-test-'));
   const server = await startEmbeddedPostgres({ dataDir, port: 0, persistent: false });
   const admin = new pg.Pool({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password, max: 4 });
+  // pool.end() resolves before its sockets have closed; a server stopping right after must not crash the suite.
+  admin.on('error', () => undefined);
   await seedTrips(admin, { schema: config.schema, table: config.table, rows });
   return {
     server,
@@ -53,7 +58,13 @@ export interface TestService {
  * The whole service (context, router, Express adapter) over a real embedded database. Every
  * response the `api` client receives is checked against the OpenAPI contract.
  */
-export async function startTestService(options: { rows?: number; env?: Record<string, string>; database?: TestDatabase } = {}): Promise<TestService> {
+export interface TestServiceOptions extends RouterOptions {
+  rows?: number;
+  env?: Record<string, string>;
+  database?: TestDatabase;
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const database = options.database ?? (await startTestDatabase(options.rows ?? 2000));
   const config = loadConfig({ DB_POOL_SIZE: '2', DB_MAX_OVERFLOW: '4', ...options.env });
   const logs = captureLogs();
@@ -74,7 +85,7 @@ export async function startTestService(options: { rows?: number; env?: Record<st
       close: async () => undefined,
     },
   });
-  const router = createRouter(ctx);
+  const router = createRouter(ctx, { document: options.document, handlers: options.handlers });
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
   const contract = new ContractChecker(router.document);
   return {
