@@ -88,6 +88,13 @@ export class HeaderFieldsTooLarge extends ApiError {
   }
 }
 
+/** The client went away before the answer was ready; logged, never sent (nginx's 499). */
+export class ClientClosedRequest extends ApiError {
+  constructor() {
+    super(499, 'Client Closed Request', 'The client closed the connection before the response was ready');
+  }
+}
+
 export class UnsupportedMediaType extends ApiError {
   constructor(detail: string) {
     super(415, 'Unsupported Media Type', detail, { field: 'content-type' });

@@ -140,15 +140,18 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
     if (request.body && request.body.length > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
 
-    const input = operation.validator.validate({
+    const validated = operation.validator.validate({
       params: match.params,
       query: new URLSearchParams(search),
       contentType: headerValue(request.headers, 'content-type'),
       body: request.body,
     });
-    if (operation.cacheTtlSeconds > 0 && (method === 'GET' || method === 'HEAD')) {
-      return { route: match.template, ...(await cachedResponse(request, operation, input)) };
-    }
+    const read = method === 'GET' || method === 'HEAD';
+    const cacheable = operation.cacheTtlSeconds > 0 && read;
+    // A result shared through the cache must be finished even if this caller leaves; an unshared
+    // read may stop its statements when its caller goes away. Writes always run to the end.
+    const input = read && request.signal && !(cacheable && ctx.cache) ? { ...validated, signal: request.signal } : validated;
+    if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input)) };
     const result = await operation.handler(input, ctx);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
     return {

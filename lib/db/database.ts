@@ -1,6 +1,13 @@
 import type pg from 'pg';
+import { ClientClosedRequest } from '../errors.ts';
+import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
+
+export interface QueryOptions {
+  /** Aborted when the caller went away: the statement is cancelled on the server. */
+  signal?: AbortSignal;
+}
 
 const INVALID_PASSWORD = '28P01';
 
@@ -26,7 +33,8 @@ export class Database {
     private readonly passwordSource?: PasswordSource,
   ) {}
 
-  async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
+    if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
     try {
       return await this.pool.query<R>(statement);
     } catch (err) {
@@ -37,6 +45,38 @@ export class Database {
       } catch (retryErr) {
         throw mapDatabaseError(retryErr);
       }
+    }
+  }
+
+  /**
+   * A statement whose caller may go away. When it does, the server is asked to cancel the
+   * statement, and the connection is dropped rather than reused, so a cancel that lands late can
+   * never hit another request's statement. The pool slot is held until the statement has really
+   * ended: disconnects cannot pile up work on the server beyond the pool's size.
+   */
+  private async cancellableQuery<R extends pg.QueryResultRow>(statement: pg.QueryConfig, signal: AbortSignal): Promise<pg.QueryResult<R>> {
+    if (signal.aborted) throw new ClientClosedRequest();
+    const lease = await this.acquire();
+    if (signal.aborted) {
+      lease.release();
+      throw new ClientClosedRequest();
+    }
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      void sendCancelRequest(lease.client);
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const result = await lease.client.query<R>(statement);
+      lease.release(cancelled ? new Error('cancel requested') : undefined);
+      return result;
+    } catch (err) {
+      // As pg's own pool.query does: a connection whose statement failed is not reused.
+      lease.release(err instanceof Error ? err : new Error(String(err)));
+      throw cancelled ? new ClientClosedRequest() : mapDatabaseError(err);
+    } finally {
+      signal.removeEventListener('abort', cancel);
     }
   }
 
