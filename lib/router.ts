@@ -138,7 +138,8 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (!match) throw new NotFound(`No route for ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
     const operation = match.methods.get(method === 'HEAD' ? 'GET' : method);
     if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
-    if (request.body && request.body.length > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
+    const declaredLength = Number(headerValue(request.headers, 'content-length'));
+    if ((request.body && request.body.length > maxBodyBytes) || declaredLength > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
 
     const validated = operation.validator.validate({
       params: match.params,

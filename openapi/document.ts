@@ -63,9 +63,10 @@ const errorResponses = {
 
 const errorRef = (name: keyof typeof errorResponses) => ({ $ref: `#/components/responses/${name}` });
 
-/** Answers any operation can give to a malformed request: an unknown parameter, an overlong URL. */
+/** Answers any operation can give to a malformed request: an unknown parameter, a body past the cap, an overlong URL. */
 const requestErrors: ResponsesObject = {
   '400': errorRef('BadRequest'),
+  '413': errorRef('PayloadTooLarge'),
   '414': errorRef('UriTooLong'),
 };
 
