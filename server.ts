@@ -6,6 +6,7 @@ import dotenv from 'dotenv';
 import type { Server } from 'node:http';
 import { createExpressApp } from './lib/adapters/express.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
+import { createHttpServer } from './lib/httpServer.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
@@ -22,9 +23,13 @@ async function main(): Promise<void> {
   const router = createRouter(ctx);
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, () => resolve(listening));
-    listening.once('error', reject);
+  const server: Server = createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -12,7 +12,7 @@ interface AggregateRow {
   avg_seconds: number | null;
 }
 
-export const getTripAnalytics: Handler = async (_input, ctx) => {
+export const getTripAnalytics: Handler = async ({ signal }, ctx) => {
   // One scan computes the total, the mean duration, per-hour and per-vendor counts (GROUPING SETS),
   // instead of three full scans.
   const { rows } = await ctx.db.query<AggregateRow>({
@@ -22,7 +22,7 @@ export const getTripAnalytics: Handler = async (_input, ctx) => {
              count(*) AS trips, avg(trip_duration)::float8 AS avg_seconds
       FROM (SELECT extract(hour FROM pickup_datetime)::int AS hour, vendor_id, trip_duration FROM ${ctx.trips.qualified}) AS t
       GROUP BY GROUPING SETS ((), (hour), (vendor_id))`,
-  });
+  }, { signal });
 
   let total = 0;
   let avgSeconds: number | null = null;

@@ -5,7 +5,7 @@ const SAMPLE_SIZE = 5;
 /** Draw extra candidates so that collisions (two draws landing on one id) rarely leave us short. */
 const CANDIDATES = 20;
 
-export const getTripSample: Handler = async (_input, ctx) => {
+export const getTripSample: Handler = async ({ signal }, ctx) => {
   const table = ctx.trips.qualified;
   // Random points between min(id) and max(id), each resolved to the next existing id through the
   // primary-key index: a handful of index probes, whatever the table size, and uniform while ids
@@ -28,7 +28,7 @@ export const getTripSample: Handler = async (_input, ctx) => {
       ORDER BY random()
       LIMIT $2::int`,
     values: [CANDIDATES, SAMPLE_SIZE],
-  });
+  }, { signal });
   if (rows.length === SAMPLE_SIZE) return { body: { sample_trip_ids: rows.map((r) => r.id) } };
 
   // Few rows or very sparse ids: the table is small enough (or odd enough) for a plain random pick.
@@ -36,6 +36,6 @@ export const getTripSample: Handler = async (_input, ctx) => {
     name: statementName('trip_sample_small', ctx.trips),
     text: `SELECT id FROM ${table} ORDER BY random() LIMIT $1::int`,
     values: [SAMPLE_SIZE],
-  });
+  }, { signal });
   return { body: { sample_trip_ids: fallback.rows.map((r) => r.id) } };
 };

@@ -3,7 +3,7 @@ import { countTripsStatement, statementName, TRIP_COLUMNS, type Trip } from './t
 
 export type ListTripPagesInput = HandlerInput<Record<string, never>, { page: number; page_size: number; include_count: boolean }>;
 
-export const listTripPages: Handler<ListTripPagesInput> = async ({ query }, ctx) => {
+export const listTripPages: Handler<ListTripPagesInput> = async ({ query, signal }, ctx) => {
   const { page, page_size: pageSize, include_count: includeCount } = query;
   const offset = (page - 1) * pageSize;
   // One row beyond the page tells whether a next page exists without counting the table.
@@ -11,9 +11,9 @@ export const listTripPages: Handler<ListTripPagesInput> = async ({ query }, ctx)
     name: statementName('trip_page', ctx.trips),
     text: `SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} ORDER BY id LIMIT $1 OFFSET $2`,
     values: [pageSize + 1, offset],
-  });
+  }, { signal });
   const countQuery = includeCount
-    ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips))
+    ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips), { signal })
     : undefined;
   const [pageResult, countResult] = await Promise.all([pageQuery, countQuery]);
 

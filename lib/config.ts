@@ -38,6 +38,12 @@ export interface Config {
   logLevel: string;
   /** Largest accepted request body. */
   maxBodyBytes: number;
+  /** Largest request line plus headers the HTTP server parses (node's `maxHeaderSize`); beyond it, 431. */
+  maxHeaderBytes: number;
+  /** Longest accepted path and query string; beyond it, 414. */
+  maxUrlLength: number;
+  /** Browser origins allowed to call the API cross-origin; empty = CORS off. */
+  corsOrigins: string[];
   cache: {
     enabled: boolean;
     maxEntries: number;
@@ -103,6 +109,31 @@ function readIdentifier(env: Env, name: string, fallback: string): string {
   return value;
 }
 
+/**
+ * Explicit origins only (`https://app.example.com`, no path): a wildcard would let any web page
+ * read the API's answers with its visitors' network position, so `*` is refused.
+ */
+function readOrigins(env: Env, name: string): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  const origins: string[] = [];
+  for (const entry of raw.split(',').map((o) => o.trim()).filter(Boolean)) {
+    if (entry === '*' || entry.includes('*')) throw new ConfigError(name, 'must list explicit origins (https://host[:port]); wildcards are not allowed');
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new ConfigError(name, `has an invalid origin "${entry}" (expected https://host[:port])`);
+    }
+    const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !bare) {
+      throw new ConfigError(name, `has an invalid origin "${entry}" (expected scheme://host[:port] with no path)`);
+    }
+    origins.push(url.origin); // normalised as browsers send it: lower-case host, no default port
+  }
+  return origins;
+}
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export function loadConfig(env: Env = process.env): Config {
@@ -132,6 +163,9 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     logLevel,
     maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 16 * 1024, 64, 10 * 1024 * 1024),
+    maxHeaderBytes: readInt(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    maxUrlLength: readInt(env, 'MAX_URL_LENGTH', 4096, 256, 1024 * 1024),
+    corsOrigins: readOrigins(env, 'CORS_ORIGINS'),
     cache: {
       enabled: readBoolean(env, 'CACHE_ENABLED', true),
       maxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 5000, 1, 10_000_000),

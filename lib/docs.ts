@@ -81,6 +81,7 @@ const docsHeaders = (contentType: string, cacheSeconds: number): Record<string, 
   'content-type': contentType,
   'cache-control': cacheSeconds > 0 ? `public, max-age=${cacheSeconds}` : 'no-cache',
   'content-security-policy': DOCS_CSP,
+  'x-frame-options': 'SAMEORIGIN', // frame-ancestors 'self' for browsers without CSP level 2
 });
 
 /** Answers `/docs` and its assets; undefined for any other path. */

@@ -75,6 +75,26 @@ export class PayloadTooLarge extends ApiError {
   }
 }
 
+export class UriTooLong extends ApiError {
+  constructor(limit: number) {
+    super(414, 'URI Too Long', `The path and query string exceed ${limit} characters`);
+  }
+}
+
+/** Raised by the HTTP server itself, before a request reaches the router. */
+export class HeaderFieldsTooLarge extends ApiError {
+  constructor(limitBytes: number) {
+    super(431, 'Request Header Fields Too Large', `The request line and headers exceed ${limitBytes} bytes`);
+  }
+}
+
+/** The client went away before the answer was ready; logged, never sent (nginx's 499). */
+export class ClientClosedRequest extends ApiError {
+  constructor() {
+    super(499, 'Client Closed Request', 'The client closed the connection before the response was ready');
+  }
+}
+
 export class UnsupportedMediaType extends ApiError {
   constructor(detail: string) {
     super(415, 'Unsupported Media Type', detail, { field: 'content-type' });

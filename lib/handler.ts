@@ -11,6 +11,13 @@ export interface HandlerInput<P = Record<string, never>, Q = Record<string, neve
   params: P;
   query: Q;
   body: B;
+  /**
+   * Set by the router on reads whose result only this caller will see: aborted when the caller
+   * goes away, so a long statement can stop early. Pass it to `ctx.db.query`. Absent on writes
+   * (whether a write happens must not depend on when the client hung up) and on cached reads
+   * (their result is shared with other callers and the cache).
+   */
+  signal?: AbortSignal;
 }
 
 /** One operation: validated input in, result out. No HTTP framework, no globals. */

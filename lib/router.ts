@@ -6,14 +6,16 @@ import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION 
 import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cache/resultsCache.ts';
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
-import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError } from './errors.ts';
+import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
 import { callerLogFields } from './ops/callerIdentity.ts';
 import { inRequestScope } from './ops/requestScope.ts';
+import { createCorsPolicy } from './routing/cors.ts';
 import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts';
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
+import { addSecurityHeaders } from './securityHeaders.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -103,6 +105,17 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   for (const op of operations) routes.add(op.template, op.method, op);
   const documentJson = JSON.stringify(document);
   const maxBodyBytes = ctx.config.maxBodyBytes;
+  const maxUrlLength = ctx.config.maxUrlLength;
+  const cors = createCorsPolicy(ctx.config.corsOrigins);
+
+  /** The methods a path answers (HEAD wherever GET is), or undefined for an unknown path. */
+  function methodsFor(path: string): string[] | undefined {
+    if (path === '/openapi.json' || serveDocs(path)) return ['GET', 'HEAD'];
+    const match = routes.match(path);
+    if (!match) return undefined;
+    const methods = [...match.methods.keys()];
+    return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+  }
 
   async function dispatch(
     request: NeutralRequest,
@@ -110,6 +123,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     path: string,
     search: string,
   ): Promise<{ response: NeutralResponse; route: string; cache?: CacheOutcome }> {
+    if (method === 'OPTIONS') {
+      // RFC 9110 OPTIONS, and the CORS preflight when CORS_ORIGINS is set.
+      const methods = methodsFor(path);
+      if (!methods) throw new NotFound(`No route for ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
+      const headers = { allow: [...methods, 'OPTIONS'].join(', '), 'cache-control': 'no-store', ...cors.preflightHeaders(request, methods) };
+      const route = routes.match(path)?.template ?? (path.startsWith('/docs') ? '/docs' : path);
+      return { route, response: { status: 204, headers, body: undefined } };
+    }
     if (path === '/openapi.json' && (method === 'GET' || method === 'HEAD')) {
       return { route: path, response: { status: 200, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-cache' }, body: documentJson } };
     }
@@ -126,17 +147,21 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (!match) throw new NotFound(`No route for ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
     const operation = match.methods.get(method === 'HEAD' ? 'GET' : method);
     if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
-    if (request.body && request.body.length > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
+    const declaredLength = Number(headerValue(request.headers, 'content-length'));
+    if ((request.body && request.body.length > maxBodyBytes) || declaredLength > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
 
-    const input = operation.validator.validate({
+    const validated = operation.validator.validate({
       params: match.params,
       query: new URLSearchParams(search),
       contentType: headerValue(request.headers, 'content-type'),
       body: request.body,
     });
-    if (operation.cacheTtlSeconds > 0 && (method === 'GET' || method === 'HEAD')) {
-      return { route: match.template, ...(await cachedResponse(request, operation, input)) };
-    }
+    const read = method === 'GET' || method === 'HEAD';
+    const cacheable = operation.cacheTtlSeconds > 0 && read;
+    // A result shared through the cache must be finished even if this caller leaves; an unshared
+    // read may stop its statements when its caller goes away. Writes always run to the end.
+    const input = read && request.signal && !(cacheable && ctx.cache) ? { ...validated, signal: request.signal } : validated;
+    if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input)) };
     const result = await operation.handler(input, ctx);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
     return {
@@ -205,11 +230,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     let route = 'unmatched';
     let cache: CacheOutcome | undefined;
     try {
+      if (request.url.length > maxUrlLength) throw new UriTooLong(maxUrlLength);
       ({ response, route, cache } = await inRequestScope(requestId, () => dispatch(request, method, path, search)));
     } catch (err) {
       // Failures of a matched route (400, 404, 503...) are logged and counted under its template.
       route = routes.match(path)?.template ?? route;
       const error = toApiError(err);
+      // Name the route a failed request matched too (a 400, 503 or 499 on /trips/{trip_id}), so errors count per route.
+      if (error.status !== 414) route = routes.match(path)?.template ?? route;
       if (error.status >= 500) {
         ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
       }
@@ -220,7 +248,8 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const ms = performance.now() - started;
     response.headers['x-request-id'] = requestId;
     response.headers['x-process-time'] = ms.toFixed(2);
-    response.headers['x-content-type-options'] ??= 'nosniff';
+    addSecurityHeaders(response.headers);
+    if (method !== 'OPTIONS') Object.assign(response.headers, cors.responseHeaders(request));
     ctx.logger.info(
       { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}), ...callerLogFields(request.headers) },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,

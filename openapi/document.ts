@@ -31,6 +31,9 @@ const errorResponses = {
   NotFound: problem('No such resource', {
     type: '/problems/not-found', title: 'Not Found', status: 404, detail: 'Trip 123 not found',
   }),
+  UriTooLong: problem('The path and query string are longer than MAX_URL_LENGTH', {
+    type: '/problems/uri-too-long', title: 'URI Too Long', status: 414, detail: 'The path and query string exceed 4096 characters',
+  }),
   PayloadTooLarge: problem('The request body is larger than MAX_BODY_BYTES', {
     type: '/problems/payload-too-large', title: 'Payload Too Large', status: 413, detail: 'The request body exceeds 16384 bytes', field: 'body',
   }),
@@ -59,6 +62,13 @@ const errorResponses = {
 } satisfies Record<string, ResponseObject>;
 
 const errorRef = (name: keyof typeof errorResponses) => ({ $ref: `#/components/responses/${name}` });
+
+/** Answers any operation can give to a malformed request: an unknown parameter, a body past the cap, an overlong URL. */
+const requestErrors: ResponsesObject = {
+  '400': errorRef('BadRequest'),
+  '413': errorRef('PayloadTooLarge'),
+  '414': errorRef('UriTooLong'),
+};
 
 /** Responses every database-backed operation can give besides its own. */
 const databaseErrors: ResponsesObject = {
@@ -262,7 +272,8 @@ export function buildOpenApiDocument(version: string): OpenAPIObject {
 
   const paths = new Map<string, Record<string, Operation>>();
   for (const { path, method, operation } of operations) {
-    paths.set(path, { ...paths.get(path), [method]: withCacheResponses(operation) });
+    const described = { ...operation, responses: { ...requestErrors, ...operation.responses } };
+    paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
   }
   for (const [path, item] of paths) builder.addPath(path, item);
   builder.addHeader('ETag', { description: 'Strong validator of the response body; send it back in If-None-Match', required: true, schema: { type: 'string' } });

@@ -4,11 +4,14 @@ import type { Router } from '../router.ts';
 
 /**
  * Reads the body up to one byte past the limit: the router answers 413 from the length, and a
- * huge upload is never buffered whole.
+ * huge upload is never buffered whole. A body declared larger than the limit is not read at all
+ * (the router answers 413 from Content-Length): waiting for it would let a client that declares
+ * much and sends little hold the request open.
  */
 function readBody(req: Request, limit: number): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
   if (!req.headers['transfer-encoding'] && (declared === undefined || declared === '0')) return Promise.resolve(undefined);
+  if (Number(declared) > limit) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -51,7 +54,8 @@ export function createExpressApp(router: Router, options: { maxBodyBytes: number
     if (res.headersSent || res.destroyed) return;
     res.status(response.status);
     for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-    if (body && body.length > options.maxBodyBytes) res.setHeader('connection', 'close'); // don't drain a huge upload
+    // Don't drain a huge upload: close the connection after the answer.
+    if ((body && body.length > options.maxBodyBytes) || Number(req.headers['content-length']) > options.maxBodyBytes) res.setHeader('connection', 'close');
     res.end(response.body);
   });
   return app;

@@ -3,6 +3,13 @@ import type { Config } from '../config.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
+/**
+ * How much longer than the statement timeout the client waits for an answer. The server cancels at
+ * the statement timeout and normally answers first (57014 → 504); only a server that stopped
+ * answering altogether (hung, or cut off by the network with the socket left open) lets the
+ * client's own timer fire, which drops that connection.
+ */
+export const QUERY_TIMEOUT_GRACE_MS = 1000;
 const TIMESTAMP_OID = 1114;
 
 /**
@@ -65,6 +72,7 @@ export function createPool(target: ConnectionTarget, config: Config, application
     connectionTimeoutMillis: Math.round(config.pool.timeoutSeconds * 1000),
     maxLifetimeSeconds: config.pool.maxLifetimeSeconds,
     statement_timeout: Math.round(config.pool.commandTimeoutSeconds * 1000),
+    query_timeout: Math.round(config.pool.commandTimeoutSeconds * 1000) + QUERY_TIMEOUT_GRACE_MS,
     application_name: applicationName,
     keepAlive: true,
     types: typeParsers,

@@ -1,8 +1,22 @@
 import type pg from 'pg';
+import { ClientClosedRequest } from '../errors.ts';
+import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
 
+export interface QueryOptions {
+  /** Aborted when the caller went away: the statement is cancelled on the server. */
+  signal?: AbortSignal;
+}
+
 const INVALID_PASSWORD = '28P01';
+
+/** A connection held across awaits, until `release`. */
+interface Lease {
+  client: pg.PoolClient;
+  /** Returns the connection to the pool, or drops it when it failed or was lost meanwhile. */
+  release(err?: Error): void;
+}
 
 function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? ((err as { code?: string }).code ?? undefined) : undefined;
@@ -19,7 +33,8 @@ export class Database {
     private readonly passwordSource?: PasswordSource,
   ) {}
 
-  async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
+    if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
     const attemptStartedAt = Date.now();
     try {
       return await this.pool.query<R>(statement);
@@ -34,10 +49,42 @@ export class Database {
     }
   }
 
+  /**
+   * A statement whose caller may go away. When it does, the server is asked to cancel the
+   * statement, and the connection is dropped rather than reused, so a cancel that lands late can
+   * never hit another request's statement. The pool slot is held until the statement has really
+   * ended: disconnects cannot pile up work on the server beyond the pool's size.
+   */
+  private async cancellableQuery<R extends pg.QueryResultRow>(statement: pg.QueryConfig, signal: AbortSignal): Promise<pg.QueryResult<R>> {
+    if (signal.aborted) throw new ClientClosedRequest();
+    const lease = await this.acquire();
+    if (signal.aborted) {
+      lease.release();
+      throw new ClientClosedRequest();
+    }
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      void sendCancelRequest(lease.client);
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const result = await lease.client.query<R>(statement);
+      lease.release(cancelled ? new Error('cancel requested') : undefined);
+      return result;
+    } catch (err) {
+      // As pg's own pool.query does: a connection whose statement failed is not reused.
+      lease.release(err instanceof Error ? err : new Error(String(err)));
+      throw cancelled ? new ClientClosedRequest() : mapDatabaseError(err);
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  }
+
   /** Runs `work` in one transaction on one connection; rolls back on any error. */
   async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.connect();
-    let broken = false;
+    const { client, release } = await this.acquire();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -46,13 +93,33 @@ export class Database {
     } catch (err) {
       try {
         await client.query('ROLLBACK');
-      } catch {
-        broken = true; // the connection is gone: never hand it out again
+      } catch (rollbackErr) {
+        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)); // never hand it out again
       }
       throw mapDatabaseError(err);
     } finally {
-      client.release(broken);
+      release(broken);
     }
+  }
+
+  /**
+   * Checks a connection out for several statements. While it is out, the pool no longer listens
+   * for its errors, and a server-side error arriving between statements (a restart's 57P01 in the
+   * same packet as the last result) would be an 'error' event nobody hears: an uncaught exception
+   * that ends the process. Listen for the whole lease, and drop a connection lost meanwhile.
+   */
+  private async acquire(): Promise<Lease> {
+    const client = await this.connect();
+    let lost: Error | undefined;
+    const onError = (err: Error) => { lost ??= err; };
+    client.on('error', onError);
+    return {
+      client,
+      release(err) {
+        client.off('error', onError);
+        client.release(err ?? lost);
+      },
+    };
   }
 
   private async connect(): Promise<pg.PoolClient> {

@@ -22,6 +22,8 @@ export function mapDatabaseError(err: unknown): ApiError {
   const message = err instanceof Error ? err.message : String(err);
 
   if (code === '57014') return new Timeout('The database cancelled the query because it exceeded the command timeout', { cause: err });
+  // node-postgres' own timer (query_timeout): the server did not answer at all, not even to cancel.
+  if (/^Query read timeout$/.test(message)) return new Timeout('The database did not answer within the command timeout', { cause: err });
   if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08') || NETWORK_CODES.has(code)) {
     return new Unavailable('The database is unavailable; retry shortly', { cause: err });
   }

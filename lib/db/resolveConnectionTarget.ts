@@ -76,7 +76,7 @@ async function startEmbedded(config: Config, logger: Logger): Promise<Connection
 }
 
 /** The connection target of an embedded server; `close` decides whether closing stops it. */
-export function embeddedTarget(server: EmbeddedPostgres, close: () => Promise<void>): ConnectionTarget {
+export function embeddedTarget(server: Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>, close: () => Promise<void>): ConnectionTarget {
   return {
     mode: 'embedded',
     host: server.host,

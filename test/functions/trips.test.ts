@@ -322,6 +322,14 @@ describe('service routes', () => {
     assert.match(String(lines[0]!.msg), /^GET \/trips\/5 200 \d+\.\dms$/);
     assert.equal(lines[0]!.route, '/trips/{trip_id}');
   });
+
+  test('a failed request logs the route it matched, so errors can be counted per route', async () => {
+    const before = service.logs.lines.length;
+    await service.api.get('/trips/abc', { headers: { 'x-request-id': 'log-check-2' } });
+    const line = service.logs.records().slice(before).find((r) => r.reqId === 'log-check-2');
+    assert.equal(line?.status, 400);
+    assert.equal(line?.route, '/trips/{trip_id}');
+  });
 });
 
 describe('contract coverage', () => {

@@ -9,14 +9,17 @@ import { createContext, type Context } from '../../lib/context.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { seedTrips } from '../../lib/db/seedTrips.ts';
-import { createRouter, type Router } from '../../lib/router.ts';
+import { createRouter, type Router, type RouterOptions } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { ApiClient } from './api.ts';
 import { ContractChecker } from './contract.ts';
 import { captureLogs } from './logCapture.ts';
 
+/** Where a test database listens, and how to log in to it as the superuser. */
+export type DatabaseAddress = Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>;
+
 export interface TestDatabase {
-  server: EmbeddedPostgres;
+  server: DatabaseAddress;
   /** A separate superuser pool for test set-up and for checking state behind the API's back. */
   admin: pg.Pool;
   stop(): Promise<void>;
@@ -57,7 +60,13 @@ export interface TestService {
  * The whole service (context, router, Express adapter) over a real embedded database. Every
  * response the `api` client receives is checked against the OpenAPI contract.
  */
-export async function startTestService(options: { rows?: number; env?: Record<string, string>; database?: TestDatabase } = {}): Promise<TestService> {
+export interface TestServiceOptions extends RouterOptions {
+  rows?: number;
+  env?: Record<string, string>;
+  database?: TestDatabase;
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const database = options.database ?? (await startTestDatabase(options.rows ?? 2000));
   const config = loadConfig({ DB_POOL_SIZE: '2', DB_MAX_OVERFLOW: '4', ...options.env });
   const logs = captureLogs();
@@ -69,7 +78,7 @@ export async function startTestService(options: { rows?: number; env?: Record<st
     // The suite owns the database: closing the context must not stop it.
     target: embeddedTarget(server, async () => undefined),
   });
-  const router = createRouter(ctx);
+  const router = createRouter(ctx, { document: options.document, handlers: options.handlers });
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
   const contract = new ContractChecker(router.document);
   return {
