@@ -5,7 +5,9 @@
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
 import { createExpressApp } from './lib/adapters/express.ts';
+import { createHttp2StreamHandler } from './lib/adapters/http2.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
+import { acceptH2c } from './lib/dualProtocolServer.ts';
 import { createHttpServer } from './lib/httpServer.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
@@ -23,7 +25,12 @@ async function main(): Promise<void> {
   const router = createRouter(ctx);
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
 
-  const server: Server = createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes });
+  // One port for HTTP/1.1 (Express) and h2c (HTTP/2 streams straight into the same router).
+  const server: Server = acceptH2c(
+    createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes }),
+    createHttp2StreamHandler(router, { maxBodyBytes: config.maxBodyBytes }),
+    { maxHeaderBytes: config.maxHeaderBytes },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -33,7 +40,7 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ host: config.host, port }, `Application startup complete: listening on http://${config.host}:${port} (docs at /docs)`);
+  logger.info({ host: config.host, port, protocols: ['http/1.1', 'h2c'] }, `Application startup complete: listening on http://${config.host}:${port} (docs at /docs)`);
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -137,7 +137,8 @@ function readOrigins(env: Env, name: string): string[] {
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export function loadConfig(env: Env = process.env): Config {
-  const inDatabricksApp = env.DATABRICKS_APP_PORT !== undefined && env.DATABRICKS_APP_PORT !== '';
+  // Every Databricks App gets DATABRICKS_APP_NAME; its port is 8000 unless DATABRICKS_APP_PORT says otherwise.
+  const inDatabricksApp = Boolean(env.DATABRICKS_APP_PORT?.trim() || env.DATABRICKS_APP_NAME?.trim());
   const port = inDatabricksApp
     ? readInt(env, 'DATABRICKS_APP_PORT', 8000, 1, 65535)
     : readInt(env, 'PORT', 8000, 0, 65535);

@@ -27,6 +27,12 @@ test('inside a Databricks App: DATABRICKS_APP_PORT on all interfaces', () => {
   assert.equal(config.host, '0.0.0.0');
 });
 
+test('inside a Databricks App without DATABRICKS_APP_PORT: 8000 on all interfaces, PORT ignored', () => {
+  const config = loadConfig({ DATABRICKS_APP_NAME: 'lakebase-api', PORT: '3000' });
+  assert.equal(config.port, 8000);
+  assert.equal(config.host, '0.0.0.0');
+});
+
 for (const [variable, value, message] of [
   ['DB_POOL_SIZE', 'five', /DB_POOL_SIZE must be an integer/],
   ['DB_POOL_SIZE', '0', /DB_POOL_SIZE must be between 1/],
