@@ -44,6 +44,13 @@ for (const [variable, value, message] of [
   ['METRICS_ENABLED', 'maybe', /METRICS_ENABLED must be true or false/],
   ['READINESS_TIMEOUT', '0', /READINESS_TIMEOUT must be between 0.1/],
   ['SHUTDOWN_DRAIN_SECONDS', '-1', /SHUTDOWN_DRAIN_SECONDS must be between 0/],
+  ['CORS_ORIGINS', '*', /CORS_ORIGINS must list explicit origins/],
+  ['CORS_ORIGINS', 'https://*.example.com', /CORS_ORIGINS must list explicit origins/],
+  ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS has an invalid origin/],
+  ['CORS_ORIGINS', 'ftp://app.example.com', /CORS_ORIGINS has an invalid origin/],
+  ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS has an invalid origin/],
+  ['MAX_URL_LENGTH', '10', /MAX_URL_LENGTH must be between 256/],
+  ['MAX_HEADER_BYTES', '100', /MAX_HEADER_BYTES must be between 1024/],
 ] as const) {
   test(`${variable}=${value} is refused with a message naming it`, () => {
     assert.throws(() => loadConfig({ [variable]: value }), (err: unknown) => {
@@ -54,3 +61,10 @@ for (const [variable, value, message] of [
     });
   });
 }
+
+test('limits and CORS: defaults, and origins normalised as browsers send them', () => {
+  const defaults = loadConfig({});
+  assert.deepEqual([defaults.maxBodyBytes, defaults.maxHeaderBytes, defaults.maxUrlLength, defaults.corsOrigins], [16384, 16384, 4096, []]);
+  const config = loadConfig({ CORS_ORIGINS: ' https://App.Example.com:443 , http://localhost:3000/ ' });
+  assert.deepEqual(config.corsOrigins, ['https://app.example.com', 'http://localhost:3000']);
+});

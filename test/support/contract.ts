@@ -62,6 +62,12 @@ export class ContractChecker {
     const where = `${method} ${url} → ${response.status}`;
     const contentType = String(response.headers['content-type'] ?? '').split(';')[0]!.trim();
     const match = this.routes.match(path);
+    if (method === 'OPTIONS' && match) {
+      // OPTIONS on a documented path: 204 with the methods it allows (and the CORS preflight answer).
+      assert.equal(response.status, 204, `${where}: OPTIONS answers 204`);
+      assert.ok(response.headers.allow, `${where}: OPTIONS lists the allowed methods`);
+      return;
+    }
     const operation = match?.methods.get(method === 'HEAD' ? 'GET' : method);
     if (!operation) {
       if (path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/')) return;
