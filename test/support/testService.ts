@@ -13,7 +13,7 @@ import { createRouter, type Router, type RouterOptions } from '../../lib/router.
 import { APP_VERSION } from '../../lib/version.ts';
 import { ApiClient } from './api.ts';
 import { ContractChecker } from './contract.ts';
-import { captureLogs } from './logCapture.ts';
+import { captureLogs, type CapturedLogs } from './logCapture.ts';
 
 /** Where a test database listens, and how to log in to it as the superuser. */
 export type DatabaseAddress = Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>;
@@ -52,7 +52,7 @@ export interface TestService {
   app: Express;
   api: ApiClient;
   contract: ContractChecker;
-  logs: ReturnType<typeof captureLogs>;
+  logs: CapturedLogs;
   close(): Promise<void>;
 }
 
@@ -64,12 +64,14 @@ export interface TestServiceOptions extends RouterOptions {
   rows?: number;
   env?: Record<string, string>;
   database?: TestDatabase;
+  /** Where the service logs (default: every line kept in memory). */
+  logs?: CapturedLogs;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const database = options.database ?? (await startTestDatabase(options.rows ?? 2000));
   const config = loadConfig({ DB_POOL_SIZE: '2', DB_MAX_OVERFLOW: '4', ...options.env });
-  const logs = captureLogs();
+  const logs = options.logs ?? captureLogs();
   const { server } = database;
   const ctx = await createContext({
     config,
