@@ -88,6 +88,17 @@ function ifNoneMatch(header: string | undefined, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
+/**
+ * A body the cache will keep, in memory of its own. A small Buffer.from() is a slice of a shared
+ * 8 KB pool slab, and one slice kept in the cache keeps its whole slab alive: 5,000 cached trips
+ * (1.9 MB counted against CACHE_MAX_BYTES) pinned 6.4 MB of slabs.
+ */
+function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+
 export function problemResponse(error: ApiError, requestId: string): NeutralResponse {
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store', ...error.headers };
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
@@ -185,7 +196,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
     const load = async () => {
       const result = await operation.handler(input, ctx);
-      return { status: result.status ?? 200, body: Buffer.from(JSON.stringify(result.body)) };
+      return { status: result.status ?? 200, body: ownBytes(JSON.stringify(result.body)) };
     };
     let status: number;
     let body: Buffer;

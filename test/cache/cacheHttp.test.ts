@@ -25,6 +25,15 @@ async function databaseReads(): Promise<number> {
 }
 
 describe('cacheable reads', () => {
+  test('a cached body owns its memory: it does not pin a shared Buffer pool slab', async () => {
+    await service.api.get('/trips/31');
+    const hit = await service.router.handle({ method: 'GET', url: '/trips/31', headers: {} });
+    assert.equal(hit.headers['x-cache'], 'HIT');
+    const body = hit.body as Buffer;
+    // A pooled Buffer.from() of a few hundred bytes is a slice of an 8 KB slab the cache would keep alive.
+    assert.equal(body.buffer.byteLength, body.length, 'the stored bytes are the whole ArrayBuffer');
+  });
+
   test('MISS then HIT with the same bytes, ETag and Cache-Control from the spec TTL', async () => {
     const first = await service.api.get('/trips/analytics');
     const second = await service.api.get('/trips/analytics');
