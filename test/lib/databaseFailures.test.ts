@@ -10,6 +10,7 @@ import { handlers } from '../../functions/index.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { ApiClient } from '../support/api.ts';
 import { ContractChecker } from '../support/contract.ts';
+import { reportFigures } from '../support/figures.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
@@ -64,8 +65,10 @@ test('a statement past DB_COMMAND_TIMEOUT is cancelled by the server and answere
     assert.ok(Number(res.headers['retry-after']) > 0);
     assert.ok(Date.now() - started < 3000, 'cancelled at the timeout, not after the sleep');
     assert.ok(res.body.request_id, '5xx problems carry the request id');
+    const answeredMs = Date.now() - started;
     const { rows } = await database.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'");
     assert.equal(rows[0].n, 0, 'nothing is left running on the server');
+    reportFigures('statement timeout', { command_timeout_ms: 300, statement_ms: 5000, status: res.status, answered_after_ms: answeredMs, left_running_on_server: rows[0].n });
   } finally {
     await ctx.close();
   }
@@ -83,7 +86,9 @@ test('an exhausted pool answers 503 within DB_POOL_TIMEOUT and recovers when a c
     assert.ok(starved.headers['retry-after']);
     assert.ok(waited >= 400 && waited < 1400, `waited ${waited} ms for a 0.5 s pool timeout`);
     assert.equal((await slow).status, 200);
-    assert.equal((await api.get('/trips/count')).status, 200);
+    const recovered = await api.get('/trips/count');
+    assert.equal(recovered.status, 200);
+    reportFigures('pool exhaustion', { pool_max: 1, pool_timeout_ms: 500, starved_status: starved.status, starved_waited_ms: waited, holder_status: 200, next_request_status: recovered.status });
   } finally {
     await ctx.close();
   }

@@ -118,7 +118,8 @@ test('a client that hangs up during a shared (cached) read: the load finishes an
     return res.status === 200 ? res : undefined;
   });
   assert.equal(next.headers['x-cache'], 'HIT', 'the finished load was stored for the next caller');
-  await quiesced();
+  const idle = await quiesced();
+  reportFigures('client hangs up during a shared (cached) read', { statement_still_running_300_ms_after_hang_up: true, next_caller: next.headers['x-cache']!, pool_end: idle.pool, server_backends_end: idle.backends });
 });
 
 /** A small deterministic PRNG: the same storm on every run. */
