@@ -49,7 +49,7 @@ before(async () => {
     database,
     env: { DB_POOL_SIZE: '4', DB_MAX_OVERFLOW: '6', DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S) },
   });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();

@@ -31,7 +31,7 @@ before(async () => {
     document: documentWithSleep(),
     handlers: sleepHandlers,
   });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();

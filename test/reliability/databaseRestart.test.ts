@@ -40,7 +40,7 @@ before(async () => {
     database: { server: db, admin: db.admin, stop: () => db.destroy() },
     env: { DB_POOL_SIZE: String(POOL_SIZE), DB_MAX_OVERFLOW: String(POOL_MAX - POOL_SIZE), DB_POOL_TIMEOUT: String(POOL_TIMEOUT_S), DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S) },
   });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();

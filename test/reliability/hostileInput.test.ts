@@ -25,7 +25,7 @@ const sent = credentialsToSend();
 
 before(async () => {
   service = await startTestService({ rows: 2000, env: { DB_POOL_SIZE: '2', DB_MAX_OVERFLOW: '4' } });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();

@@ -24,7 +24,7 @@ const seen: Array<{ where: string; headers: Record<string, string>; body: string
 before(async () => {
   database = await startTestDatabase(2000);
   service = await startTestService({ database });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();
@@ -82,7 +82,7 @@ describe('size caps', () => {
     assert.equal((await send('GET', exact)).status, 200);
     assertProblem(await send('GET', `${exact}0`), 414);
 
-    const fetchHandler = createFetchHandler(service.router, { maxBodyBytes: service.ctx.config.maxBodyBytes });
+    const fetchHandler = createFetchHandler(service.ctx);
     assert.equal((await fetchHandler(new Request(`http://api.test${exact}0`))).status, 414);
     const lambda = createLambdaHandler(async () => service.ctx);
     const event = {
@@ -180,7 +180,7 @@ describe('CORS', () => {
   test('with CORS_ORIGINS: exact origins echoed, preflight per route, never a wildcard or credentials, the same in every adapter', async () => {
     const cors = await startTestService({ database, env: { CORS_ORIGINS: 'https://app.example.com,http://localhost:3000' } });
     try {
-      const fetchHandler = createFetchHandler(cors.router, { maxBodyBytes: cors.ctx.config.maxBodyBytes });
+      const fetchHandler = createFetchHandler(cors.ctx);
       const lambda = createLambdaHandler(async () => cors.ctx);
       type Answer = { status: number; headers: Record<string, string> };
       const adapters: Record<string, (method: string, path: string, headers: Record<string, string>) => Promise<Answer>> = {

@@ -45,7 +45,7 @@ before(async () => {
   });
   service = await startTestService({ rows: ROWS, logs, env: { DB_POOL_SIZE: '3', DB_MAX_OVERFLOW: String(POOL_MAX - 3), DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: '10' } });
   scanner = new SecretScanner({ ...sent.secrets, 'database password': service.database.server.password });
-  http = await listenOnLoopback(service.app, service.ctx.config);
+  http = await listenOnLoopback(service);
 });
 after(async () => {
   await http?.close();

@@ -1,6 +1,10 @@
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHttp2StreamHandler } from '../../lib/adapters/http2.ts';
+import type { Config } from '../../lib/config.ts';
+import { acceptH2c } from '../../lib/dualProtocolServer.ts';
 import { createHttpServer } from '../../lib/httpServer.ts';
+import type { Router } from '../../lib/router.ts';
 
 export interface RunningHttpServer {
   server: Server;
@@ -9,9 +13,13 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-/** The service behind the same HTTP server `npm start` uses, on a free loopback port. */
-export async function listenOnLoopback(listener: RequestListener, options: { maxHeaderBytes: number }): Promise<RunningHttpServer> {
-  const server = createHttpServer(listener, options);
+/**
+ * The service behind the server `npm start` builds (server.ts): the HTTP/1.1 server of
+ * lib/httpServer.ts with h2c accepted on the same port, here on a free loopback port.
+ */
+export async function listenOnLoopback(service: { app: RequestListener; router: Router; ctx: { config: Pick<Config, 'maxHeaderBytes' | 'maxBodyBytes'> } }): Promise<RunningHttpServer> {
+  const { maxHeaderBytes, maxBodyBytes } = service.ctx.config;
+  const server = acceptH2c(createHttpServer(service.app, { maxHeaderBytes }), createHttp2StreamHandler(service.router, { maxBodyBytes }), { maxHeaderBytes });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
