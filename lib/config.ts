@@ -51,6 +51,19 @@ export interface Config {
     /** `local`: each instance evicts on its own writes; `notify`: writes are broadcast with Postgres NOTIFY. */
     invalidation: 'local' | 'notify';
   };
+  /**
+   * Who Postgres sees. `service`: every request as the app's own identity (one shared pool).
+   * `user`: each request as the signed-in Databricks user (on-behalf-of), with per-user pools.
+   */
+  access: {
+    mode: 'service' | 'user';
+    /** Connections one user's pool may open. */
+    connectionsPerUser: number;
+    /** All per-user pools together never hold more connections than this. */
+    maxConnections: number;
+    /** A user's pool idle this long is closed (its connections too). */
+    idleCloseSeconds: number;
+  };
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -134,6 +147,20 @@ function readOrigins(env: Env, name: string): string[] {
   return origins;
 }
 
+function readAccess(env: Env): Config['access'] {
+  const connectionsPerUser = readInt(env, 'DB_USER_POOL_SIZE', 2, 1, 100);
+  const maxConnections = readInt(env, 'DB_USER_CONNECTIONS_MAX', 50, 1, 10_000);
+  if (maxConnections < connectionsPerUser) {
+    throw new ConfigError('DB_USER_CONNECTIONS_MAX', `must be at least DB_USER_POOL_SIZE (${connectionsPerUser}), got ${maxConnections}`);
+  }
+  return {
+    mode: readChoice(env, 'LAKEBASE_ACCESS', ['service', 'user'] as const, 'service'),
+    connectionsPerUser,
+    maxConnections,
+    idleCloseSeconds: readNumber(env, 'DB_USER_POOL_IDLE_SECONDS', 60, 1, 86_400),
+  };
+}
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export function loadConfig(env: Env = process.env): Config {
@@ -173,6 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxBytes: readInt(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
       invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
     },
+    access: readAccess(env),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

@@ -2,13 +2,14 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { openInvalidationChannel, type InvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { ConnectionTarget, TokenState } from './db/connectionTarget.ts';
 import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ops/requestScope.ts';
+import { UserAccess } from './userAccess/userAccess.ts';
 
 /** The trips table, its name validated and quoted once. */
 export interface TripsTable {
@@ -41,6 +42,11 @@ export interface Context {
   metrics: Metrics | null;
   /** Set when graceful shutdown begins: readiness answers 503 from then on. */
   shuttingDown: boolean;
+  /**
+   * LAKEBASE_ACCESS=user: verifies each caller and opens per-user pools. Operations that declare
+   * `security` in the OpenAPI document run with `db` logged in as the caller; null in service mode.
+   */
+  userAccess: UserAccess | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -59,6 +65,12 @@ export interface CreateContextOptions {
 
 export async function createContext(options: CreateContextOptions): Promise<Context> {
   const { config, target, logger, version } = options;
+  if (config.access.mode === 'user' && !target.onBehalfOf) {
+    throw new ConfigError(
+      'LAKEBASE_ACCESS',
+      `is "user", which logs each request in to Lakebase as the signed-in user; it needs a Lakebase database (DATABRICKS_DATABASE_INSTANCE or LAKEBASE_ENDPOINT), not ${target.mode} PostgreSQL`,
+    );
+  }
   let metrics: Metrics | null = null;
   let closed: Promise<void> | undefined;
   const pool = createPool(target, config, undefined, { onConnectError: () => metrics?.connectionError('connect') });
@@ -75,6 +87,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   const cache = config.cache.enabled
     ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now })
     : null;
+  const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
   const context: Context = {
     config,
@@ -90,10 +103,12 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     startedAt: Date.now(),
     metrics: null,
     shuttingDown: false,
+    userAccess,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
         await invalidationChannel?.close();
+        await userAccess?.close();
         await pool.end();
         await target.close();
       })();

@@ -55,6 +55,43 @@ export class BadRequest extends ApiError {
   }
 }
 
+/**
+ * The request does not say who is calling (LAKEBASE_ACCESS=user without the Databricks Apps
+ * proxy's identity headers), or the workspace refused the token it carries. `field` names the
+ * header.
+ */
+export class Unauthorized extends ApiError {
+  constructor(detail: string, field: string, options: { cause?: unknown } = {}) {
+    super(401, 'Unauthorized', detail, { field, cause: options.cause, headers: { 'www-authenticate': 'Bearer realm="Databricks Apps"' } });
+  }
+}
+
+/**
+ * Postgres (or the workspace) refused the caller: a missing grant, a row-level policy that denies
+ * the write, no role for the user. `operation` names what was refused.
+ */
+export class Forbidden extends ApiError {
+  constructor(
+    detail: string,
+    readonly operation?: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(403, 'Forbidden', detail, { cause: options.cause });
+  }
+
+  /** The same refusal, now knowing which operation it stopped. */
+  forOperation(operation: string, who?: string): Forbidden {
+    const subject = who ? `${who} may not run ${operation}` : `Not allowed to run ${operation}`;
+    return new Forbidden(`${subject}: ${this.message}`, operation, { cause: this.cause });
+  }
+
+  override toProblem(requestId?: string) {
+    const body = super.toProblem(requestId);
+    if (this.operation !== undefined) body.operation = this.operation;
+    return body;
+  }
+}
+
 export class NotFound extends ApiError {
   constructor(detail: string) {
     super(404, 'Not Found', detail);

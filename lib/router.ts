@@ -6,7 +6,7 @@ import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION 
 import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cache/resultsCache.ts';
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
-import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
+import { ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
 import type { Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
 import { callerLogFields } from './ops/callerIdentity.ts';
@@ -16,6 +16,7 @@ import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
 import { addSecurityHeaders } from './securityHeaders.ts';
+import type { VerifiedUser } from './userAccess/userAccess.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -33,6 +34,8 @@ export interface CompiledOperation {
   cacheTtlSeconds: number;
   /** Cache key prefix templates a successful call of this (write) operation makes stale. */
   invalidates: readonly string[];
+  /** Declares `security` (LAKEBASE_ACCESS=user): runs as the verified caller, on their own connections. */
+  runsAsUser: boolean;
 }
 
 export interface Router {
@@ -44,6 +47,16 @@ export interface Router {
 export interface RouterOptions {
   document?: OpenAPIObject;
   handlers?: Readonly<Record<string, Handler>>;
+  /**
+   * The cache scope of a user's results (default: their e-mail, so one user's answer is never
+   * served to another). Tests replace it to show what an unscoped key would leak.
+   */
+  cacheScope?: (user: VerifiedUser) => string;
+}
+
+/** Filled in while a request is dispatched, for its log line even when it fails. */
+interface RequestTrace {
+  user?: string;
 }
 
 /** Pairs every operation in the document with its handler; a missing pair is a start-up error. */
@@ -66,6 +79,7 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
         validator: new InputValidator(operation, compiler),
         cacheTtlSeconds: Number(operation[CACHE_TTL_EXTENSION] ?? 0),
         invalidates: (operation[CACHE_INVALIDATES_EXTENSION] as string[] | undefined) ?? [],
+        runsAsUser: Array.isArray(operation.security) && operation.security.length > 0,
       });
     }
   }
@@ -110,8 +124,13 @@ export function problemResponse(error: ApiError, requestId: string): NeutralResp
  * the per-request log line. Built once per context.
  */
 export function createRouter(ctx: Context, options: RouterOptions = {}): Router {
-  const document = options.document ?? buildOpenApiDocument(ctx.version);
+  const document = options.document ?? buildOpenApiDocument(ctx.version, { access: ctx.config.access.mode });
   const operations = compileOperations(document, options.handlers ?? defaultHandlers);
+  const userAccess = ctx.userAccess;
+  const asUser = operations.find((op) => op.runsAsUser);
+  // A declared security requirement nobody enforces would be worse than none.
+  if (asUser && !userAccess) throw new Error(`Operation ${asUser.operationId} declares security, which needs LAKEBASE_ACCESS=user`);
+  const cacheScope = options.cacheScope ?? ((user: VerifiedUser) => user.email);
   const routes = new RouteTable<CompiledOperation>();
   for (const op of operations) routes.add(op.template, op.method, op);
   const documentJson = JSON.stringify(document);
@@ -133,6 +152,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     method: string,
     path: string,
     search: string,
+    trace: RequestTrace,
   ): Promise<{ response: NeutralResponse; route: string; cache?: CacheOutcome }> {
     if (method === 'OPTIONS') {
       // RFC 9110 OPTIONS, and the CORS preflight when CORS_ORIGINS is set.
@@ -160,6 +180,9 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
     const declaredLength = Number(headerValue(request.headers, 'content-length'));
     if ((request.body && request.body.length > maxBodyBytes) || declaredLength > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
+    // Who is calling comes before what they ask: no input feedback to an unidentified caller.
+    const user = operation.runsAsUser ? await userAccess!.identify(request.headers) : undefined;
+    trace.user = user?.email;
 
     const validated = operation.validator.validate({
       params: match.params,
@@ -172,8 +195,8 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     // A result shared through the cache must be finished even if this caller leaves; an unshared
     // read may stop its statements when its caller goes away. Writes always run to the end.
     const input = read && request.signal && !(cacheable && ctx.cache) ? { ...validated, signal: request.signal } : validated;
-    if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input)) };
-    const result = await operation.handler(input, ctx);
+    if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input, user)) };
+    const result = await run(operation, input, user);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
     return {
       route: match.template,
@@ -193,9 +216,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     request: NeutralRequest,
     operation: CompiledOperation,
     input: ValidatedInput,
+    user: VerifiedUser | undefined,
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
     const load = async () => {
-      const result = await operation.handler(input, ctx);
+      const result = await run(operation, input, user);
       return { status: result.status ?? 200, body: ownBytes(JSON.stringify(result.body)) };
     };
     let status: number;
@@ -205,7 +229,8 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const headers: Record<string, string> = { 'content-type': JSON_TYPE };
     if (ctx.cache) {
       const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
-      const { response, outcome } = await ctx.cache.getOrLoad(cacheKey(operation.operationId, input), operation.cacheTtlSeconds, load, refresh);
+      const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
+      const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
       ({ status, body, etag } = response);
       cache = outcome;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
@@ -216,8 +241,24 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       headers['cache-control'] = 'no-cache';
     }
     headers.etag = etag;
+    // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
+    if (user) headers.vary = 'X-Forwarded-Email';
     if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
     return { cache, response: { status, headers, body } };
+  }
+
+  /**
+   * Calls the handler: as the verified user on their own connections when the operation runs as
+   * the caller. A permission refusal names the operation (and the user).
+   */
+  async function run(operation: CompiledOperation, input: ValidatedInput, user: VerifiedUser | undefined) {
+    try {
+      if (!user) return await operation.handler(input, ctx);
+      return await userAccess!.withDatabase(user, (db) => operation.handler(input, { ...ctx, db }));
+    } catch (err) {
+      if (err instanceof Forbidden && err.operation === undefined) throw err.forOperation(operation.operationId, user?.email);
+      throw err;
+    }
   }
 
   async function invalidate(operation: CompiledOperation, params: Record<string, unknown>): Promise<void> {
@@ -240,9 +281,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     let response: NeutralResponse;
     let route = 'unmatched';
     let cache: CacheOutcome | undefined;
+    const trace: RequestTrace = {};
     try {
       if (request.url.length > maxUrlLength) throw new UriTooLong(maxUrlLength);
-      ({ response, route, cache } = await inRequestScope(requestId, () => dispatch(request, method, path, search)));
+      ({ response, route, cache } = await inRequestScope(requestId, () => dispatch(request, method, path, search, trace)));
     } catch (err) {
       // Failures of a matched route (400, 404, 503...) are logged and counted under its template.
       route = routes.match(path)?.template ?? route;
@@ -262,7 +304,17 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     addSecurityHeaders(response.headers);
     if (method !== 'OPTIONS') Object.assign(response.headers, cors.responseHeaders(request));
     ctx.logger.info(
-      { reqId: requestId, method, route, status: response.status, ms: Math.round(ms * 100) / 100, ...(cache ? { cache } : {}), ...callerLogFields(request.headers) },
+      {
+        reqId: requestId,
+        method,
+        route,
+        status: response.status,
+        ms: Math.round(ms * 100) / 100,
+        ...(cache ? { cache } : {}),
+        ...callerLogFields(request.headers),
+        // The verified user the request ran as (LAKEBASE_ACCESS=user): the audit trail.
+        ...(trace.user ? { user: trace.user } : {}),
+      },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
     ctx.metrics?.observeRequest(method, route, response.status, ms / 1000);

@@ -25,6 +25,19 @@ function problem(description: string, example: object): ResponseObject {
 const retryAfter: HeadersObject = { 'Retry-After': { description: 'Seconds to wait before retrying', required: true, schema: { type: 'integer' } } };
 
 const errorResponses = {
+  Unauthorized: problem(
+    'LAKEBASE_ACCESS=user only: the request does not carry the signed-in user (X-Forwarded-Access-Token and X-Forwarded-Email, ' +
+      'set by the Databricks Apps proxy), or the workspace did not accept the token; `field` names the header',
+    {
+      type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
+      detail: 'This API runs each request as the signed-in Databricks user: the X-Forwarded-Access-Token header is missing',
+      field: 'x-forwarded-access-token',
+    },
+  ),
+  Forbidden: problem('Postgres refused the operation to the database user (a missing grant or a row-level security policy); `operation` names it', {
+    type: '/problems/forbidden', title: 'Forbidden', status: 403,
+    detail: 'reader@example.com may not run updateTripVendor: permission denied for table nyc_train_synced', operation: 'updateTripVendor',
+  }),
   BadRequest: problem('The input is invalid; `field` names the offending parameter or body member', {
     type: '/problems/bad-request', title: 'Bad Request', status: 400, detail: 'trip_id must be an integer', field: 'trip_id',
   }),
@@ -73,6 +86,7 @@ const requestErrors: ResponsesObject = {
 /** Responses every database-backed operation can give besides its own. */
 const databaseErrors: ResponsesObject = {
   '400': errorRef('BadRequest'),
+  '403': errorRef('Forbidden'),
   '500': errorRef('InternalError'),
   '503': errorRef('Unavailable'),
   '504': errorRef('Timeout'),
@@ -253,7 +267,23 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
   },
 ];
 
-export function buildOpenApiDocument(version: string): OpenAPIObject {
+export interface DocumentOptions {
+  /**
+   * `user` (LAKEBASE_ACCESS=user): the trips operations run as the signed-in Databricks user, so
+   * they declare the proxy's identity headers as their security requirement and answer 401
+   * without them. The router reads `security` to know which operations run as the caller.
+   */
+  access?: 'service' | 'user';
+}
+
+/** The two headers the Databricks Apps proxy sets for a signed-in user; both are required. */
+const USER_SECURITY = [{ forwardedAccessToken: [], forwardedEmail: [] }];
+
+function asUser(operation: Operation): Operation {
+  return { ...operation, security: USER_SECURITY, responses: { '401': errorRef('Unauthorized'), ...operation.responses } };
+}
+
+export function buildOpenApiDocument(version: string, options: DocumentOptions = {}): OpenAPIObject {
   const builder = OpenApiBuilder.create()
     .addOpenApiVersion('3.1.0')
     .addInfo({
@@ -271,8 +301,24 @@ export function buildOpenApiDocument(version: string): OpenAPIObject {
   for (const [name, response] of Object.entries(errorResponses)) builder.addResponse(name, response);
 
   const paths = new Map<string, Record<string, Operation>>();
+  if (options.access === 'user') {
+    builder.addSecurityScheme('forwardedAccessToken', {
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-Forwarded-Access-Token',
+      description: "The signed-in user's OAuth token, forwarded by the Databricks Apps proxy (user authorization)",
+    });
+    builder.addSecurityScheme('forwardedEmail', {
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-Forwarded-Email',
+      description: "The signed-in user's e-mail, forwarded by the Databricks Apps proxy; must be the token's identity",
+    });
+  }
   for (const { path, method, operation } of operations) {
-    const described = { ...operation, responses: { ...requestErrors, ...operation.responses } };
+    const runsAsUser = options.access === 'user' && operation.tags?.includes('trips') === true;
+    const shaped = runsAsUser ? asUser(operation) : operation;
+    const described = { ...shaped, responses: { ...requestErrors, ...shaped.responses } };
     paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
   }
   for (const [path, item] of paths) builder.addPath(path, item);

@@ -268,6 +268,7 @@ export const schemas: Record<string, SchemaObject> = {
       detail: { type: 'string' },
       field: { type: 'string', description: 'The offending input: a parameter name, `body`, or a path in the body' },
       request_id: { type: 'string', description: 'Present on 5xx: quote it when reporting the error' },
+      operation: { type: 'string', description: 'On 403: the operation that was refused' },
     },
   },
 };

@@ -28,6 +28,19 @@ export interface PasswordSource {
   stop(): Promise<void>;
 }
 
+/**
+ * Lakebase only: Postgres credentials for the signed-in users (LAKEBASE_ACCESS=user), minted with
+ * each user's own workspace token.
+ */
+export interface OnBehalfOfIssuer {
+  /** Safe to log. */
+  readonly description: string;
+  /** The workspace identity a token belongs to (SCIM userName: the user's e-mail, their Postgres role). */
+  identify(userToken: string): Promise<string>;
+  /** A Postgres password for the token's identity. */
+  mint(userToken: string, signal: AbortSignal): Promise<{ token: string; expiresAt: Date }>;
+}
+
 /** Everything needed to open a connection, resolved once at start-up. */
 export interface ConnectionTarget {
   mode: ConnectionMode;
@@ -41,6 +54,8 @@ export interface ConnectionTarget {
   ssl: false | ConnectionOptions;
   /** Safe to log: no secrets. */
   description: string;
+  /** Lakebase targets: mints credentials for other identities from their tokens. */
+  onBehalfOf?: OnBehalfOfIssuer;
   /** Release what resolving the target started (embedded server, token refresh job). */
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { ApiError, InternalError, Timeout, Unavailable } from '../errors.ts';
+import { ApiError, Forbidden, InternalError, Timeout, Unavailable } from '../errors.ts';
 
 /**
  * The one place where Postgres and driver failures become API errors.
@@ -21,6 +21,9 @@ export function mapDatabaseError(err: unknown): ApiError {
   const code = typeof err === 'object' && err !== null ? String((err as { code?: unknown }).code ?? '') : '';
   const message = err instanceof Error ? err.message : String(err);
 
+  // insufficient_privilege: a grant or a row-level security policy said no. The router names the
+  // operation; Postgres' own message ("permission denied for table …") says what was refused.
+  if (code === '42501') return new Forbidden(message, undefined, { cause: err });
   if (code === '57014') return new Timeout('The database cancelled the query because it exceeded the command timeout', { cause: err });
   // node-postgres' own timer (query_timeout): the server did not answer at all, not even to cancel.
   if (/^Query read timeout$/.test(message)) return new Timeout('The database did not answer within the command timeout', { cause: err });

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import { TokenManager, type CredentialSource } from '../tokenManager.ts';
 import { autoscalingCredentialSource, getPostgresEndpoint, provisionedCredentialSource } from './credentialSources.ts';
+import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError, createWorkspaceClient, workspaceAuthHint } from './workspaceClient.ts';
@@ -224,6 +225,8 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
     password: manager,
     ssl,
     description: `${kind} ${resource} at ${host}:${settings.port}/${settings.database} as "${user}" (OAuth token, ${tls})`,
+    // The SDK resolved the workspace host while looking things up above.
+    onBehalfOf: onBehalfOfIssuer((await w.config.getHost()).origin, settings, timeoutMs),
     close: () => manager.stop(),
   };
 }

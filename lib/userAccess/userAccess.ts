@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { ConnectionTarget, OnBehalfOfIssuer } from '../db/connectionTarget.ts';
+import { createPool } from '../db/createPool.ts';
+import { Database } from '../db/database.ts';
+import { UserPools, type UserPool, type UserPoolStats } from '../db/userPools.ts';
+import { ApiError, Forbidden, Unauthorized, Unavailable } from '../errors.ts';
+import { classifyWorkspaceError } from '../lakebase/workspaceClient.ts';
+import type { NeutralRequest } from '../http.ts';
+import { ACCESS_TOKEN_HEADER, EMAIL_HEADER, readForwardedIdentity } from './forwardedIdentity.ts';
+import { UserPassword } from './userPassword.ts';
+
+/** A caller whose forwarded token the workspace has confirmed belongs to them. */
+export interface VerifiedUser {
+  /** The workspace userName (their e-mail): the Postgres role, the cache scope, the audit name. */
+  email: string;
+}
+
+/** A verified token is trusted for this long before the workspace is asked again. */
+const VERIFIED_TOKEN_TTL_MS = 5 * 60 * 1000;
+const MAX_VERIFIED_TOKENS = 10_000;
+const MAX_PASSWORDS = 10_000;
+
+interface UserConnections extends UserPool {
+  db: Database;
+}
+
+/** Postgres' "role does not exist" and friends: the user has no login in this database. */
+const NO_ROLE_SQLSTATES = new Set(['28000']);
+
+/**
+ * On-behalf-of access (LAKEBASE_ACCESS=user): who the caller is, and a database handle that logs
+ * in as them. The proxy's headers are checked against the workspace (SCIM Me with the forwarded
+ * token, cached per token), so a forged X-Forwarded-Email cannot borrow another user's pool.
+ */
+export class UserAccess {
+  private readonly verified: LRUCache<string, string>;
+  private readonly verifying = new Map<string, Promise<string>>();
+  private readonly passwords: LRUCache<string, UserPassword>;
+  private readonly pools: UserPools<UserConnections>;
+
+  constructor(
+    private readonly issuer: OnBehalfOfIssuer,
+    target: ConnectionTarget,
+    config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.verified = new LRUCache({ max: MAX_VERIFIED_TOKENS, ttl: VERIFIED_TOKEN_TTL_MS });
+    this.passwords = new LRUCache({ max: MAX_PASSWORDS });
+    const poolConfig: Config = { ...config, pool: { ...config.pool, size: 0, maxOverflow: config.access.connectionsPerUser } };
+    this.pools = new UserPools<UserConnections>({
+      connectionsPerUser: config.access.connectionsPerUser,
+      maxConnections: config.access.maxConnections,
+      waitTimeoutMs: config.pool.timeoutSeconds * 1000,
+      idleCloseMs: config.access.idleCloseSeconds * 1000,
+      logger,
+      open: (user) => {
+        const password = this.passwords.get(user);
+        if (!password) throw new Error(`no credential source for ${user}`); // identify() always sets one first
+        const pool = createPool({ ...target, user, password }, poolConfig, 'lakebase-api (on behalf of a user)');
+        return { pool, db: new Database(pool, password) };
+      },
+    });
+  }
+
+  /**
+   * The verified caller of a request: 401 when the headers are missing or malformed, or the
+   * workspace refuses the token, or the token belongs to someone other than X-Forwarded-Email.
+   */
+  async identify(headers: NeutralRequest['headers']): Promise<VerifiedUser> {
+    const { email, token } = readForwardedIdentity(headers);
+    const owner = await this.ownerOf(token);
+    if (owner.toLowerCase() !== email.toLowerCase()) {
+      throw new Unauthorized('X-Forwarded-Email does not match the identity of X-Forwarded-Access-Token', EMAIL_HEADER);
+    }
+    const password = this.passwords.get(owner);
+    if (password) password.useToken(token);
+    else this.passwords.set(owner, new UserPassword(owner, token, this.issuer, (err) => this.credentialFailure(err, owner)));
+    return { email: owner };
+  }
+
+  /** Runs `work` with a database handle logged in as the user. */
+  withDatabase<T>(user: VerifiedUser, work: (db: Database) => Promise<T>): Promise<T> {
+    return this.pools.with(user.email, async ({ db }) => {
+      try {
+        return await work(db);
+      } catch (err) {
+        throw this.refusedLogin(err, user) ?? err;
+      }
+    });
+  }
+
+  stats(): UserPoolStats {
+    return this.pools.stats();
+  }
+
+  connectionsOf(user: VerifiedUser): number {
+    return this.pools.connectionsOf(user.email);
+  }
+
+  close(): Promise<void> {
+    return this.pools.closeAll();
+  }
+
+  private async ownerOf(token: string): Promise<string> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const known = this.verified.get(key);
+    if (known) return known;
+    let pending = this.verifying.get(key);
+    if (!pending) {
+      pending = this.issuer.identify(token).then(
+        (owner) => {
+          this.verified.set(key, owner);
+          return owner;
+        },
+        (err: unknown) => {
+          throw this.verificationFailure(err);
+        },
+      );
+      pending.finally(() => this.verifying.delete(key)).catch(() => undefined);
+      this.verifying.set(key, pending);
+    }
+    return pending;
+  }
+
+  private verificationFailure(err: unknown): ApiError {
+    const { kind, message } = classifyWorkspaceError(err);
+    if (kind === 'unauthenticated' || kind === 'forbidden') {
+      return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
+    }
+    this.logger.warn({ kind, error: message }, 'Could not verify a forwarded user token with the workspace');
+    return new Unavailable('The Databricks workspace could not verify the user token; retry shortly', { cause: err });
+  }
+
+  private credentialFailure(err: unknown, user: string): ApiError {
+    if (err instanceof ApiError) return err;
+    const { kind, message } = classifyWorkspaceError(err);
+    if (kind === 'unauthenticated') {
+      return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token for a database credential (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
+    }
+    if (kind === 'forbidden' || kind === 'not-found') {
+      return new Forbidden(
+        `the workspace refused a database credential for ${user} (${message}); the user needs access to the database, ` +
+          "and the app's user authorization scopes must allow database credentials",
+        undefined,
+        { cause: err },
+      );
+    }
+    this.logger.warn({ user, kind, error: message }, 'Could not mint a database credential for a user');
+    return new Unavailable('The Databricks workspace could not issue the user\'s database credential; retry shortly', { cause: err });
+  }
+
+  /** A login refused because the user has no Postgres role is their access problem (403), not an outage. */
+  private refusedLogin(err: unknown, user: VerifiedUser): Forbidden | undefined {
+    const cause = err instanceof ApiError ? err.cause : err;
+    const code = (cause as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && NO_ROLE_SQLSTATES.has(code)) {
+      return new Forbidden(`${user.email} cannot log in to the database (no Postgres role for this user)`, undefined, { cause });
+    }
+    return undefined;
+  }
+}

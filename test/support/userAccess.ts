@@ -1,0 +1,65 @@
+import pg from 'pg';
+import { createExpressApp } from '../../lib/adapters/express.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createContext, type Context } from '../../lib/context.ts';
+import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
+import { createRouter, type Router, type RouterOptions } from '../../lib/router.ts';
+import { APP_VERSION } from '../../lib/version.ts';
+import { ApiClient } from './api.ts';
+import { ContractChecker } from './contract.ts';
+import { captureLogs, type CapturedLogs } from './logCapture.ts';
+import type { EmulatedLakebase, EmulatedMode, Env } from './workspaceEmulator.ts';
+
+export const TRIPS = 'public.nyc_train_synced';
+
+/** Privileges on the trips table, per test user. */
+export type TableGrants = ReadonlyArray<'SELECT' | 'UPDATE'>;
+
+/**
+ * Creates each user's Postgres role (named by their e-mail, as Lakebase names them) with exactly
+ * the given privileges on the trips table. The emulator creates roles it has not seen with no
+ * privileges at all (the suites start it with `grantRoles: []`).
+ */
+export async function createUserRoles(admin: pg.Pool, users: Readonly<Record<string, TableGrants>>): Promise<void> {
+  for (const [email, grants] of Object.entries(users)) {
+    const role = pg.escapeIdentifier(email);
+    const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [email]);
+    if (exists.rowCount === 0) await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`REVOKE ALL ON ${TRIPS} FROM ${role}`);
+    if (grants.length > 0) await admin.query(`GRANT ${grants.join(', ')} ON ${TRIPS} TO ${role}`);
+  }
+}
+
+/** The headers the Databricks Apps proxy adds for a signed-in user. */
+export function asUser(email: string, token: string): Record<string, string> {
+  return { 'x-forwarded-email': email, 'x-forwarded-access-token': token };
+}
+
+export interface UserModeService {
+  ctx: Context;
+  router: Router;
+  app: ReturnType<typeof createExpressApp>;
+  api: ApiClient;
+  contract: ContractChecker;
+  logs: CapturedLogs;
+  close(): Promise<void>;
+}
+
+/**
+ * The service with LAKEBASE_ACCESS=user against the emulated workspace: the app itself logs in as
+ * the test service principal (M2M); each request runs as the user its headers name.
+ */
+export async function startUserModeService(
+  lb: EmulatedLakebase,
+  options: { env?: Env; mode?: EmulatedMode; router?: RouterOptions; logs?: CapturedLogs } = {},
+): Promise<UserModeService> {
+  const env = lb.env('m2m', options.mode ?? 'provisioned', { LAKEBASE_ACCESS: 'user', DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '2', ...options.env });
+  const logs = options.logs ?? captureLogs();
+  const target = await resolveLakebaseTarget(env, logs.logger);
+  if (!target) throw new Error('not a Lakebase environment');
+  const ctx = await createContext({ config: loadConfig(env), target, logger: logs.logger, version: APP_VERSION });
+  const router = createRouter(ctx, options.router);
+  const app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
+  const contract = new ContractChecker(router.document);
+  return { ctx, router, app, api: new ApiClient(app, contract), contract, logs, close: () => ctx.close() };
+}
