@@ -123,6 +123,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       maxConnections: config.pool.size + config.pool.maxOverflow,
       cacheStats: cache ? () => cache.stats() : undefined,
       invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
+      userPoolStats: userAccess ? () => userAccess.stats() : undefined,
       // Token metrics exist only where connections log in with tokens (the state is never null there).
       tokenState: context.tokenState() !== null ? () => context.tokenState() : undefined,
     });

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheStats } from '../cache/resultsCache.ts';
 import type { TokenState } from '../db/connectionTarget.ts';
+import type { UserPoolStats } from '../db/userPools.ts';
 
 /** What /metrics reports on; every source is read when Prometheus scrapes, never copied. */
 export interface MetricSources {
@@ -12,6 +13,8 @@ export interface MetricSources {
   maxConnections: number;
   cacheStats?: () => CacheStats;
   invalidationStats?: () => { connected: boolean; received: number; reconnects: number };
+  /** LAKEBASE_ACCESS=user: the per-user pools. */
+  userPoolStats?: () => UserPoolStats;
   /** Present only when connections log in with OAuth tokens; the token metrics exist only then. */
   tokenState?: () => TokenState | null;
 }
@@ -125,6 +128,18 @@ export function createMetrics(sources: MetricSources): Metrics {
     readGauge(registry, `${PREFIX}cache_invalidation_listener_connected`, '1 while the LISTEN connection for cross-instance invalidation is open', () => Number(invalidationStats().connected));
     mirroredCounter(registry, `${PREFIX}cache_invalidation_notifications_total`, 'Invalidations received from other instances', () => invalidationStats().received);
     mirroredCounter(registry, `${PREFIX}cache_invalidation_reconnects_total`, 'Times the LISTEN connection was re-opened', () => invalidationStats().reconnects);
+  }
+
+  const { userPoolStats } = sources;
+  if (userPoolStats) {
+    const stat = (key: keyof UserPoolStats) => () => userPoolStats()[key];
+    readGauge(registry, `${PREFIX}user_pools`, 'Per-user pools open (LAKEBASE_ACCESS=user)', stat('pools'));
+    readGauge(registry, `${PREFIX}user_pool_connections`, 'Connections all per-user pools hold', stat('connections'));
+    readGauge(registry, `${PREFIX}user_pool_max_connections`, 'The most connections the per-user pools may hold together (DB_USER_CONNECTIONS_MAX, rounded down to whole pools)', stat('ceiling'));
+    mirroredCounter(registry, `${PREFIX}user_pools_opened_total`, 'Per-user pools opened', stat('created'));
+    mirroredCounter(registry, `${PREFIX}user_pools_closed_total`, 'Per-user pools closed (idle, or to make room for another user)', stat('closed'));
+    mirroredCounter(registry, `${PREFIX}user_pool_waits_total`, 'Requests that waited for a per-user pool slot', stat('waited'));
+    mirroredCounter(registry, `${PREFIX}user_pool_rejections_total`, 'Requests answered 503 after waiting DB_POOL_TIMEOUT for a per-user pool slot', stat('rejected'));
   }
 
   return {

@@ -193,12 +193,12 @@ describe('who is calling', () => {
     const userDoc = service.router.document;
     assert.deepEqual(Object.keys(userDoc.components?.securitySchemes ?? {}).sort(), ['forwardedAccessToken', 'forwardedEmail']);
     assert.ok(userDoc.paths!['/trips/count']!.get!.security);
-    assert.ok(userDoc.paths!['/trips/count']!.get!.responses['401']);
+    assert.ok(userDoc.paths!['/trips/count']!.get!.responses!['401']);
     assert.equal(userDoc.paths!['/health']!.get!.security, undefined);
     const serviceDoc = buildOpenApiDocument('test');
     assert.deepEqual(Object.keys(serviceDoc.components?.securitySchemes ?? {}), []);
     assert.equal(serviceDoc.paths!['/trips/count']!.get!.security, undefined);
-    assert.equal(serviceDoc.paths!['/trips/count']!.get!.responses['401'], undefined);
+    assert.equal(serviceDoc.paths!['/trips/count']!.get!.responses!['401'], undefined);
   });
 });
 
