@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
+import { createFetchHandler } from '../../lib/adapters/fetch.ts';
+import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/userAccess.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
@@ -177,6 +179,22 @@ describe('who is calling', () => {
         assert.match(response.headers['www-authenticate']!, /^Bearer/);
       }
     }
+  });
+
+  test('the same in the fetch and Lambda adapters', async () => {
+    const fetchHandler = createFetchHandler(service.ctx);
+    assert.equal((await fetchHandler(new Request('http://api.test/trips/1'))).status, 401);
+    const viaFetch = await fetchHandler(new Request('http://api.test/trips/1', { headers: asUser(READER, tokens[READER]!) }));
+    assert.equal(viaFetch.status, 200);
+    assert.equal(((await viaFetch.json()) as { id: number }).id, 1);
+    const lambda = createLambdaHandler(async () => service.ctx);
+    const event = (headers: Record<string, string>) => ({
+      version: '2.0', routeKey: '$default', rawPath: '/trips/1', rawQueryString: '', headers,
+      requestContext: { http: { method: 'GET', path: '/trips/1', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' }, stage: '$default' },
+      isBase64Encoded: false,
+    });
+    assert.equal((await lambda(event({}) as never)).statusCode, 401);
+    assert.equal((await lambda(event(asUser(WRITER, tokens[WRITER]!)) as never)).statusCode, 200);
   });
 
   test('/, /health, /health/ready, /metrics, /openapi.json and /docs need no user', async () => {
