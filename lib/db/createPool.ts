@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Config } from '../config.ts';
+import { ApiError, Unavailable } from '../errors.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
@@ -30,23 +31,59 @@ export interface PoolObserver {
   onConnectError?(err: Error): void;
 }
 
+type ConnectCallback = (err: Error | null, client?: pg.Client) => void;
+
 /**
- * pg-pool reports a failed connect only to the caller waiting for it; counting failures (metrics)
- * needs a hook on the client itself, given to the pool as its `Client` class.
+ * The pool's client class. Two things pg's own Client does not do:
+ *
+ * - Resolve the password before opening the socket. pg asks a password function only after it has
+ *   connected and sent the startup message; when the function fails (no valid token: the
+ *   workspace is down), pg reports the error but leaves that socket open, and the server keeps the
+ *   half-open backend until its authentication_timeout (60 s). Under load that fills
+ *   max_connections within seconds ("sorry, too many clients already"), for every user of the
+ *   database, and outlasts the outage by a minute. With the password in hand first, a token
+ *   failure never opens a connection.
+ * - Count failed connects (metrics): pg-pool reports them only to the caller waiting.
  */
-function observedClient(observer: PoolObserver): typeof pg.Client {
+function clientClass(observer: PoolObserver): typeof pg.Client {
   const { onConnectError } = observer;
-  if (!onConnectError) return pg.Client;
-  type Callback = (err: Error | null, client?: pg.Client) => void;
-  return class ObservedClient extends pg.Client {
+  return class PasswordFirstClient extends pg.Client {
     override connect(): Promise<pg.Client>;
-    override connect(callback: Callback): void;
-    override connect(callback?: Callback): Promise<pg.Client> | void {
-      if (!callback) return super.connect().catch((err: Error) => { onConnectError(err); throw err; });
-      super.connect(((err: Error | null, client?: pg.Client) => {
-        if (err) onConnectError(err);
-        callback(err, client);
-      }) as (err: Error) => void);
+    override connect(callback: ConnectCallback): void;
+    override connect(callback?: ConnectCallback): Promise<pg.Client> | void {
+      const connected = this.resolvePassword()
+        .then(() => {
+          // The pool's connection timeout may have ended this client while the token was fetched.
+          const state = this as unknown as { _ending?: boolean; connection: { stream: { destroyed?: boolean } } };
+          if (state._ending || state.connection.stream.destroyed) throw new Error('Connection terminated due to connection timeout');
+          return super.connect();
+        })
+        .catch((err: Error) => {
+          onConnectError?.(err);
+          throw err;
+        });
+      if (!callback) return connected;
+      connected.then(
+        () => callback(null, this),
+        (err: Error) => callback(err),
+      );
+    }
+
+    private async resolvePassword(): Promise<void> {
+      const self = this as unknown as { password?: unknown; connectionParameters: { password?: unknown } };
+      if (typeof self.password !== 'function') return;
+      let password: unknown;
+      try {
+        password = await (self.password as () => unknown)();
+      } catch (err) {
+        // A typed refusal (a user's 401/403 in LAKEBASE_ACCESS=user) stands; anything else means no
+        // token can be had right now: the workspace is down or refusing, which is an outage (503).
+        if (err instanceof ApiError) throw err;
+        throw new Unavailable('No valid database credential: the Databricks workspace could not issue a token; retry shortly', { cause: err });
+      }
+      if (typeof password !== 'string') throw new TypeError('Password must be a string');
+      self.password = password;
+      self.connectionParameters.password = password;
     }
   };
 }
@@ -59,7 +96,7 @@ function observedClient(observer: PoolObserver): typeof pg.Client {
 export function createPool(target: ConnectionTarget, config: Config, applicationName = 'lakebase-api', observer: PoolObserver = {}): pg.Pool {
   const { password } = target;
   return new pg.Pool({
-    Client: observedClient(observer),
+    Client: clientClass(observer),
     host: target.host,
     port: target.port,
     database: target.database,
