@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
-import { asUser, TRIPS, startUserModeService, type UserModeService } from '../support/userAccess.ts';
+import { asUser, TRIPS, startUserModeService, type UserModeService } from '../support/lakebaseService.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
 /**

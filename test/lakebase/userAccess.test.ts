@@ -5,7 +5,7 @@ import request from 'supertest';
 import { createFetchHandler } from '../../lib/adapters/fetch.ts';
 import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
-import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/userAccess.ts';
+import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/lakebaseService.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
 /**

@@ -35,7 +35,7 @@ export function asUser(email: string, token: string): Record<string, string> {
   return { 'x-forwarded-email': email, 'x-forwarded-access-token': token };
 }
 
-export interface UserModeService {
+export interface LakebaseService {
   ctx: Context;
   router: Router;
   app: ReturnType<typeof createExpressApp>;
@@ -45,15 +45,29 @@ export interface UserModeService {
   close(): Promise<void>;
 }
 
+export type UserModeService = LakebaseService;
+
+export interface LakebaseServiceOptions {
+  env?: Env;
+  mode?: EmulatedMode;
+  router?: RouterOptions;
+  logs?: CapturedLogs;
+}
+
 /**
  * The service with LAKEBASE_ACCESS=user against the emulated workspace: the app itself logs in as
  * the test service principal (M2M); each request runs as the user its headers name.
  */
-export async function startUserModeService(
-  lb: EmulatedLakebase,
-  options: { env?: Env; mode?: EmulatedMode; router?: RouterOptions; logs?: CapturedLogs } = {},
-): Promise<UserModeService> {
-  const env = lb.env('m2m', options.mode ?? 'provisioned', { LAKEBASE_ACCESS: 'user', DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '2', ...options.env });
+export function startUserModeService(lb: EmulatedLakebase, options: LakebaseServiceOptions = {}): Promise<LakebaseService> {
+  return startLakebaseService(lb, { ...options, env: { LAKEBASE_ACCESS: 'user', DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '2', ...options.env } });
+}
+
+/**
+ * The whole service (context, router, Express) in Lakebase mode against the emulated workspace,
+ * logging in as the test service principal (M2M) with the tokens the emulator mints.
+ */
+export async function startLakebaseService(lb: EmulatedLakebase, options: LakebaseServiceOptions = {}): Promise<LakebaseService> {
+  const env = lb.env('m2m', options.mode ?? 'provisioned', options.env);
   const logs = options.logs ?? captureLogs();
   const target = await resolveLakebaseTarget(env, logs.logger);
   if (!target) throw new Error('not a Lakebase environment');
