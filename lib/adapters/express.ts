@@ -1,4 +1,5 @@
 import express, { type Express, type Request, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { NeutralRequest } from '../http.ts';
 import type { Router } from '../router.ts';
 
@@ -8,7 +9,7 @@ import type { Router } from '../router.ts';
  * (the router answers 413 from Content-Length): waiting for it would let a client that declares
  * much and sends little hold the request open.
  */
-function readBody(req: Request, limit: number): Promise<Buffer | undefined> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
   if (!req.headers['transfer-encoding'] && (declared === undefined || declared === '0')) return Promise.resolve(undefined);
   if (Number(declared) > limit) return Promise.resolve(undefined);
