@@ -321,6 +321,10 @@ describe('service routes', () => {
     assert.equal(lines.length, 1);
     assert.match(String(lines[0]!.msg), /^GET \/trips\/5 200 \d+\.\dms$/);
     assert.equal(lines[0]!.route, '/trips/{trip_id}');
+    // The request line is logged without key-based redaction (for speed): it may only ever carry
+    // these fields, none of which can hold a credential.
+    const allowed = new Set(['level', 'time', 'service', 'reqId', 'method', 'route', 'status', 'ms', 'cache', 'caller', 'msg']);
+    for (const key of Object.keys(lines[0]!)) assert.ok(allowed.has(key), `unexpected "${key}" in the request log line`);
   });
 
   test('a failed request logs the route it matched, so errors can be counted per route', async () => {
