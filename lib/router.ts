@@ -175,8 +175,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const read = method === 'GET' || method === 'HEAD';
     const cacheable = operation.cacheTtlSeconds > 0 && read;
     // A result shared through the cache must be finished even if this caller leaves; an unshared
-    // read may stop its statements when its caller goes away. Writes always run to the end.
-    const input = read && request.signal && !(cacheable && ctx.cache) ? { ...validated, signal: request.signal } : validated;
+    // read may stop its statements when its caller goes away. Writes always run to the end. The
+    // signal is read only when it is used: the node adapters make it on demand.
+    const signal = read && !(cacheable && ctx.cache) ? request.signal : undefined;
+    const input = signal ? { ...validated, signal } : validated;
     if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input)) };
     const result = await operation.handler(input, ctx);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);

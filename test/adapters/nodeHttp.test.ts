@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createNodeHttpHandler } from '../../lib/adapters/nodeHttp.ts';
+import { NodeNeutralRequest } from '../../lib/adapters/nodeMessages.ts';
 import { ApiClient, type ApiResponse } from '../support/api.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
@@ -63,4 +66,58 @@ test('HEAD answers with the headers of GET and no body', async () => {
   assert.equal(res.status, 200);
   assert.equal(res.text, '');
   assert.match(res.headers.etag!, /^"/);
+});
+
+/** A server whose handler never answers; the client leaves once the handler has its request. */
+async function abandonedRequest(askFirst: boolean): Promise<AbortSignal> {
+  let leave: () => void = () => undefined;
+  let server: Server | undefined;
+  try {
+    const signal = new Promise<AbortSignal>((resolve) => {
+      server = createServer((req, res) => {
+        const neutral = new NodeNeutralRequest(req.method!, req.url!, req, undefined, res);
+        if (askFirst) {
+          const early = neutral.signal;
+          early.addEventListener('abort', () => resolve(early));
+        } else {
+          res.once('close', () => resolve(neutral.signal)); // asked only after the client left
+        }
+        leave();
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const client = request({ port: (server!.address() as AddressInfo).port, path: '/trips/1' });
+    client.on('error', () => undefined);
+    leave = () => client.destroy();
+    client.end();
+    return await signal;
+  } finally {
+    server?.closeAllConnections();
+    server?.close();
+  }
+}
+
+test('the abort signal fires when the client goes away', async () => {
+  assert.equal((await abandonedRequest(true)).aborted, true);
+});
+
+test('the abort signal asked for after the client went away is already aborted', async () => {
+  assert.equal((await abandonedRequest(false)).aborted, true);
+});
+
+test('the abort signal of an answered request never fires', async () => {
+  const neutralSeen = new Promise<NodeNeutralRequest>((resolve) => {
+    const server = createServer((req, res) => {
+      const neutral = new NodeNeutralRequest(req.method!, req.url!, req, undefined, res);
+      res.end('ok', () => {
+        resolve(neutral);
+        server.close();
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      request({ port: (server.address() as AddressInfo).port }, (res) => res.resume()).end();
+    });
+  });
+  const neutral = await neutralSeen;
+  assert.equal(neutral.signal.aborted, false);
 });
