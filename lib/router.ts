@@ -7,7 +7,7 @@ import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cac
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
 import { ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
-import type { Handler } from './handler.ts';
+import { JsonText, type Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
 import { callerLogFields } from './ops/callerIdentity.ts';
 import { inRequestScope } from './ops/requestScope.ts';
@@ -99,6 +99,9 @@ function ownBytes(text: string): Buffer {
   return bytes;
 }
 
+/** A handler's body as JSON text: already serialised (JsonText) or stringified here. */
+const serializeBody = (body: unknown): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
+
 export function problemResponse(error: ApiError, requestId: string): NeutralResponse {
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store', ...error.headers };
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
@@ -187,7 +190,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       response: {
         status: result.status ?? 200,
         headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...result.headers },
-        body: JSON.stringify(result.body),
+        body: serializeBody(result.body),
       },
     };
   }
@@ -203,7 +206,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
     const load = async () => {
       const result = await operation.handler(input, ctx);
-      return { status: result.status ?? 200, body: ownBytes(JSON.stringify(result.body)) };
+      return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
     let status: number;
     let body: Buffer;
