@@ -188,7 +188,7 @@ describe('GET /trips/stream', () => {
     assert.equal(pages, Math.ceil(ROWS / 333));
   });
 
-  test('pages built as JSON by Postgres carry each trip byte for byte as GET /trips/{id} does', async () => {
+  test('JSON built by Postgres is what JSON.stringify writes, and pages carry each trip as GET /trips/{id} does', async () => {
     const headers = { 'cache-control': 'no-cache' };
     const stream = await service.api.get('/trips/stream?cursor=1985&page_size=10', { headers });
     const pages = await service.api.get('/trips/pages?page=199&page_size=10&include_count=false', { headers });
@@ -197,6 +197,7 @@ describe('GET /trips/stream', () => {
     assert.equal(pages.text, JSON.stringify(pages.body));
     for (let id = 1981; id <= 1995; id++) {
       const single = await service.api.get(`/trips/${id}`, { headers });
+      assert.equal(single.text, JSON.stringify(single.body));
       if (id > 1985) assert.ok(stream.text.includes(single.text), `stream page lacks trip ${id} as ${single.text}`);
       if (id <= 1990) assert.ok(pages.text.includes(single.text), `page lacks trip ${id} as ${single.text}`);
     }
