@@ -40,6 +40,8 @@ export interface BenchReport {
   settings: BenchSettings & { pool: { size: number; maxOverflow: number } };
   seed: { rows: number; reused: boolean; seconds: number };
   totalSeconds: number;
+  /** Each process under test and its resident set size when it started listening, before any load. */
+  servers: Array<{ key: string; label: string; startRssMiB: number | null }>;
   targets: TargetResult[];
   scenarios: ScenarioResult[];
 }
@@ -148,6 +150,11 @@ export function renderMarkdown(report: BenchReport): string {
       `${s.durationSeconds} s per scenario (in ${s.rounds} interleaved slices for all but the offset pages) after ${s.warmupSeconds} s of warm-up; pool ${s.pool.size} + ${s.pool.maxOverflow} overflow for the service and (C); ` +
       `load from autocannon ${m.packages.autocannon} in its own process; whole run ${report.totalSeconds.toFixed(0)} s. ` +
       `Packages: ${Object.entries(m.packages).filter(([p]) => p !== 'autocannon').map(([p, v]) => `${p} ${v}`).join(', ')}.`,
+    '',
+  );
+
+  lines.push(
+    `RSS at start (listening, before any load): ${report.servers.map((sv) => `${sv.label} ${sv.startRssMiB === null ? '–' : `${sv.startRssMiB.toFixed(0)} MiB`}`).join('; ')}.`,
     '',
   );
 

@@ -292,6 +292,7 @@ async function main(): Promise<void> {
     settings: { ...settings, pool: { size: config.pool.size, maxOverflow: config.pool.maxOverflow } },
     seed: { rows: db.seed.rows, reused: db.seed.reused, seconds: db.seed.ms / 1000 },
     totalSeconds: (Date.now() - started) / 1000,
+    servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
     targets: evaluateTargets(results, settings.connections),
     scenarios: results,
   };

@@ -12,6 +12,8 @@ export interface ServerProcess {
   resetPeakRss(): void;
   /** Peak resident set size since the last reset, in MiB (VmHWM), or the current RSS if unknown. */
   peakRssMiB(): number | null;
+  /** Resident set size once it announced it was listening, before any load, in MiB. */
+  startRssMiB: number | null;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startServer(options: {
     pid,
     origin: `http://127.0.0.1:${port}`,
     logFile: options.logFile,
+    startRssMiB: statusField(pid, 'VmRSS'),
     resetPeakRss() {
       if (!canReset) return;
       try {
