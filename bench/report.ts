@@ -133,7 +133,8 @@ export function renderMarkdown(report: BenchReport): string {
   const lines: string[] = [];
   lines.push('# Benchmark results', '');
   lines.push(
-    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.slice(0, 16).replace('T', ' ')} UTC; do not edit by hand. ` +
+    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.slice(0, 16).replace('T', ' ')} UTC; do not edit the generated sections by hand. ` +
+      'A "Notes" section at the end, if present, is added by hand after the run and is about this run only. ' +
       'How it is measured and what the numbers mean: [bench/README.md](README.md). ' +
       'Only ratios within one run count: the machine is shared and noisy, so absolute numbers move from run to run.',
     '',
