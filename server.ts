@@ -4,15 +4,12 @@
  */
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
-import { createExpressApp } from './lib/adapters/express.ts';
-import { createHttp2StreamHandler } from './lib/adapters/http2.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
-import { acceptH2c } from './lib/dualProtocolServer.ts';
-import { createHttpServer } from './lib/httpServer.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
 import { createRouter } from './lib/router.ts';
+import { createServiceServer } from './lib/serviceServer.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -23,14 +20,8 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   const ctx = await openContext(config, process.env, logger);
   const router = createRouter(ctx);
-  const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
-
   // One port for HTTP/1.1 (Express) and h2c (HTTP/2 streams straight into the same router).
-  const server: Server = acceptH2c(
-    createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes }),
-    createHttp2StreamHandler(router, { maxBodyBytes: config.maxBodyBytes }),
-    { maxHeaderBytes: config.maxHeaderBytes },
-  );
+  const server: Server = createServiceServer(router, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -30,3 +30,25 @@ export function statementName(base: string, trips: TripsTable): string {
 export function countTripsStatement(trips: TripsTable) {
   return { name: statementName('trip_count', trips), text: `SELECT count(*) AS total_trips FROM ${trips.qualified}` };
 }
+
+/**
+ * A page of trips as one JSON array built by Postgres from `source` (a subquery yielding
+ * TRIP_COLUMNS in id order), with the last id on the page and whether any trip follows it. Postgres
+ * formats the JSON in C from the rows it already has, so the service neither parses 100 rows into
+ * objects nor serialises them again; timestamps come out as ISO 8601 without an offset and numbers as
+ * their shortest round-trip text, the same bytes JSON.stringify gives.
+ */
+export function tripPageJsonSql(trips: TripsTable, source: string): string {
+  return `
+    SELECT '[' || coalesce(string_agg(row_to_json(page)::text, ',' ORDER BY page.id), '') || ']' AS trips,
+           max(page.id) AS last_id,
+           EXISTS (SELECT 1 FROM ${trips.qualified} WHERE id > max(page.id)) AS has_next
+    FROM (${source}) AS page`;
+}
+
+export interface TripPageJsonRow {
+  /** A JSON array of trips. */
+  trips: string;
+  last_id: number | null;
+  has_next: boolean;
+}

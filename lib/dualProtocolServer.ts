@@ -39,7 +39,9 @@ export function acceptH2c<S extends Server>(server: S, handler: Http2StreamHandl
   const h2 = http2.createServer(options.maxHeaderBytes ? { settings: { maxHeaderListSize: options.maxHeaderBytes } } : {});
   const sniffing = new Set<Socket>();
   const sessions = new Set<Http2Session>();
-  const inFlight = new Set<ServerResponse>();
+  /** Open HTTP/1 connections, and the response each is answering (or last answered). */
+  const http1Sockets = new Set<Socket>();
+  const currentResponse = new WeakMap<Socket, ServerResponse>();
   let closing = false;
 
   h2.on('stream', handler);
@@ -79,6 +81,8 @@ export function acceptH2c<S extends Server>(server: S, handler: Http2StreamHandl
         // The HTTP/2 session takes the bytes already buffered on the socket itself.
         h2.emit('connection', socket);
       } else {
+        http1Sockets.add(socket);
+        socket.once('close', () => http1Sockets.delete(socket));
         http1Connection.call(server, socket);
         socket.resume();
       }
@@ -89,8 +93,9 @@ export function acceptH2c<S extends Server>(server: S, handler: Http2StreamHandl
   });
 
   server.prependListener('request', (_req, res: ServerResponse) => {
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
+    // Per request only a WeakMap entry, no listener: a listener per response measurably slowed
+    // every request. A finished response has headersSent, so a stale entry is never touched.
+    currentResponse.set(res.socket as Socket, res);
     if (closing) res.setHeader('connection', 'close');
   });
 
@@ -98,7 +103,10 @@ export function acceptH2c<S extends Server>(server: S, handler: Http2StreamHandl
   server.close = (callback?: (err?: Error) => void) => {
     closing = true;
     for (const socket of sniffing) socket.destroy();
-    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    for (const socket of http1Sockets) {
+      const res = currentResponse.get(socket);
+      if (res && !res.headersSent) res.setHeader('connection', 'close');
+    }
     for (const session of sessions) session.close();
     return close(callback);
   };

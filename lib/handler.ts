@@ -1,6 +1,14 @@
 import type { Context } from './context.ts';
 
-/** What a handler returns; the router serialises `body` as JSON. */
+/**
+ * A body already serialised as JSON, e.g. built by Postgres with `json_agg`: the router sends its
+ * text as it is instead of calling JSON.stringify. The handler owns its validity.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** What a handler returns; the router serialises `body` as JSON (a JsonText as it is). */
 export interface HandlerResult<B = unknown> {
   status?: number;
   body: B;

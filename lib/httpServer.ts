@@ -51,11 +51,14 @@ function answer(res: ServerResponse, problem: ApiError): void {
  * an HTTP/1.1 request without Host. Those are answered here as problems like every other error.
  */
 export function createHttpServer(listener: RequestListener, options: HttpServerOptions): Server {
-  /** The request being answered on each connection, so bytes arriving after it cannot cut its answer off. */
-  const inFlight = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
+  /**
+   * The request each connection is answering (or last answered), so bytes arriving after it cannot
+   * cut its answer off. No listener per request to forget it (that cost every request measurably):
+   * an answered one is recognised by its finished response.
+   */
+  const latest = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   const server = createServer({ maxHeaderSize: options.maxHeaderBytes, requireHostHeader: false }, (req, res) => {
-    inFlight.set(req.socket, { req, res });
-    res.once('close', () => inFlight.delete(req.socket));
+    latest.set(req.socket, { req, res });
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without a Host header.
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       answer(res, new ApiError(400, 'Bad Request', 'An HTTP/1.1 request needs a Host header'));
@@ -68,7 +71,8 @@ export function createHttpServer(listener: RequestListener, options: HttpServerO
       socket.destroy();
       return;
     }
-    const pending = inFlight.get(socket);
+    const last = latest.get(socket);
+    const pending = last && !last.res.writableFinished ? last : undefined;
     // Garbage after a complete request (a body longer than its Content-Length): finish answering
     // that request, then close; node's default would cut its answer off.
     if (pending?.req.complete && !pending.res.writableFinished) {

@@ -7,7 +7,7 @@ import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cac
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
 import { ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from './errors.ts';
-import type { Handler } from './handler.ts';
+import { JsonText, type Handler } from './handler.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './http.ts';
 import { callerLogFields } from './ops/callerIdentity.ts';
 import { inRequestScope } from './ops/requestScope.ts';
@@ -113,6 +113,9 @@ function ownBytes(text: string): Buffer {
   return bytes;
 }
 
+/** A handler's body as JSON text: already serialised (JsonText) or stringified here. */
+const serializeBody = (body: unknown): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
+
 export function problemResponse(error: ApiError, requestId: string): NeutralResponse {
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store', ...error.headers };
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
@@ -137,6 +140,12 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   const maxBodyBytes = ctx.config.maxBodyBytes;
   const maxUrlLength = ctx.config.maxUrlLength;
   const cors = createCorsPolicy(ctx.config.corsOrigins);
+  // The per-request line holds only fields the router sets (validated request id, method, route
+  // template, status, timing, cache outcome, the caller's bounded email/user and, in user mode,
+  // the verified user's e-mail), never a credential:
+  // key-based redaction, which walks every key of every line, would be most of the router's cost
+  // on a cache hit. Error lines keep the redacting logger.
+  const requestLog = ctx.logger.child({}, { redact: [] });
 
   /** The methods a path answers (HEAD wherever GET is), or undefined for an unknown path. */
   function methodsFor(path: string): string[] | undefined {
@@ -193,8 +202,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const read = method === 'GET' || method === 'HEAD';
     const cacheable = operation.cacheTtlSeconds > 0 && read;
     // A result shared through the cache must be finished even if this caller leaves; an unshared
-    // read may stop its statements when its caller goes away. Writes always run to the end.
-    const input = read && request.signal && !(cacheable && ctx.cache) ? { ...validated, signal: request.signal } : validated;
+    // read may stop its statements when its caller goes away. Writes always run to the end. The
+    // signal is read only when it is used: the node adapters make it on demand.
+    const signal = read && !(cacheable && ctx.cache) ? request.signal : undefined;
+    const input = signal ? { ...validated, signal } : validated;
     if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input, user)) };
     const result = await run(operation, input, user);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
@@ -203,7 +214,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       response: {
         status: result.status ?? 200,
         headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...result.headers },
-        body: JSON.stringify(result.body),
+        body: serializeBody(result.body),
       },
     };
   }
@@ -220,7 +231,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
     const load = async () => {
       const result = await run(operation, input, user);
-      return { status: result.status ?? 200, body: ownBytes(JSON.stringify(result.body)) };
+      return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
     let status: number;
     let body: Buffer;
@@ -303,7 +314,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     response.headers['x-process-time'] = ms.toFixed(2);
     addSecurityHeaders(response.headers);
     if (method !== 'OPTIONS') Object.assign(response.headers, cors.responseHeaders(request));
-    ctx.logger.info(
+    requestLog.info(
       {
         reqId: requestId,
         method,

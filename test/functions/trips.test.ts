@@ -188,6 +188,50 @@ describe('GET /trips/stream', () => {
     assert.equal(pages, Math.ceil(ROWS / 333));
   });
 
+  test('JSON built by Postgres is what JSON.stringify writes, and pages carry each trip as GET /trips/{id} does', async () => {
+    const headers = { 'cache-control': 'no-cache' };
+    const stream = await service.api.get('/trips/stream?cursor=1985&page_size=10', { headers });
+    const pages = await service.api.get('/trips/pages?page=199&page_size=10&include_count=false', { headers });
+    // The whole body is what JSON.stringify would have written, separators included.
+    assert.equal(stream.text, JSON.stringify(stream.body));
+    assert.equal(pages.text, JSON.stringify(pages.body));
+    for (let id = 1981; id <= 1995; id++) {
+      const single = await service.api.get(`/trips/${id}`, { headers });
+      assert.equal(single.text, JSON.stringify(single.body));
+      if (id > 1985) assert.ok(stream.text.includes(single.text), `stream page lacks trip ${id} as ${single.text}`);
+      if (id <= 1990) assert.ok(pages.text.includes(single.text), `page lacks trip ${id} as ${single.text}`);
+    }
+  });
+
+  test('awkward values survive JSON built by Postgres: escapes, non-ASCII, NULLs, fractions of seconds, tiny floats', async () => {
+    const columns = 'vendor_id, store_and_fwd_flag, pickup_longitude::text, dropoff_latitude::text, pickup_datetime::text';
+    const original = (await service.database.admin.query(`SELECT ${columns} FROM nyc_train_synced WHERE id = 1990`)).rows[0];
+    await service.database.admin.query(
+      `UPDATE nyc_train_synced SET vendor_id = $1, store_and_fwd_flag = NULL, pickup_longitude = 1e-7, dropoff_latitude = -0.5,
+         pickup_datetime = '2016-02-29 23:59:59.25' WHERE id = 1990`,
+      ['q"\\é\n\u2028\t'],
+    );
+    try {
+      const headers = { 'cache-control': 'no-cache' };
+      const single = await service.api.get('/trips/1990', { headers });
+      const stream = await service.api.get('/trips/stream?cursor=1989&page_size=1', { headers });
+      const pages = await service.api.get('/trips/pages?page=1990&page_size=1&include_count=false', { headers });
+      // Same values; only the spelling of numbers outside 1e-4..1e15 differs (Postgres writes 1e-07).
+      assert.deepEqual(stream.body.trips[0], single.body);
+      assert.deepEqual(pages.body.trips[0], single.body);
+      assert.equal(single.body.vendor_id, 'q"\\é\n\u2028\t');
+      assert.equal(single.body.pickup_datetime, '2016-02-29T23:59:59.25');
+      assert.equal(stream.body.trips[0].store_and_fwd_flag, null);
+      assert.equal(stream.body.trips[0].pickup_longitude, 1e-7);
+    } finally {
+      await service.database.admin.query(
+        `UPDATE nyc_train_synced SET vendor_id = $2, store_and_fwd_flag = $3, pickup_longitude = $4::float8, dropoff_latitude = $5::float8,
+           pickup_datetime = $6::timestamp WHERE id = $1`,
+        [1990, original.vendor_id, original.store_and_fwd_flag, original.pickup_longitude, original.dropoff_latitude, original.pickup_datetime],
+      );
+    }
+  });
+
   test('a cursor past the end is an empty last page', async () => {
     const res = await service.api.get(`/trips/stream?cursor=${ROWS}`);
     assert.deepEqual(res.body, { trips: [], pagination: { page_size: 100, has_next: false, next_cursor: null, has_previous: true } });
@@ -321,6 +365,10 @@ describe('service routes', () => {
     assert.equal(lines.length, 1);
     assert.match(String(lines[0]!.msg), /^GET \/trips\/5 200 \d+\.\dms$/);
     assert.equal(lines[0]!.route, '/trips/{trip_id}');
+    // The request line is logged without key-based redaction (for speed): it may only ever carry
+    // these fields, none of which can hold a credential.
+    const allowed = new Set(['level', 'time', 'service', 'reqId', 'method', 'route', 'status', 'ms', 'cache', 'caller', 'user', 'msg']);
+    for (const key of Object.keys(lines[0]!)) assert.ok(allowed.has(key), `unexpected "${key}" in the request log line`);
   });
 
   test('a failed request logs the route it matched, so errors can be counted per route', async () => {

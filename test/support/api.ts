@@ -1,4 +1,5 @@
 import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import request from 'supertest';
 import type { ContractChecker } from './contract.ts';
 
@@ -21,7 +22,7 @@ export interface RequestOptions {
  * contract before the test sees it.
  */
 export class ApiClient {
-  constructor(private readonly app: Express, private readonly contract: ContractChecker) {}
+  constructor(private readonly app: Express | RequestListener, private readonly contract: ContractChecker) {}
 
   async send(method: string, url: string, options: RequestOptions = {}): Promise<ApiResponse> {
     let req = request(this.app)[method.toLowerCase() as 'get'](url);

@@ -1,0 +1,309 @@
+/**
+ * `npm run bench`: the service and three baselines on one dedicated embedded database, load from a
+ * separate autocannon process, results in bench/RESULTS.md and bench/results.json. A benchmark,
+ * not a test: it reports numbers and never fails on one. See bench/README.md.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../lib/config.ts';
+import { startBenchDatabase } from './benchDatabase.ts';
+import type { LoadReplyMessage, LoadResult, LoadSpec } from './loadPlan.ts';
+import { summarizeLatencies } from './latency.ts';
+import { describeMachine } from './machine.ts';
+import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
+import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
+import { PeakRssSampler, startServer, type ServerProcess } from './serverProcess.ts';
+import { readSettings } from './settings.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+/** The long-lived load generator process and a promise-based call into it. */
+async function startLoadGenerator(): Promise<{ run(spec: LoadSpec): Promise<LoadResult>; stop(): void }> {
+  const child: ChildProcess = fork(join(here, 'loadGenerator.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced', // latencies travel as typed arrays
+  });
+  await new Promise<void>((resolveReady, reject) => {
+    child.once('exit', (code) => reject(new Error(`the load generator exited with code ${code}`)));
+    child.once('message', () => resolveReady());
+  });
+  let nextId = 0;
+  const waiting = new Map<number, { resolve(result: LoadResult): void; reject(err: Error): void }>();
+  child.on('message', (message: LoadReplyMessage) => {
+    const pending = waiting.get(message.id);
+    if (!pending) return;
+    waiting.delete(message.id);
+    if (message.type === 'result') pending.resolve(message.result);
+    else pending.reject(new Error(message.message));
+  });
+  return {
+    run(spec) {
+      const id = nextId++;
+      return new Promise((resolveRun, reject) => {
+        waiting.set(id, { resolve: resolveRun, reject });
+        child.send({ type: 'run', id, spec });
+      });
+    },
+    stop: () => { child.disconnect(); },
+  };
+}
+
+/** One request, retried until a 2xx or the deadline: the server answers, and caches are warm. */
+async function probe(server: ServerProcess, scenario: Scenario): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${server.origin}${scenario.probe.path}`, { headers: scenario.probe.headers, signal: AbortSignal.timeout(60_000) });
+      await response.arrayBuffer();
+      if (response.ok) return;
+      last = `status ${response.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${scenario.id}: ${server.name} ${scenario.probe.path} never answered 2xx (${last})`);
+}
+
+/** Newline count of what a server logged after `offset`: one line per request for the service. */
+function linesSince(file: string, offset: number): { lines: number; size: number } {
+  const size = statSync(file).size;
+  const fd = openSync(file, 'r');
+  const buffer = Buffer.alloc(1 << 20);
+  let lines = 0;
+  try {
+    for (let position = offset; position < size; ) {
+      const read = readSync(fd, buffer, 0, Math.min(buffer.length, size - position), position);
+      if (read === 0) break;
+      for (let i = 0; i < read; i++) if (buffer[i] === 10) lines++;
+      position += read;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { lines, size };
+}
+
+/** The logger writes asynchronously: count once the file has stopped growing (or after 2 s). */
+async function settledLinesSince(file: string, offset: number): Promise<number> {
+  const deadline = Date.now() + 2000;
+  let last = linesSince(file, offset);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = linesSince(file, offset);
+    if (now.size === last.size) return now.lines;
+    last = now;
+  }
+  return last.lines;
+}
+
+type Slice = LoadResult & { peakRssMiB: number | null; logLines: number };
+
+const sliceRate = (slice: Slice) => (slice.durationSeconds > 0 ? slice.requests / slice.durationSeconds : 0);
+
+/** One scenario's slices as one result: totals summed, latencies pooled, the highest peak. */
+function combineSlices(scenario: Scenario, connections: number, slices: Slice[], overallRate?: number): ScenarioResult {
+  const sum = (pick: (s: Slice) => number) => slices.reduce((n, s) => n + pick(s), 0);
+  const statusCodes: Record<string, number> = {};
+  for (const slice of slices) for (const [code, n] of Object.entries(slice.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const peaks = slices.map((s) => s.peakRssMiB).filter((p): p is number => p !== null);
+  const corrected = slices.map((s) => s.correctedP99Ms).filter((p): p is number => p !== undefined);
+  const durationSeconds = sum((s) => s.durationSeconds);
+  const requests = sum((s) => s.requests);
+  return {
+    id: scenario.id,
+    label: scenario.label,
+    server: scenario.server,
+    connections,
+    ...(overallRate ? { overallRate, pacing: scenario.pacing } : {}),
+    rounds: slices.length,
+    requestsPerSecond: durationSeconds > 0 ? requests / durationSeconds : 0,
+    requests,
+    durationSeconds,
+    latencyMs: summarizeLatencies(slices.map((s) => s.latencies)),
+    // Percentiles of separate histograms don't combine: keep the worst slice's.
+    ...(corrected.length ? { correctedP99Ms: Math.max(...corrected) } : {}),
+    errors: sum((s) => s.errors),
+    timeouts: sum((s) => s.timeouts),
+    non2xx: sum((s) => s.non2xx),
+    statusCodes,
+    peakRssMiB: peaks.length ? Math.max(...peaks) : null,
+    logLines: sum((s) => s.logLines),
+  };
+}
+
+/**
+ * Waits until no query runs on the bench database (twice in a row, 100 ms apart): a slow scenario
+ * (deep offset pages at 128 connections) leaves requests queued in the server's pool that would
+ * otherwise still be running during the next one.
+ */
+async function waitForIdleDatabase(admin: pg.Client, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  while (Date.now() < deadline) {
+    const { rows } = await admin.query<{ active: number }>(
+      `SELECT count(*)::int AS active FROM pg_stat_activity
+       WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database()`,
+    );
+    quiet = rows[0]!.active === 0 ? quiet + 1 : 0;
+    if (quiet >= 2) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log(`the database was still busy after ${timeoutMs / 1000} s; going on`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const settings = readSettings(process.env);
+  const outDir = resolve(settings.outDir);
+  const logsDir = join(outDir, 'out');
+  mkdirSync(logsDir, { recursive: true });
+  const config = loadConfig({ DB_POOL_SIZE: process.env.DB_POOL_SIZE, DB_MAX_OVERFLOW: process.env.DB_MAX_OVERFLOW });
+
+  log(`database: ${settings.dataDir}, ${settings.rows.toLocaleString('en-US')} rows`);
+  const db = await startBenchDatabase({ dataDir: settings.dataDir, rows: settings.rows, schema: config.schema, table: config.table, log });
+  log(db.seed.reused ? 'seed reused' : `seeded in ${(db.seed.ms / 1000).toFixed(1)} s`);
+  const machine = describeMachine(db.serverVersion);
+  const admin = new pg.Client({ host: db.env.PGHOST, port: Number(db.env.PGPORT), database: db.env.PGDATABASE, user: db.env.PGUSER, password: db.env.PGPASSWORD });
+  await admin.connect();
+
+  // The servers see the bench database as plain PostgreSQL and nothing else of the caller's setup.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    ...db.env,
+    DB_POOL_SIZE: String(config.pool.size),
+    DB_MAX_OVERFLOW: String(config.pool.maxOverflow),
+    DEFAULT_POSTGRES_SCHEMA: config.schema,
+    DEFAULT_POSTGRES_TABLE: config.table,
+    LOG_LEVEL: 'info',
+    CACHE_ENABLED: 'true',
+  };
+  const serverScripts: Record<ServerKey, { script: string; args?: string[] }> = {
+    A: { script: 'servers/baselineNodeHttp.ts' },
+    B: { script: 'servers/baselineExpress.ts' },
+    C: { script: 'servers/baselineExpressPg.ts' },
+    service: { script: 'servers/service.ts', args: ['express'] },
+    serviceNode: { script: 'servers/service.ts', args: ['node'] },
+  };
+  const logFiles: string[] = [];
+  const servers = new Map<ServerKey, ServerProcess>();
+  let load: Awaited<ReturnType<typeof startLoadGenerator>> | undefined;
+  const results: ScenarioResult[] = [];
+  try {
+    const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
+    const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const neededServers = new Set(plannedScenarios.map((s) => s.server));
+    if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
+    const entries = await Promise.all(
+      [...neededServers].map(async (key) => {
+        const logFile = join(logsDir, `${key}.log`);
+        rmSync(logFile, { force: true });
+        logFiles.push(logFile);
+        const { script, args } = serverScripts[key];
+        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env, logFile })] as const;
+      }),
+    );
+    for (const [key, server] of entries) servers.set(key, server);
+    load = await startLoadGenerator();
+
+    /** One slice of one scenario: load, peak RSS, what the server logged. */
+    const measureSlice = async (scenario: Scenario, connections: number, seconds: number, overallRate?: number): Promise<Slice> => {
+      const server = servers.get(scenario.server)!;
+      const before = statSync(server.logFile).size;
+      server.resetPeakRss();
+      const sampler = new PeakRssSampler(server);
+      const result = await load!.run({ origin: server.origin, connections, durationSeconds: seconds, overallRate, pacing: scenario.pacing, plan: scenario.plan });
+      const peakRssMiB = sampler.stop();
+      const logLines = await settledLinesSince(server.logFile, before);
+      // Requests queued in a server's pool would still run after the clients left: let them finish.
+      await waitForIdleDatabase(admin);
+      return { ...result, peakRssMiB, logLines };
+    };
+
+    const runGroup = async (group: ScenarioGroup, connections: number, overallRate?: number) => {
+      const members = selected(group.scenarios);
+      if (members.length === 0) return;
+      for (const scenario of members) {
+        const server = servers.get(scenario.server)!;
+        await probe(server, scenario);
+        if (settings.warmupSeconds > 0) {
+          await load!.run({ origin: server.origin, connections, durationSeconds: settings.warmupSeconds, overallRate, pacing: scenario.pacing, plan: scenario.plan });
+          await waitForIdleDatabase(admin);
+        }
+      }
+      const rounds = group.interleave ? settings.rounds : 1;
+      const sliceSeconds = group.interleave ? Math.max(1, Math.round(settings.durationSeconds / rounds)) : settings.durationSeconds;
+      const slices = new Map<string, Slice[]>(members.map((s) => [s.id, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (const scenario of members) slices.get(scenario.id)!.push(await measureSlice(scenario, connections, sliceSeconds, overallRate));
+      }
+      for (const scenario of members) {
+        const entry = combineSlices(scenario, connections, slices.get(scenario.id)!, overallRate);
+        const baseline = scenario.baseline ? results.find((r) => r.id === scenario.baseline && r.connections === connections) : undefined;
+        if (baseline) {
+          const own = slices.get(scenario.id)!;
+          const theirs = slices.get(baseline.id);
+          // Same group: the ratio in each round too, to show how much the machine moved.
+          const perRound = theirs ? own.map((slice, i) => sliceRate(slice) / Math.max(1e-9, sliceRate(theirs[i]!))) : [];
+          entry.baseline = {
+            id: baseline.id,
+            requestsPerSecond: baseline.requestsPerSecond,
+            ratio: baseline.requestsPerSecond > 0 ? entry.requestsPerSecond / baseline.requestsPerSecond : 0,
+            ...(perRound.length > 1 ? { roundRatios: { min: Math.min(...perRound), max: Math.max(...perRound) } } : {}),
+          };
+        }
+        results.push(entry);
+        log(
+          `${scenario.id.padEnd(12)} ${String(connections).padStart(4)}c  ${Math.round(entry.requestsPerSecond).toString().padStart(6)} req/s  ` +
+            `p50 ${entry.latencyMs.p50.toFixed(2)} ms  p99 ${entry.latencyMs.p99.toFixed(2)} ms  errors ${entry.errors}  non-2xx ${entry.non2xx}  ` +
+            `rss ${entry.peakRssMiB?.toFixed(0)} MiB${entry.baseline ? `  ${(entry.baseline.ratio * 100).toFixed(0)}% of ${entry.baseline.id}` : ''}` +
+            (entry.baseline?.roundRatios ? ` (rounds ${(entry.baseline.roundRatios.min * 100).toFixed(0)}–${(entry.baseline.roundRatios.max * 100).toFixed(0)}%)` : ''),
+        );
+      }
+    };
+
+    for (const connections of settings.connections) {
+      for (const group of scenarioGroups(settings.rows)) await runGroup(group, connections);
+      const c = results.find((r) => r.id === 'C' && r.connections === connections);
+      if (connections === settings.fixedRateConnections && c) {
+        await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
+      }
+    }
+  } finally {
+    load?.stop();
+    await admin.end().catch(() => undefined);
+    await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
+    await db.stop().catch(() => undefined);
+    if (!settings.keepLogs) for (const file of logFiles) rmSync(file, { force: true });
+  }
+
+  machine.loadAverageAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
+  const report: BenchReport = {
+    machine,
+    settings: { ...settings, pool: { size: config.pool.size, maxOverflow: config.pool.maxOverflow } },
+    seed: { rows: db.seed.rows, reused: db.seed.reused, seconds: db.seed.ms / 1000 },
+    totalSeconds: (Date.now() - started) / 1000,
+    servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
+    targets: evaluateTargets(results, settings.connections),
+    scenarios: results,
+  };
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(report));
+  log(`wrote ${join(outDir, 'RESULTS.md')} and results.json in ${report.totalSeconds.toFixed(0)} s`);
+  for (const t of report.targets) log(`target: ${t.target}: ${t.measured} (needed ${t.needed}) ${t.met === null ? '' : t.met ? 'MET' : 'NOT MET'}`);
+}
+
+main().catch((err: unknown) => {
+  // A broken harness (a server that would not start) is an error; a slow number never is.
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,141 @@
+import type { RequestPlan } from './loadPlan.ts';
+
+/** The processes under test. */
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode';
+
+export const SERVER_LABELS: Record<ServerKey, string> = {
+  A: '(A) node:http, fixed JSON',
+  B: '(B) Express 5, fixed JSON',
+  C: '(C) Express 5 + pg.Pool point select',
+  service: 'service (Express adapter)',
+  serviceNode: 'service (node:http adapter)',
+};
+
+export interface Scenario {
+  id: string;
+  label: string;
+  server: ServerKey;
+  plan: RequestPlan;
+  /** One request made (and waited for) before the warm-up: fills the cache, checks the route answers 2xx. */
+  probe: { path: string; headers?: Record<string, string> };
+  /** The scenario (same connection count, same run) this one is compared with. */
+  baseline?: string;
+  /** Fixed-rate scenarios only: how the rate is kept (see LoadSpec.pacing). */
+  pacing?: 'autocannon' | 'constant';
+}
+
+/** Forces a fresh query: a fixed URL would otherwise be answered from the results cache. */
+const NO_CACHE = { 'cache-control': 'no-cache' };
+
+/** Scenarios measured together: with `interleave`, in alternating one-second slices. */
+export interface ScenarioGroup {
+  name: string;
+  interleave: boolean;
+  scenarios: Scenario[];
+}
+
+/**
+ * The groups run at each connection count, in this order. Within an interleaved group the
+ * scenarios take turns in short slices (C, point, point-node, C, point, …), so a comparison and its
+ * baseline see the same moments of a shared, noisy machine rather than neighbouring ones.
+ */
+export function scenarioGroups(rows: number): ScenarioGroup[] {
+  const deepCursor = rows - 1000; // 999,000 for the default million rows
+  const deepPage = Math.floor(deepCursor / 100) + 1; // the page starting at offset 999,000
+  const fixed = (path: string, headers?: Record<string, string>): RequestPlan => ({ kind: 'fixed', path, headers });
+  const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
+  const probeTrip = { path: '/trips/1' };
+  return [
+    {
+      name: 'http',
+      interleave: true,
+      scenarios: [
+        { id: 'A', label: 'A: fixed JSON', server: 'A', plan: fixed('/'), probe: { path: '/' } },
+        { id: 'B', label: 'B: fixed JSON', server: 'B', plan: fixed('/'), probe: { path: '/' }, baseline: 'A' },
+        { id: 'count', label: 'GET /trips/count (cached)', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'B' },
+        { id: 'count-node', label: 'GET /trips/count (cached), node:http adapter', server: 'serviceNode', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'A' },
+        { id: 'analytics', label: 'GET /trips/analytics (cached)', server: 'service', plan: fixed('/trips/analytics'), probe: { path: '/trips/analytics' }, baseline: 'B' },
+      ],
+    },
+    {
+      name: 'database',
+      interleave: true,
+      scenarios: [
+        { id: 'C', label: 'C: point select', server: 'C', plan: point, probe: probeTrip },
+        { id: 'point', label: 'GET /trips/{id} (random ids)', server: 'service', plan: point, probe: probeTrip, baseline: 'C' },
+        { id: 'point-node', label: 'GET /trips/{id} (random ids), node:http adapter', server: 'serviceNode', plan: point, probe: probeTrip, baseline: 'C' },
+        { id: 'sample', label: 'GET /trips/sample', server: 'service', plan: fixed('/trips/sample'), probe: { path: '/trips/sample' }, baseline: 'C' },
+        {
+          id: 'mixed',
+          label: 'mixed: 80% GET /trips/{id}, 10% stream page, 10% POST vendor',
+          server: 'service',
+          plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.8, streamRead: 0.1, write: 0.1 } },
+          probe: probeTrip,
+          baseline: 'C',
+        },
+      ],
+    },
+    {
+      name: 'stream',
+      interleave: true,
+      scenarios: [
+        { id: 'stream-0', label: 'GET /trips/stream cursor 0 (uncached)', server: 'service', plan: fixed('/trips/stream?cursor=0&page_size=100', NO_CACHE), probe: { path: '/trips/stream?cursor=0&page_size=100' }, baseline: 'C' },
+        {
+          id: 'stream-deep',
+          label: `GET /trips/stream cursor ${deepCursor.toLocaleString('en-US')} (uncached)`,
+          server: 'service',
+          plan: fixed(`/trips/stream?cursor=${deepCursor}&page_size=100`, NO_CACHE),
+          probe: { path: `/trips/stream?cursor=${deepCursor}&page_size=100` },
+          baseline: 'stream-0',
+        },
+      ],
+    },
+    {
+      // A deep offset page takes most of a second: slices would complete next to nothing.
+      name: 'pages',
+      interleave: false,
+      scenarios: [
+        {
+          id: 'pages-early',
+          label: 'GET /trips/pages page 1 (uncached, no count)',
+          server: 'service',
+          plan: fixed('/trips/pages?page=1&page_size=100&include_count=false', NO_CACHE),
+          probe: { path: '/trips/pages?page=1&page_size=100&include_count=false' },
+          baseline: 'C',
+        },
+        {
+          id: 'pages-deep',
+          label: `GET /trips/pages page ${deepPage.toLocaleString('en-US')} (offset ${deepCursor.toLocaleString('en-US')}, uncached, no count)`,
+          server: 'service',
+          plan: fixed(`/trips/pages?page=${deepPage}&page_size=100&include_count=false`, NO_CACHE),
+          probe: { path: `/trips/pages?page=${deepPage}&page_size=100&include_count=false` },
+          baseline: 'pages-early',
+        },
+      ],
+    },
+  ];
+}
+
+/**
+ * The fixed-rate latency scenarios: (C) and the service's point lookup, both offered half of (C)'s
+ * measured throughput, once with autocannon's rate option and once paced evenly (open loop).
+ */
+export function fixedRateGroup(rows: number): ScenarioGroup {
+  const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
+  const probe = { path: '/trips/1' };
+  return {
+    name: 'fixed rate',
+    interleave: true,
+    scenarios: [
+      { id: 'C-rate', label: 'C: point select, fixed rate (autocannon rate option)', server: 'C', plan: point, probe, pacing: 'autocannon' },
+      { id: 'point-rate', label: 'GET /trips/{id}, fixed rate (autocannon rate option)', server: 'service', plan: point, probe, baseline: 'C-rate', pacing: 'autocannon' },
+      { id: 'C-paced', label: 'C: point select, fixed rate (evenly paced)', server: 'C', plan: point, probe, pacing: 'constant' },
+      { id: 'point-paced', label: 'GET /trips/{id}, fixed rate (evenly paced)', server: 'service', plan: point, probe, baseline: 'C-paced', pacing: 'constant' },
+    ],
+  };
+}
+
+/** Every scenario id, in report order for one connection count, fixed rate last. */
+export function allScenarioIds(rows: number): string[] {
+  return [...scenarioGroups(rows), fixedRateGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
+}
