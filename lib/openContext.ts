@@ -2,16 +2,27 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { resolveConnectionTarget, type LakebaseResolver } from './db/resolveConnectionTarget.ts';
-import { resolveLakebaseTarget } from './lakebase/resolveLakebaseTarget.ts';
+import { readLakebaseSettings } from './lakebase/lakebaseSettings.ts';
 import { APP_VERSION } from './version.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
+ * Lakebase when it is configured. The Databricks SDK (and the rest of lib/lakebase) is loaded only
+ * then: the embedded and plain-Postgres modes never need it, and it is the largest library the
+ * service has (about 33 MiB of memory once loaded).
+ */
+const resolveLakebaseWhenConfigured: LakebaseResolver = async (env, logger) => {
+  if (!readLakebaseSettings(env)) return null;
+  const { resolveLakebaseTarget } = await import('./lakebase/resolveLakebaseTarget.ts');
+  return resolveLakebaseTarget(env, logger);
+};
+
+/**
  * Start-up shared by every runtime: find the database (Lakebase, plain Postgres or embedded),
  * open the pool, report what was chosen.
  */
-export async function openContext(config: Config, env: Env, logger: Logger, lakebase: LakebaseResolver = resolveLakebaseTarget): Promise<Context> {
+export async function openContext(config: Config, env: Env, logger: Logger, lakebase: LakebaseResolver = resolveLakebaseWhenConfigured): Promise<Context> {
   const target = await resolveConnectionTarget(config, env, logger, lakebase);
   let ctx: Context;
   try {

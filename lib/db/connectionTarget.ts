@@ -39,6 +39,8 @@ export interface OnBehalfOfIssuer {
   identify(userToken: string): Promise<string>;
   /** A Postgres password for the token's identity. */
   mint(userToken: string, signal: AbortSignal): Promise<{ token: string; expiresAt: Date }>;
+  /** What kind of failure a workspace error from identify() or mint() is, in words safe to log. */
+  classify(err: unknown): { kind: 'auth-config' | 'unauthenticated' | 'forbidden' | 'not-found' | 'unavailable' | 'timeout' | 'other'; message: string };
 }
 
 /** Everything needed to open a connection, resolved once at start-up. */

@@ -2,7 +2,7 @@ import { Config, WorkspaceClient } from '@databricks/sdk-experimental';
 import type { OnBehalfOfIssuer } from '../db/connectionTarget.ts';
 import type { CredentialSource } from '../tokenManager.ts';
 import { autoscalingCredentialSource, provisionedCredentialSource } from './credentialSources.ts';
-import { callWorkspace } from './workspaceClient.ts';
+import { callWorkspace, classifyWorkspaceError } from './workspaceClient.ts';
 
 export interface OnBehalfOfResource {
   mode: 'lakebase-provisioned' | 'lakebase-autoscaling';
@@ -44,5 +44,6 @@ export function onBehalfOfIssuer(workspaceHost: string, resource: OnBehalfOfReso
     mint(userToken, signal) {
       return sourceFor(userWorkspaceClient(workspaceHost, userToken, retryTimeoutSeconds)).generate(signal);
     },
+    classify: classifyWorkspaceError,
   };
 }

@@ -7,7 +7,6 @@ import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
 import { UserPools, type UserPool, type UserPoolStats } from '../db/userPools.ts';
 import { ApiError, Forbidden, Unauthorized, Unavailable } from '../errors.ts';
-import { classifyWorkspaceError } from '../lakebase/workspaceClient.ts';
 import type { NeutralRequest } from '../http.ts';
 import { ACCESS_TOKEN_HEADER, EMAIL_HEADER, readForwardedIdentity } from './forwardedIdentity.ts';
 import { UserPassword } from './userPassword.ts';
@@ -126,7 +125,7 @@ export class UserAccess {
   }
 
   private verificationFailure(err: unknown): ApiError {
-    const { kind, message } = classifyWorkspaceError(err);
+    const { kind, message } = this.issuer.classify(err);
     if (kind === 'unauthenticated' || kind === 'forbidden') {
       return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
     }
@@ -136,7 +135,7 @@ export class UserAccess {
 
   private credentialFailure(err: unknown, user: string): ApiError {
     if (err instanceof ApiError) return err;
-    const { kind, message } = classifyWorkspaceError(err);
+    const { kind, message } = this.issuer.classify(err);
     if (kind === 'unauthenticated') {
       return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token for a database credential (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
     }
