@@ -269,9 +269,9 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
 
 export interface DocumentOptions {
   /**
-   * `user` (LAKEBASE_ACCESS=user): the trips operations run as the signed-in Databricks user, so
-   * they declare the proxy's identity headers as their security requirement and answer 401
-   * without them. The router reads `security` to know which operations run as the caller.
+   * `user` (LAKEBASE_ACCESS=user): every operation but the `service` probes runs as the signed-in
+   * Databricks user, so it declares the proxy's identity headers as its security requirement and
+   * answers 401 without them. The router reads `security` to know which operations run as the caller.
    */
   access?: 'service' | 'user';
 }
@@ -316,7 +316,9 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
     });
   }
   for (const { path, method, operation } of operations) {
-    const runsAsUser = options.access === 'user' && operation.tags?.includes('trips') === true;
+    // Deny by default: every operation runs as the caller except the service's own probes, so an
+    // operation added for a new table can never run as the service principal by omission.
+    const runsAsUser = options.access === 'user' && operation.tags?.includes('service') !== true;
     const shaped = runsAsUser ? asUser(operation) : operation;
     const described = { ...shaped, responses: { ...requestErrors, ...shaped.responses } };
     paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
