@@ -1,6 +1,6 @@
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express } from 'express';
 import type { Router } from '../router.ts';
-import { NodeNeutralRequest, readBody, uploadTooLarge, writeResponse } from './nodeMessages.ts';
+import { createNodeHttpHandler } from './nodeHttp.ts';
 
 /** Express as a thin adapter: every request goes to the shared router, which owns all the rules. */
 export function createExpressApp(router: Router, options: { maxBodyBytes: number }): Express {
@@ -9,18 +9,7 @@ export function createExpressApp(router: Router, options: { maxBodyBytes: number
   app.disable('etag'); // the router decides about ETags, not Express
   app.set('query parser', false); // the router parses the query string itself
 
-  app.use(async (req: Request, res: Response) => {
-    let body: Buffer | undefined;
-    try {
-      body = await readBody(req, options.maxBodyBytes);
-    } catch {
-      res.destroy();
-      return;
-    }
-    const response = await router.handle(new NodeNeutralRequest(req.method, req.originalUrl, req, body, res));
-    if (res.headersSent || res.destroyed) return;
-    // Don't drain a huge upload: close the connection after the answer.
-    writeResponse(res, response, uploadTooLarge(req, body, options.maxBodyBytes));
-  });
+  // Mounted at the root, Express leaves req.url as received: the node:http handler serves it as is.
+  app.use(createNodeHttpHandler(router, options));
   return app;
 }
