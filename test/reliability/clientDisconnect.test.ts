@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { reportFigures } from '../support/figures.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
+import { prng } from '../support/hostileRequests.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { watchProcessFaults } from '../support/processFaults.ts';
 import { credentialsToSend, SecretScanner } from '../support/secretScan.ts';
@@ -121,18 +122,6 @@ test('a client that hangs up during a shared (cached) read: the load finishes an
   const idle = await quiesced();
   reportFigures('client hangs up during a shared (cached) read', { statement_still_running_300_ms_after_hang_up: true, next_caller: next.headers['x-cache']!, pool_end: idle.pool, server_backends_end: idle.backends });
 });
-
-/** A small deterministic PRNG: the same storm on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('hundreds of clients hanging up at random moments on every kind of request leak nothing', async () => {
   const scanner = new SecretScanner({ ...sent.secrets, 'database password': service.database.server.password });
