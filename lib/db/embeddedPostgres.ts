@@ -247,12 +247,12 @@ interface ProcessInfo {
   command: string;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, but belongs to somebody else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    // EPERM: alive, but somebody else's.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -9,21 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { LambdaResult } from '../../lib/adapters/lambda.ts';
 import { ConfigError } from '../../lib/config.ts';
+import { processAlive } from '../../lib/db/embeddedPostgres.ts';
 import { bundleLambda } from '../../tools/bundleLambda.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
 /** The example entry points, run as a user would run them. */
 const root = new URL('../../', import.meta.url);
 const run = promisify(execFile);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -109,9 +101,9 @@ describe('examples/fetch-server.ts', () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     const pidFile = join(dataDir, 'postmaster.pid');
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
-    if (pid > 0 && alive(pid)) {
+    if (pid > 0 && processAlive(pid)) {
       process.kill(pid, 'SIGINT');
-      await until('the orphaned PostgreSQL to stop', () => (alive(pid) ? undefined : true), 15_000).catch(() => undefined);
+      await until('the orphaned PostgreSQL to stop', () => (processAlive(pid) ? undefined : true), 15_000).catch(() => undefined);
     }
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -147,9 +139,9 @@ describe('examples/fetch-server.ts', () => {
     assert.equal(tooLarge.headers.get('content-type'), 'application/problem+json; charset=utf-8');
 
     const postgresPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    assert.ok(alive(postgresPid));
+    assert.ok(processAlive(postgresPid));
     child.kill('SIGTERM');
     assert.equal(await exited, 0, output);
-    await until('the embedded PostgreSQL to stop', () => (alive(postgresPid) ? undefined : true), 15_000);
+    await until('the embedded PostgreSQL to stop', () => (processAlive(postgresPid) ? undefined : true), 15_000);
   });
 });
