@@ -89,3 +89,17 @@ export async function getPostgresEndpoint(w: WorkspaceClient, endpoint: string, 
     w.apiClient.request({ path, method: 'GET', headers: new Headers({ Accept: 'application/json' }), raw: false }, context),
   )) as PostgresEndpoint;
 }
+
+/** A Lakebase database as the credential APIs name it: Provisioned by instance, Autoscaling by endpoint path. */
+export interface LakebaseResource {
+  mode: 'lakebase-provisioned' | 'lakebase-autoscaling';
+  instance?: string | null;
+  endpoint?: string | null;
+}
+
+/** The credential source of a Lakebase database, for the identity `w` is authenticated as. */
+export function credentialSourceFor(w: WorkspaceClient, resource: LakebaseResource, timeoutMs: number): CredentialSource {
+  return resource.mode === 'lakebase-provisioned'
+    ? provisionedCredentialSource(w, resource.instance!, timeoutMs)
+    : autoscalingCredentialSource(w, resource.endpoint!, timeoutMs);
+}

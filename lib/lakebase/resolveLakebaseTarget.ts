@@ -3,8 +3,8 @@ import type { ConnectionOptions } from 'node:tls';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
-import { TokenManager, type CredentialSource } from '../tokenManager.ts';
-import { autoscalingCredentialSource, getPostgresEndpoint, provisionedCredentialSource } from './credentialSources.ts';
+import { TokenManager } from '../tokenManager.ts';
+import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
 import { StartupError } from './startupError.ts';
@@ -195,11 +195,7 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
   const ssl = lakebaseSsl(settings, host);
   const { user, from: userFrom } = await resolveUser(w, settings, env, timeoutMs);
 
-  const source: CredentialSource =
-    settings.mode === 'lakebase-provisioned'
-      ? provisionedCredentialSource(w, settings.instance!, timeoutMs)
-      : autoscalingCredentialSource(w, settings.endpoint!, timeoutMs);
-  const manager = new TokenManager(source, settings.refresh, logger, {
+  const manager = new TokenManager(credentialSourceFor(w, settings, timeoutMs), settings.refresh, logger, {
     // At start-up only a workspace that may come back is worth a second try; a 401/403/404 is not.
     isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
   });

@@ -18,13 +18,26 @@ export interface WorkspaceClientOptions {
   retryTimeoutSeconds?: number;
 }
 
+/** How this service names itself in the SDK's User-Agent. */
+const PRODUCT = { product: 'lakebase-api', productVersion: '0.1.0' } as const;
+
 export function createWorkspaceClient(env: Env, options: WorkspaceClientOptions = {}): WorkspaceClient {
   const config = new Config({
     // A copy: the SDK keeps a reference and must not see later changes to the caller's object.
     env: { ...env } as NodeJS.ProcessEnv,
     retryTimeoutSeconds: options.retryTimeoutSeconds ?? 20,
   });
-  return new WorkspaceClient(config, { product: 'lakebase-api', productVersion: '0.1.0' });
+  return new WorkspaceClient(config, PRODUCT);
+}
+
+/**
+ * A workspace client that is the signed-in user (LAKEBASE_ACCESS=user): authenticated with the
+ * access token the Databricks Apps proxy forwards, and nothing else. Its environment is empty on
+ * purpose: the app's own DATABRICKS_CLIENT_ID / _SECRET must never be picked up in the user's place.
+ */
+export function createUserWorkspaceClient(host: string, userToken: string, options: WorkspaceClientOptions = {}): WorkspaceClient {
+  const config = new Config({ host, token: userToken, authType: 'pat', env: {} as NodeJS.ProcessEnv, retryTimeoutSeconds: options.retryTimeoutSeconds ?? 20 });
+  return new WorkspaceClient(config, PRODUCT);
 }
 
 /** Which credentials the SDK will use, in words, for messages (no secrets). */
