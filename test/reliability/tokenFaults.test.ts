@@ -183,21 +183,29 @@ async function readiness(): Promise<{ status: number; body: { failing: string[];
   return { status: response.status, body: (await response.json()) as never };
 }
 
+/** Resolves once the held token has expired (the fault has taken effect). */
+async function tokenLapsed(): Promise<void> {
+  await waitFor('the token to expire', () => !tokenState().valid, (TOKEN_LIFETIME_S + 5) * 1000);
+}
+
+/** Readiness answers 503 naming the token, with the workspace's error. */
+async function assertNotReadyOnToken(lastError: RegExp): Promise<void> {
+  const ready = await readiness();
+  assert.equal(ready.status, 503);
+  assert.ok(ready.body.failing.includes('token'), JSON.stringify(ready.body.failing));
+  assert.match(ready.body.checks.token?.last_error ?? '', lastError);
+}
+
 describe('token faults under load', () => {
   test('token expiry with a missed refresh: 503 + Retry-After once it lapses; full recovery at the next refresh', async () => {
     const figures = await throughFault({
       name: 'expiry with a missed refresh',
       // The workspace refuses every credential request: the scheduled refresh (and its retries) fail.
       inject: async () => lb.emulator.setFault({ kind: 'status', status: 503, errorCode: 'TEMPORARILY_UNAVAILABLE' }, { match: 'credentials' }),
-      inEffect: async () => {
-        await waitFor('the token to expire', () => !tokenState().valid, (TOKEN_LIFETIME_S + 5) * 1000);
-      },
+      inEffect: tokenLapsed,
       holdMs: 1500,
       during: async () => {
-        const ready = await readiness();
-        assert.equal(ready.status, 503);
-        assert.ok(ready.body.failing.includes('token'), JSON.stringify(ready.body.failing));
-        assert.match(ready.body.checks.token?.last_error ?? '', /503|TEMPORARILY_UNAVAILABLE/);
+        await assertNotReadyOnToken(/503|TEMPORARILY_UNAVAILABLE/);
       },
       clear: async () => lb.emulator.setFault(null),
     });
@@ -272,15 +280,10 @@ describe('token faults under load', () => {
       inject: async () => {
         await lb.emulator.down();
       },
-      inEffect: async () => {
-        await waitFor('the token to expire', () => !tokenState().valid, (TOKEN_LIFETIME_S + 5) * 1000);
-      },
+      inEffect: tokenLapsed,
       holdMs: 1500,
       during: async () => {
-        const ready = await readiness();
-        assert.equal(ready.status, 503);
-        assert.ok(ready.body.failing.includes('token'));
-        assert.match(ready.body.checks.token?.last_error ?? '', /ECONNREFUSED|fetch failed|socket|did not answer/i);
+        await assertNotReadyOnToken(/ECONNREFUSED|fetch failed|socket|did not answer/i);
         servedOnValidToken = tokenState().refreshFailures;
       },
       clear: async () => {
