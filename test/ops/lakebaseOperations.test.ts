@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import { createExpressApp } from '../../lib/adapters/express.ts';
+import type { Express } from 'express';
 import { loadConfig } from '../../lib/config.ts';
 import type { Context } from '../../lib/context.ts';
 import { openContext } from '../../lib/openContext.ts';
-import { createRouter } from '../../lib/router.ts';
-import { ApiClient } from '../support/api.ts';
-import { ContractChecker } from '../support/contract.ts';
+import type { ApiClient } from '../support/api.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheusText.ts';
+import { serveContext } from '../support/testService.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
 /**
@@ -26,7 +25,7 @@ const fastTokens = {
 
 let lb: EmulatedLakebase;
 let ctx: Context;
-let app: ReturnType<typeof createExpressApp>;
+let app: Express;
 let api: ApiClient;
 const logs = captureLogs();
 
@@ -34,9 +33,7 @@ before(async () => {
   lb = await startEmulatedLakebase({ rows: 50, tokenLifetimeSeconds: 4 });
   const env = lb.env('m2m', 'provisioned', { ...fastTokens, DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '2' });
   ctx = await openContext(loadConfig(env), env, logs.logger);
-  const router = createRouter(ctx);
-  app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
-  api = new ApiClient(app, new ContractChecker(router.document));
+  ({ app, api } = serveContext(ctx));
 });
 after(async () => {
   await ctx?.close();

@@ -8,11 +8,10 @@ import type { PasswordSource, TokenState } from '../../lib/db/connectionTarget.t
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { createRouter } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
-import { ApiClient } from '../support/api.ts';
-import { ContractChecker } from '../support/contract.ts';
+import type { ApiClient } from '../support/api.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { parsePrometheusText, sampleValue, samples } from '../support/prometheusText.ts';
-import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { serveContext, startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
 /**
  * A stand-in for the Lakebase token manager: hands out the embedded database's password as "the
@@ -67,9 +66,7 @@ describe('readiness and metrics report the OAuth token', () => {
       version: APP_VERSION,
       target: { ...embeddedTarget(database.server, async () => undefined), mode: 'lakebase-provisioned', password: tokens },
     });
-    const router = createRouter(ctx);
-    app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
-    api = new ApiClient(app, new ContractChecker(router.document));
+    ({ app, api } = serveContext(ctx));
   });
   after(async () => {
     await ctx?.close();

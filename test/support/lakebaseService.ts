@@ -1,13 +1,14 @@
+import type { Express } from 'express';
 import pg from 'pg';
-import { createExpressApp } from '../../lib/adapters/express.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import { createRouter, type Router, type RouterOptions } from '../../lib/router.ts';
+import type { Router, RouterOptions } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
-import { ApiClient } from './api.ts';
-import { ContractChecker } from './contract.ts';
+import type { ApiClient } from './api.ts';
+import type { ContractChecker } from './contract.ts';
 import { captureLogs, type CapturedLogs } from './logCapture.ts';
+import { serveContext } from './testService.ts';
 import type { EmulatedLakebase, EmulatedMode, Env } from './workspaceEmulator.ts';
 
 export const TRIPS = 'public.nyc_train_synced';
@@ -38,7 +39,7 @@ export function asUser(email: string, token: string): Record<string, string> {
 export interface LakebaseService {
   ctx: Context;
   router: Router;
-  app: ReturnType<typeof createExpressApp>;
+  app: Express;
   api: ApiClient;
   contract: ContractChecker;
   logs: CapturedLogs;
@@ -72,8 +73,5 @@ export async function startLakebaseService(lb: EmulatedLakebase, options: Lakeba
   const target = await resolveLakebaseTarget(env, logs.logger);
   if (!target) throw new Error('not a Lakebase environment');
   const ctx = await createContext({ config: loadConfig(env), target, logger: logs.logger, version: APP_VERSION });
-  const router = createRouter(ctx, options.router);
-  const app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
-  const contract = new ContractChecker(router.document);
-  return { ctx, router, app, api: new ApiClient(app, contract), contract, logs, close: () => ctx.close() };
+  return { ctx, ...serveContext(ctx, options.router), logs, close: () => ctx.close() };
 }

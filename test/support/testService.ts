@@ -57,6 +57,17 @@ export interface TestService {
 }
 
 /**
+ * A context served as `npm start` serves it (router + Express adapter), with an API client that
+ * checks every response it receives against the OpenAPI contract.
+ */
+export function serveContext(ctx: Context, options: RouterOptions = {}): { router: Router; app: Express; contract: ContractChecker; api: ApiClient } {
+  const router = createRouter(ctx, options);
+  const app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
+  const contract = new ContractChecker(router.document);
+  return { router, app, contract, api: new ApiClient(app, contract) };
+}
+
+/**
  * The whole service (context, router, Express adapter) over a real embedded database. Every
  * response the `api` client receives is checked against the OpenAPI contract.
  */
@@ -80,16 +91,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     // The suite owns the database: closing the context must not stop it.
     target: embeddedTarget(server, async () => undefined),
   });
-  const router = createRouter(ctx, { document: options.document, handlers: options.handlers });
-  const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
-  const contract = new ContractChecker(router.document);
   return {
     database,
     ctx,
-    router,
-    app,
-    api: new ApiClient(app, contract),
-    contract,
+    ...serveContext(ctx, { document: options.document, handlers: options.handlers }),
     logs,
     async close() {
       await ctx.close();
