@@ -1,14 +1,11 @@
-import type { Express } from 'express';
 import pg from 'pg';
 import { loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { createContext } from '../../lib/context.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import type { Router, RouterOptions } from '../../lib/router.ts';
+import type { RouterOptions } from '../../lib/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
-import type { ApiClient } from './api.ts';
-import type { ContractChecker } from './contract.ts';
 import { captureLogs, type CapturedLogs } from './logCapture.ts';
-import { serveContext } from './testService.ts';
+import { serveContext, type TestService } from './testService.ts';
 import type { EmulatedLakebase, EmulatedMode, Env } from './workspaceEmulator.ts';
 
 export const TRIPS = 'public.nyc_train_synced';
@@ -36,15 +33,8 @@ export function asUser(email: string, token: string): Record<string, string> {
   return { 'x-forwarded-email': email, 'x-forwarded-access-token': token };
 }
 
-export interface LakebaseService {
-  ctx: Context;
-  router: Router;
-  app: Express;
-  api: ApiClient;
-  contract: ContractChecker;
-  logs: CapturedLogs;
-  close(): Promise<void>;
-}
+/** The same handles as a TestService, without an embedded database of its own (the emulated one is the suite's). */
+export type LakebaseService = Omit<TestService, 'database'>;
 
 export type UserModeService = LakebaseService;
 
