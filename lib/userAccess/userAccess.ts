@@ -35,8 +35,8 @@ const NO_ROLE_SQLSTATES = new Set(['28000']);
  * token, cached per token), so a forged X-Forwarded-Email cannot borrow another user's pool.
  */
 export class UserAccess {
-  private readonly verified: LRUCache<string, string>;
-  private readonly verifying = new Map<string, Promise<string>>();
+  /** Token hash → its owner; lru-cache's fetch shares one workspace call among concurrent requests. */
+  private readonly verified: LRUCache<string, string, string>;
   private readonly passwords: LRUCache<string, UserPassword>;
   private readonly pools: UserPools<UserConnections>;
 
@@ -46,7 +46,11 @@ export class UserAccess {
     config: Config,
     private readonly logger: Logger,
   ) {
-    this.verified = new LRUCache({ max: MAX_VERIFIED_TOKENS, ttl: VERIFIED_TOKEN_TTL_MS });
+    this.verified = new LRUCache<string, string, string>({
+      max: MAX_VERIFIED_TOKENS,
+      ttl: VERIFIED_TOKEN_TTL_MS,
+      fetchMethod: (_key, _stale, { context: token }) => issuer.identify(token),
+    });
     this.passwords = new LRUCache({ max: MAX_PASSWORDS });
     const poolConfig: Config = { ...config, pool: { ...config.pool, size: 0, maxOverflow: config.access.connectionsPerUser } };
     this.pools = new UserPools<UserConnections>({
@@ -105,23 +109,12 @@ export class UserAccess {
 
   private async ownerOf(token: string): Promise<string> {
     const key = createHash('sha256').update(token).digest('base64url');
-    const known = this.verified.get(key);
-    if (known) return known;
-    let pending = this.verifying.get(key);
-    if (!pending) {
-      pending = this.issuer.identify(token).then(
-        (owner) => {
-          this.verified.set(key, owner);
-          return owner;
-        },
-        (err: unknown) => {
-          throw this.verificationFailure(err);
-        },
-      );
-      pending.finally(() => this.verifying.delete(key)).catch(() => undefined);
-      this.verifying.set(key, pending);
+    try {
+      // A failed verification is not cached: the next request asks the workspace again.
+      return (await this.verified.fetch(key, { context: token }))!;
+    } catch (err) {
+      throw this.verificationFailure(err);
     }
-    return pending;
   }
 
   private verificationFailure(err: unknown): ApiError {
