@@ -123,11 +123,13 @@ export interface LakebaseTokenState extends TokenState {
 
 export interface RefreshOptions {
   /**
-   * When the login that was refused (28P01) started. If a newer token was obtained since then,
-   * the failed login may simply have used the previous one: no refresh, retry with the current
-   * token. Without it, a refresh within `loginRetryGraceMs` of the last one is skipped likewise.
+   * When the login that was refused (28P01) took its password. If a newer token was obtained
+   * since then, the refused login used an older one: no refresh, retry with the current token.
+   * Not when the attempt started: a login that waited for a pool slot may have taken a token
+   * obtained after that, and then the refused token is the current one. Without it, a refresh
+   * within `loginRetryGraceMs` of the last one is skipped likewise.
    */
-  failedAttemptStartedAt?: number;
+  refusedPasswordTakenAt?: number;
 }
 
 export interface TokenManagerOptions {
@@ -273,8 +275,8 @@ export class TokenManager implements PasswordSource {
     const held = this.held;
     if (held) {
       const newer =
-        options.failedAttemptStartedAt !== undefined
-          ? held.obtainedAt > options.failedAttemptStartedAt
+        options.refusedPasswordTakenAt !== undefined
+          ? held.obtainedAt > options.refusedPasswordTakenAt
           : Date.now() - held.obtainedAt < this.loginRetryGraceMs;
       if (newer) {
         this.log.debug({ reason }, 'A newer token was obtained since the failed login started: retrying with it');

@@ -21,9 +21,10 @@ export interface PasswordSource {
   getPassword(): Promise<string>;
   /**
    * Force a refresh (e.g. after a 28P01 login failure); concurrent callers share one refresh.
-   * `failedAttemptStartedAt` lets the source skip the refresh when a newer token already exists.
+   * `refusedPasswordTakenAt` (when the refused login took its password) lets the source skip the
+   * refresh when a newer token already exists.
    */
-  refresh(reason: string, options?: { failedAttemptStartedAt?: number }): Promise<void>;
+  refresh(reason: string, options?: { refusedPasswordTakenAt?: number }): Promise<void>;
   state(): TokenState;
   stop(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { ApiError, Unavailable } from '../errors.ts';
+import { isLoginRefused, markPasswordTakenAt } from '../lakebase/connectWithTokenRetry.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
@@ -44,6 +45,7 @@ type ConnectCallback = (err: Error | null, client?: pg.Client) => void;
  *   database, and outlasts the outage by a minute. With the password in hand first, a token
  *   failure never opens a connection.
  * - Count failed connects (metrics): pg-pool reports them only to the caller waiting.
+ * - Mark a refused login (28P01) with when it took its password, for the token retry.
  */
 function clientClass(observer: PoolObserver): typeof pg.Client {
   const { onConnectError } = observer;
@@ -51,14 +53,18 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
     override connect(): Promise<pg.Client>;
     override connect(callback: ConnectCallback): void;
     override connect(callback?: ConnectCallback): Promise<pg.Client> | void {
+      let passwordTakenAt: number | undefined;
       const connected = this.resolvePassword()
         .then(() => {
+          passwordTakenAt = Date.now();
           // The pool's connection timeout may have ended this client while the token was fetched.
           const state = this as unknown as { _ending?: boolean; connection: { stream: { destroyed?: boolean } } };
           if (state._ending || state.connection.stream.destroyed) throw new Error('Connection terminated due to connection timeout');
           return super.connect();
         })
         .catch((err: Error) => {
+          // The token retry needs to know which token was refused: one taken after this moment is newer.
+          if (passwordTakenAt !== undefined && isLoginRefused(err)) markPasswordTakenAt(err, passwordTakenAt);
           onConnectError?.(err);
           throw err;
         });

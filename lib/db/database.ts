@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ClientClosedRequest } from '../errors.ts';
+import { withTokenRetry } from '../lakebase/connectWithTokenRetry.ts';
 import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
@@ -9,17 +10,11 @@ export interface QueryOptions {
   signal?: AbortSignal;
 }
 
-const INVALID_PASSWORD = '28P01';
-
 /** A connection held across awaits, until `release`. */
 interface Lease {
   client: pg.PoolClient;
   /** Returns the connection to the pool, or drops it when it failed or was lost meanwhile. */
   release(err?: Error): void;
-}
-
-function sqlState(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null ? ((err as { code?: string }).code ?? undefined) : undefined;
 }
 
 /**
@@ -35,17 +30,10 @@ export class Database {
 
   async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
     if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
-    const attemptStartedAt = Date.now();
     try {
-      return await this.pool.query<R>(statement);
+      return await withTokenRetry(this.passwordSource, () => this.pool.query<R>(statement));
     } catch (err) {
-      if (sqlState(err) !== INVALID_PASSWORD || !this.passwordSource) throw mapDatabaseError(err);
-      await this.refreshAfterLoginFailure(err, attemptStartedAt);
-      try {
-        return await this.pool.query<R>(statement);
-      } catch (retryErr) {
-        throw mapDatabaseError(retryErr);
-      }
+      throw mapDatabaseError(err);
     }
   }
 
@@ -123,25 +111,10 @@ export class Database {
   }
 
   private async connect(): Promise<pg.PoolClient> {
-    const attemptStartedAt = Date.now();
     try {
-      return await this.pool.connect();
+      return await withTokenRetry(this.passwordSource, () => this.pool.connect());
     } catch (err) {
-      if (sqlState(err) !== INVALID_PASSWORD || !this.passwordSource) throw mapDatabaseError(err);
-      await this.refreshAfterLoginFailure(err, attemptStartedAt);
-      try {
-        return await this.pool.connect();
-      } catch (retryErr) {
-        throw mapDatabaseError(retryErr);
-      }
-    }
-  }
-
-  private async refreshAfterLoginFailure(original: unknown, failedAttemptStartedAt: number): Promise<void> {
-    try {
-      await this.passwordSource!.refresh('login refused (28P01)', { failedAttemptStartedAt });
-    } catch {
-      throw mapDatabaseError(original);
+      throw mapDatabaseError(err);
     }
   }
 }

@@ -40,9 +40,9 @@ export class UserPassword implements PasswordSource {
     return (await this.mint()).token;
   }
 
-  async refresh(_reason: string, options: { failedAttemptStartedAt?: number } = {}): Promise<void> {
-    // A password minted after the refused login started is already a new one.
-    if (options.failedAttemptStartedAt !== undefined && this.mintedAt > options.failedAttemptStartedAt) return;
+  async refresh(_reason: string, options: { refusedPasswordTakenAt?: number } = {}): Promise<void> {
+    // A password minted after the refused login took its password is already a new one.
+    if (options.refusedPasswordTakenAt !== undefined && this.mintedAt > options.refusedPasswordTakenAt) return;
     this.credential = null;
     await this.mint();
   }

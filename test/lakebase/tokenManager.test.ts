@@ -98,7 +98,7 @@ describe('TokenManager', () => {
     assert.equal(source.calls, 1);
 
     source.hold();
-    const refreshes = Array.from({ length: 10 }, () => manager.refresh('test', { failedAttemptStartedAt: Date.now() + 1 }));
+    const refreshes = Array.from({ length: 10 }, () => manager.refresh('test', { refusedPasswordTakenAt: Date.now() + 1 }));
     assert.equal(manager.state().refreshing, true);
     // Never blocks while the held token is valid.
     assert.equal(await manager.getPassword(), first);
@@ -120,9 +120,9 @@ describe('TokenManager', () => {
     const manager = new TokenManager(source, fast(), captureLogs().logger, { schedule: false, loginRetryGraceMs: 0 });
     await manager.start();
     const before = Date.now() - 10;
-    await manager.refresh('login refused', { failedAttemptStartedAt: before });
+    await manager.refresh('login refused', { refusedPasswordTakenAt: before });
     assert.equal(source.calls, 1, 'the token is newer than the failed attempt: no refresh');
-    await manager.refresh('login refused', { failedAttemptStartedAt: Date.now() + 1 });
+    await manager.refresh('login refused', { refusedPasswordTakenAt: Date.now() + 1 });
     assert.equal(source.calls, 2, 'the failed attempt used the current token: refresh');
     await manager.stop();
   });
@@ -167,7 +167,7 @@ describe('TokenManager', () => {
       for (let attempt = 1; attempt <= 4; attempt++) {
         // Past the previous retry time, so the request path may try again.
         (manager as unknown as { nextRetryAt: number | null }).nextRetryAt = null;
-        await manager.refresh('test', { failedAttemptStartedAt: Date.now() + 1 }).catch(() => undefined);
+        await manager.refresh('test', { refusedPasswordTakenAt: Date.now() + 1 }).catch(() => undefined);
         const state = manager.state();
         delays.push(((manager as unknown as { nextRetryAt: number }).nextRetryAt - state.lastFailureAt!.getTime()) / 1000);
       }
