@@ -11,6 +11,7 @@ import { createFetchHandler } from '../lib/adapters/fetch.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openContext } from '../lib/openContext.ts';
+import { shutDownGracefully } from '../lib/ops/gracefulShutdown.ts';
 
 const config = loadConfig(process.env);
 const ctx = await openContext(config, process.env, createLogger({ level: config.logLevel }));
@@ -24,7 +25,11 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req);
   const init = { method: req.method, headers, body, duplex: 'half', signal: gone.signal };
   const response = await handle(new Request(`http://localhost${req.url}`, init as RequestInit));
-  res.setHeaders(response.headers).writeHead(response.status); // setHeaders keeps every Set-Cookie
+  res.setHeaders(response.headers); // setHeaders keeps every Set-Cookie
+  // An upload answered before it was read whole (413): the rest of it still sits on the socket, so
+  // the connection can serve no further request and, kept alive, would hold up shutdown. Close it.
+  if (body && !req.complete) res.setHeader('connection', 'close');
+  res.writeHead(response.status);
   if (response.body) await pipeline(Readable.fromWeb(response.body as NodeReadableStream), res);
   else res.end();
 }
@@ -33,6 +38,8 @@ const server = createServer((req, res) => void serve(req, res).catch(() => res.d
 server.listen(config.port, config.host, () => console.log(`fetch adapter on http://${config.host}:${(server.address() as { port: number }).port}`));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  // Finish in-flight requests, then close the pool (and stop the embedded database).
-  process.once(signal, () => server.close(() => void ctx.close().finally(() => process.exit(0))));
+  // As server.ts does: finish in-flight requests (closing connections still busy after the grace),
+  // then close the pool (and stop the embedded database).
+  const options = { server, ctx, drainSeconds: config.operations.shutdownDrainSeconds, graceMs: 10_000 };
+  process.once(signal, () => void shutDownGracefully(options, signal).finally(() => process.exit(0)));
 }
