@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { OperationObject, PathItemObject } from 'openapi3-ts/oas31';
 import { handlers } from '../../functions/index.ts';
@@ -44,4 +45,12 @@ test('every operation documents its responses with schemas, and database operati
       if (path.includes('{trip_id}')) assert.ok(responses['404'], `${method} ${path} documents 404`);
     }
   }
+});
+
+test('the licence the document declares is the one the repository carries', () => {
+  const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { license?: string };
+  const licence = readFileSync(new URL('../../LICENSE', import.meta.url), 'utf8');
+  assert.equal(document.info.license?.identifier, 'Apache-2.0');
+  assert.equal(packageJson.license, document.info.license?.identifier);
+  assert.match(licence, /Apache License\s+Version 2\.0, January 2004/);
 });
