@@ -104,16 +104,24 @@ describe('app.yaml', () => {
     assert.ok(Array.isArray(appYaml.command), 'command is a sequence, not a shell string');
   });
 
-  test('the command starts the server without npm, a shell or anything from devDependencies', () => {
+  test('the command starts the compiled server with plain node: no npm, shell, tsx or devDependency', () => {
     const command = appYaml.command as string[];
-    assert.deepEqual(command, ['node', '--import', 'tsx', 'server.ts']);
-    assert.ok(existsSync(join(root, command.at(-1)!)));
+    assert.deepEqual(command, ['node', 'dist/server.js']);
     // Only DATABRICKS_APP_PORT is expanded in a command; nothing else may look like a variable.
     for (const arg of command) assert.doesNotMatch(arg.replaceAll('$DATABRICKS_APP_PORT', ''), /\$/);
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
-    assert.ok(pkg.dependencies.tsx, 'tsx runs the server, so it must survive an install that skips devDependencies');
-    assert.equal(pkg.scripts.start, command.join(' '), 'npm start (the platform default) runs the same command');
-    assert.equal(pkg.scripts.build, undefined, 'no build step: the platform would run it on every deployment');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+    assert.equal(pkg.scripts['start:prod'], command.join(' '), 'npm run start:prod runs the same command');
+    // The platform runs `npm run build` after an install without devDependencies: the compiler is a dependency.
+    assert.match(pkg.scripts.build ?? '', /\btsc -p tsconfig\.build\.json$/);
+    assert.ok(pkg.dependencies.typescript, 'typescript (the build) survives an install that skips devDependencies');
+    assert.equal(pkg.dependencies.tsx, undefined, 'tsx is for development only');
+    assert.ok(pkg.devDependencies.tsx);
+    // dist/server.js is what tsconfig.build.json makes of server.ts.
+    const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
+    assert.equal(join(String(build.compilerOptions.outDir), 'server.js'), command[1]);
+    assert.equal(build.compilerOptions.rootDir, '.');
+    assert.ok(build.include.includes('server.ts'));
+    assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true, "the `.ts` import specifiers become `.js`");
   });
 
   test('never holds a secret in a value', () => {
@@ -196,7 +204,7 @@ describe('Databricks Asset Bundle', () => {
     const declaring = included.find((f) => readFileSync(f, 'utf8').includes('source_code_path'))!;
     const source = resolve(dirname(declaring), String(app.source_code_path));
     assert.equal(source, root);
-    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts']) assert.ok(existsSync(join(source, file)), `${file} is deployed`);
+    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts', 'tsconfig.build.json']) assert.ok(existsSync(join(source, file)), `${file} is deployed`);
   });
 
   test('provisioned target: a `database` resource with the instance, and app.yaml settings with the instance name', () => {
