@@ -45,6 +45,8 @@ export interface BenchReport {
   servers: Array<{ key: string; label: string; startRssMiB: number | null }>;
   /** The service's real entry point started repeatedly, compiled and through tsx, in both database modes. */
   startup: StartupResult[];
+  /** app.yaml's command, which the compiled service ran with. */
+  appYamlCommand: string;
   targets: TargetResult[];
   scenarios: ScenarioResult[];
 }
@@ -147,7 +149,7 @@ function spread(values: number[], unit: string): string {
 function renderStartup(report: BenchReport): string[] {
   const lines = ['## Compiled (app.yaml) against tsx (npm start)', ''];
   lines.push(
-    `The service's real entry point, \`node dist/server.js\` after \`npm run build\` and \`node --import tsx server.ts\`, started ${report.settings.startupRounds} time(s) each per database mode, ` +
+    `The service's real entry point, app.yaml's command (\`${report.appYamlCommand}\`, after \`npm run build\`) and \`node --import tsx server.ts\`, started ${report.settings.startupRounds} time(s) each per database mode, ` +
       'alternating: time from spawning node to the start-up line (listening), and RSS after one idle second (the node process only: the embedded PostgreSQL is a process of its own). Median (lowest–highest).',
     '',
   );

@@ -16,7 +16,7 @@ import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
 import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
-import { PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
+import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
 import { readSettings } from './settings.ts';
 import { measureStartups } from './startup.ts';
 
@@ -317,6 +317,7 @@ async function main(): Promise<void> {
     totalSeconds: (Date.now() - started) / 1000,
     servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
     startup,
+    appYamlCommand: ['node', ...appYamlNodeArgs(root)].join(' '),
     targets: evaluateTargets(results, settings.connections),
     scenarios: results,
   };

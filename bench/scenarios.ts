@@ -7,7 +7,7 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
   B: '(B) Express 5, fixed JSON',
   C: '(C) Express 5 + pg.Pool point select',
-  service: 'service, compiled (node dist/server.js, as app.yaml runs it)',
+  service: "service, compiled (app.yaml's command)",
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
   serviceNode: 'service (node:http adapter)',
 };

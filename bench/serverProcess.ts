@@ -1,5 +1,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 
 /** A server under test, in its own process (so it never shares an event loop with the load). */
 export interface ServerProcess {
@@ -21,6 +23,13 @@ export interface ServerProcess {
 
 /** How a server runs: TypeScript through tsx (as `npm start`), or the build in dist/ with plain node (as app.yaml). */
 export type Build = 'tsx' | 'compiled';
+
+/** app.yaml's command after `node` (its node options and dist/server.js): exactly what the platform runs. */
+export function appYamlNodeArgs(root: string): string[] {
+  const { command } = parse(readFileSync(join(root, 'app.yaml'), 'utf8')) as { command: string[] };
+  if (command[0] !== 'node') throw new Error(`app.yaml's command does not start with node: ${command.join(' ')}`);
+  return command.slice(1);
+}
 
 function statusField(pid: number, field: string): number | null {
   try {
@@ -83,7 +92,7 @@ const STARTUP_LINE = /Application startup complete: listening on http:\/\/([\d.]
 
 /**
  * The service's real entry point, as it is run: `server.ts` through tsx (`npm start`) or
- * `dist/server.js` with plain node (app.yaml's command, after `npm run build`). Ready once its
+ * app.yaml's command (plain node on `dist/server.js`, after `npm run build`). Ready once its
  * start-up line is in the log file; stopped with SIGTERM, as the platform does.
  */
 export async function startEntryPoint(options: {
@@ -95,7 +104,7 @@ export async function startEntryPoint(options: {
   logFile: string;
   startTimeoutMs?: number;
 }): Promise<ServerProcess> {
-  const args = options.build === 'tsx' ? ['--import', 'tsx', 'server.ts'] : ['dist/server.js'];
+  const args = options.build === 'tsx' ? ['--import', 'tsx', 'server.ts'] : appYamlNodeArgs(options.root);
   const began = performance.now();
   const logFd = openSync(options.logFile, 'a');
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], { cwd: options.root, env: options.env, stdio: ['ignore', logFd, logFd] });

@@ -127,7 +127,7 @@ describe('app.yaml', () => {
 
   test('the command starts the compiled server with plain node: no npm, shell, tsx or devDependency', () => {
     const command = appYaml.command as string[];
-    assert.deepEqual(command, ['node', 'dist/server.js']);
+    assert.deepEqual(command, ['node', '--max-old-space-size=256', 'dist/server.js']);
     // Only DATABRICKS_APP_PORT is expanded in a command; nothing else may look like a variable.
     for (const arg of command) assert.doesNotMatch(arg.replaceAll('$DATABRICKS_APP_PORT', ''), /\$/);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
@@ -139,7 +139,7 @@ describe('app.yaml', () => {
     assert.ok(pkg.devDependencies.tsx);
     // dist/server.js is what tsconfig.build.json makes of server.ts.
     const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
-    assert.equal(join(String(build.compilerOptions.outDir), 'server.js'), command[1]);
+    assert.equal(join(String(build.compilerOptions.outDir), 'server.js'), command.at(-1));
     assert.equal(build.compilerOptions.rootDir, '.');
     assert.ok(build.include.includes('server.ts'));
     assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true, "the `.ts` import specifiers become `.js`");
