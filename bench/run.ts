@@ -3,7 +3,7 @@
  * separate autocannon process, results in bench/RESULTS.md and bench/results.json. A benchmark,
  * not a test: it reports numbers and never fails on one. See bench/README.md.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,10 +16,12 @@ import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
 import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
-import { PeakRssSampler, startServer, type ServerProcess } from './serverProcess.ts';
+import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
 import { readSettings } from './settings.ts';
+import { measureStartups } from './startup.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
 /** The long-lived load generator process and a promise-based call into it. */
@@ -167,6 +169,11 @@ async function main(): Promise<void> {
   mkdirSync(logsDir, { recursive: true });
   const config = loadConfig({ DB_POOL_SIZE: process.env.DB_POOL_SIZE, DB_MAX_OVERFLOW: process.env.DB_MAX_OVERFLOW });
 
+  // The compiled service is measured as the platform runs it: built by `npm run build` first.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+  log(`built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
   log(`database: ${settings.dataDir}, ${settings.rows.toLocaleString('en-US')} rows`);
   const db = await startBenchDatabase({ dataDir: settings.dataDir, rows: settings.rows, schema: config.schema, table: config.table, log });
   log(db.seed.reused ? 'seed reused' : `seeded in ${(db.seed.ms / 1000).toFixed(1)} s`);
@@ -187,13 +194,25 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     CACHE_ENABLED: 'true',
   };
-  const serverScripts: Record<ServerKey, { script: string; args?: string[] }> = {
+  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[] }> = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
-    service: { script: 'servers/service.ts', args: ['express'] },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
   };
+  // The service itself through its real entry point, on a free loopback port.
+  const entryEnv: NodeJS.ProcessEnv = { ...env, PORT: '0' };
+  // Next to the bench database (a place PostgreSQL's own user can reach), removed after measuring.
+  const embeddedDataDir = `${resolve(settings.dataDir)}-embedded`;
+  const { PGHOST: _h, PGPORT: _p, PGDATABASE: _d, PGUSER: _u, PGPASSWORD: _pw, PGSSLMODE: _s, ...withoutDatabase } = entryEnv;
+  const startup = await measureStartups({
+    root,
+    rounds: settings.startupRounds,
+    env: { 'plain Postgres': entryEnv, embedded: { ...withoutDatabase, EMBEDDED_PG_DATA_DIR: embeddedDataDir, SAMPLE_ROWS: '10000' } },
+    logsDir,
+    log,
+  });
+  rmSync(embeddedDataDir, { recursive: true, force: true });
   const logFiles: string[] = [];
   const servers = new Map<ServerKey, ServerProcess>();
   let load: Awaited<ReturnType<typeof startLoadGenerator>> | undefined;
@@ -208,6 +227,10 @@ async function main(): Promise<void> {
         const logFile = join(logsDir, `${key}.log`);
         rmSync(logFile, { force: true });
         logFiles.push(logFile);
+        if (key === 'service' || key === 'serviceTsx') {
+          const build = key === 'service' ? 'compiled' : 'tsx';
+          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
+        }
         const { script, args } = serverScripts[key];
         return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env, logFile })] as const;
       }),
@@ -293,6 +316,8 @@ async function main(): Promise<void> {
     seed: { rows: db.seed.rows, reused: db.seed.reused, seconds: db.seed.ms / 1000 },
     totalSeconds: (Date.now() - started) / 1000,
     servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
+    startup,
+    appYamlCommand: ['node', ...appYamlNodeArgs(root)].join(' '),
     targets: evaluateTargets(results, settings.connections),
     scenarios: results,
   };

@@ -1,15 +1,19 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
   B: '(B) Express 5, fixed JSON',
   C: '(C) Express 5 + pg.Pool point select',
-  service: 'service (Express adapter)',
+  service: "service, compiled (app.yaml's command)",
+  serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
   serviceNode: 'service (node:http adapter)',
 };
+
+/** The servers that are the service itself, whatever runs it. */
+export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode'];
 
 export interface Scenario {
   id: string;
@@ -53,6 +57,7 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
         { id: 'A', label: 'A: fixed JSON', server: 'A', plan: fixed('/'), probe: { path: '/' } },
         { id: 'B', label: 'B: fixed JSON', server: 'B', plan: fixed('/'), probe: { path: '/' }, baseline: 'A' },
         { id: 'count', label: 'GET /trips/count (cached)', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'B' },
+        { id: 'count-tsx', label: 'GET /trips/count (cached), through tsx', server: 'serviceTsx', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count' },
         { id: 'count-node', label: 'GET /trips/count (cached), node:http adapter', server: 'serviceNode', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'A' },
         { id: 'analytics', label: 'GET /trips/analytics (cached)', server: 'service', plan: fixed('/trips/analytics'), probe: { path: '/trips/analytics' }, baseline: 'B' },
       ],
@@ -63,6 +68,7 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
       scenarios: [
         { id: 'C', label: 'C: point select', server: 'C', plan: point, probe: probeTrip },
         { id: 'point', label: 'GET /trips/{id} (random ids)', server: 'service', plan: point, probe: probeTrip, baseline: 'C' },
+        { id: 'point-tsx', label: 'GET /trips/{id} (random ids), through tsx', server: 'serviceTsx', plan: point, probe: probeTrip, baseline: 'point' },
         { id: 'point-node', label: 'GET /trips/{id} (random ids), node:http adapter', server: 'serviceNode', plan: point, probe: probeTrip, baseline: 'C' },
         { id: 'sample', label: 'GET /trips/sample', server: 'service', plan: fixed('/trips/sample'), probe: { path: '/trips/sample' }, baseline: 'C' },
         {

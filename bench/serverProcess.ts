@@ -1,5 +1,7 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 
 /** A server under test, in its own process (so it never shares an event loop with the load). */
 export interface ServerProcess {
@@ -14,7 +16,19 @@ export interface ServerProcess {
   peakRssMiB(): number | null;
   /** Resident set size once it announced it was listening, before any load, in MiB. */
   startRssMiB: number | null;
+  /** Milliseconds from spawning the process to its being ready to serve. */
+  startMs: number;
   stop(): Promise<void>;
+}
+
+/** How a server runs: TypeScript through tsx (as `npm start`), or the build in dist/ with plain node (as app.yaml). */
+export type Build = 'tsx' | 'compiled';
+
+/** app.yaml's command after `node` (its node options and dist/server.js): exactly what the platform runs. */
+export function appYamlNodeArgs(root: string): string[] {
+  const { command } = parse(readFileSync(join(root, 'app.yaml'), 'utf8')) as { command: string[] };
+  if (command[0] !== 'node') throw new Error(`app.yaml's command does not start with node: ${command.join(' ')}`);
+  return command.slice(1);
 }
 
 function statusField(pid: number, field: string): number | null {
@@ -56,6 +70,7 @@ export async function startServer(options: {
   logFile: string;
   startTimeoutMs?: number;
 }): Promise<ServerProcess> {
+  const began = performance.now();
   const logFd = openSync(options.logFile, 'a');
   const child: ChildProcess = fork(options.script, options.args ?? [], {
     execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
@@ -70,15 +85,60 @@ export async function startServer(options: {
       if (message?.type === 'ready' && message.port) { clearTimeout(timer); resolve(message.port); }
     });
   });
+  return tracked(options.name, child, `http://127.0.0.1:${port}`, options.logFile, performance.now() - began, () => child.send({ type: 'stop' }));
+}
+
+const STARTUP_LINE = /Application startup complete: listening on http:\/\/([\d.]+):(\d+)/;
+
+/**
+ * The service's real entry point, as it is run: `server.ts` through tsx (`npm start`) or
+ * app.yaml's command (plain node on `dist/server.js`, after `npm run build`). Ready once its
+ * start-up line is in the log file; stopped with SIGTERM, as the platform does.
+ */
+export async function startEntryPoint(options: {
+  name: string;
+  build: Build;
+  root: string;
+  nodeArgs?: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  startTimeoutMs?: number;
+}): Promise<ServerProcess> {
+  const args = options.build === 'tsx' ? ['--import', 'tsx', 'server.ts'] : appYamlNodeArgs(options.root);
+  const began = performance.now();
+  const logFd = openSync(options.logFile, 'a');
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], { cwd: options.root, env: options.env, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  let exitCode: number | null | undefined;
+  child.once('exit', (code) => { exitCode = code; });
+  const deadline = began + (options.startTimeoutMs ?? 120_000);
+  for (;;) {
+    const found = STARTUP_LINE.exec(readFileSync(options.logFile, 'utf8'));
+    if (found) {
+      const origin = `http://127.0.0.1:${found[2]}`;
+      return tracked(options.name, child, origin, options.logFile, performance.now() - began, () => child.kill('SIGTERM'));
+    }
+    if (exitCode !== undefined) throw new Error(`${options.name} exited with code ${exitCode} before listening (see ${options.logFile})`);
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${options.name} did not start within ${options.startTimeoutMs ?? 120_000} ms (see ${options.logFile})`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** RSS readings and a bounded stop for a started server process. */
+function tracked(name: string, child: ChildProcess, origin: string, logFile: string, startMs: number, askToStop: () => void): ServerProcess {
   const pid = child.pid!;
   let exited = child.exitCode !== null;
   child.once('exit', () => { exited = true; });
   let canReset = true;
   return {
-    name: options.name,
+    name,
     pid,
-    origin: `http://127.0.0.1:${port}`,
-    logFile: options.logFile,
+    origin,
+    logFile,
+    startMs,
     startRssMiB: statusField(pid, 'VmRSS'),
     resetPeakRss() {
       if (!canReset) return;
@@ -92,10 +152,13 @@ export async function startServer(options: {
     async stop() {
       if (exited) return;
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.send({ type: 'stop' });
+      askToStop();
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await gone;
       clearTimeout(timer);
     },
   };
 }
+
+/** Current resident set size of a process, in MiB. */
+export const rssMiB = (pid: number) => statusField(pid, 'VmRSS');

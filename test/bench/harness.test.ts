@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { BenchReport } from '../../bench/report.ts';
-import { allScenarioIds } from '../../bench/scenarios.ts';
+import { allScenarioIds, SERVICE_KEYS } from '../../bench/scenarios.ts';
 
 /**
  * `npm run bench` in its quickest mode on a small table: proves the harness runs end to end (the
- * database, five server processes, the load generator, both reports), measuring nothing.
+ * database, six server processes (the service compiled and through tsx among them), the start-up measurement, the load generator, both reports), measuring nothing.
  */
 const outDir = mkdtempSync(join(tmpdir(), 'lakebase-api-bench-out-'));
 // Its own directory under the system temp dir: as root, PostgreSQL runs as another user that must reach it.
@@ -43,17 +43,24 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     assert.equal(s.errors, 0, `${s.id} had connection errors`);
     assert.ok(s.peakRssMiB !== null && s.peakRssMiB > 0, `${s.id} has no peak RSS`);
     // The service really logs: one line per request it answered, at info level.
-    if (s.server === 'service' || s.server === 'serviceNode') assert.ok(s.logLines >= s.requests, `${s.id}: ${s.logLines} log lines for ${s.requests} requests`);
+    if (SERVICE_KEYS.includes(s.server)) assert.ok(s.logLines >= s.requests, `${s.id}: ${s.logLines} log lines for ${s.requests} requests`);
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
   assert.equal(report.targets.length, 8);
-  assert.equal(report.servers.length, 5);
+  assert.equal(report.servers.length, 6);
+  // The start-up measurement: both builds of the real entry point, in both database modes.
+  assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), ['embedded/compiled', 'embedded/tsx', 'plain Postgres/compiled', 'plain Postgres/tsx']);
+  for (const r of report.startup) {
+    assert.equal(r.startsMs.length, 1, `${r.mode}/${r.build} started once in a quick run`);
+    assert.ok(r.startsMs[0]! > 0 && r.idleRssMiB[0]! > 0);
+  }
   for (const server of report.servers) assert.ok(server.startRssMiB !== null && server.startRssMiB > 0, `${server.label} has no RSS at start`);
   assert.match(report.machine.postgres, /^\d+/);
 
   const markdown = readFileSync(join(outDir, 'RESULTS.md'), 'utf8');
   assert.match(markdown, /Quick smoke run/);
+  assert.match(markdown, /\| embedded \| \d+ ms \| \d+ ms \| \d+ MiB \| \d+ MiB \| \d+% \|/);
   assert.match(markdown, /\| GET \/trips\/\{id\} \(random ids\) \| 4 \|/);
   assert.ok(!existsSync(join(outDir, 'out', 'service.log')), 'server logs are removed after the run');
 });

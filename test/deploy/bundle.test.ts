@@ -9,11 +9,14 @@ import { loadConfig } from '../../lib/config.ts';
 import { appYamlSchema, bundleFileSchema, deployedAppSchema } from './bundleSchema.ts';
 
 /**
- * app.yaml and the Databricks Asset Bundle, checked against the documented structure (the CLI
- * cannot run here) and against each other and the code: the keys, the merge `bundle deploy -t`
- * performs, the variables every target must resolve, and app.yaml's settings as the service reads them.
+ * app.yaml and the Databricks Asset Bundle, checked against the Databricks CLI's own bundle JSON
+ * Schema (the part this bundle uses, cut from the CLI's published schema at the minimum version the
+ * bundle requires: databricksCliBundleSchema.json), against the project's stricter one
+ * (bundleSchema.ts), and against each other and the code: the merge `bundle deploy -t` performs,
+ * the variables every target must resolve, and app.yaml's settings as the service reads them.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
 type Yaml = Record<string, unknown>;
 
 /** Parses strictly: duplicate keys and YAML errors fail the test instead of being merged silently. */
@@ -27,6 +30,24 @@ const ajv = new Ajv({ allErrors: true, strict: false });
 function assertValid(schema: object, value: unknown, what: string): void {
   const validate = ajv.compile(schema);
   assert.ok(validate(value), `${what} breaks the documented structure:\n${ajv.errorsText(validate.errors, { separator: '\n' })}`);
+}
+
+/** The CLI's schema (strict: false, it carries editor keywords such as doNotSuggest). */
+const cliSchema = JSON.parse(readFileSync(join(here, 'databricksCliBundleSchema.json'), 'utf8')) as { 'x-databricks-cli-version': string };
+const cliAjv = new Ajv({ allErrors: true, strict: false });
+cliAjv.addSchema(cliSchema, 'cli');
+const cliDefinition = (name: string) => `cli#/$defs/github.com/databricks/cli/bundle/config/${name}`;
+
+/**
+ * Checks a value against a definition of the CLI's schema. Every value there may also be a
+ * `${var...}` reference (a oneOf's second branch): its type and pattern failures are noise.
+ */
+function assertCliValid(ref: string, value: unknown, what: string): void {
+  const validate = cliAjv.getSchema(ref);
+  assert.ok(validate, `the CLI schema has ${ref}`);
+  if (validate(value)) return;
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'oneOf' && !/\/oneOf\/1\/(type|pattern)$/.test(e.schemaPath));
+  assert.fail(`${what} breaks the Databricks CLI ${cliSchema['x-databricks-cli-version']} bundle schema:\n${cliAjv.errorsText(errors, { separator: '\n' })}`);
 }
 
 /** The CLI's merge (libs/dyn/merge): maps merge with the later side winning, sequences concatenate. */
@@ -104,16 +125,24 @@ describe('app.yaml', () => {
     assert.ok(Array.isArray(appYaml.command), 'command is a sequence, not a shell string');
   });
 
-  test('the command starts the server without npm, a shell or anything from devDependencies', () => {
+  test('the command starts the compiled server with plain node: no npm, shell, tsx or devDependency', () => {
     const command = appYaml.command as string[];
-    assert.deepEqual(command, ['node', '--import', 'tsx', 'server.ts']);
-    assert.ok(existsSync(join(root, command.at(-1)!)));
+    assert.deepEqual(command, ['node', '--max-old-space-size=256', 'dist/server.js']);
     // Only DATABRICKS_APP_PORT is expanded in a command; nothing else may look like a variable.
     for (const arg of command) assert.doesNotMatch(arg.replaceAll('$DATABRICKS_APP_PORT', ''), /\$/);
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
-    assert.ok(pkg.dependencies.tsx, 'tsx runs the server, so it must survive an install that skips devDependencies');
-    assert.equal(pkg.scripts.start, command.join(' '), 'npm start (the platform default) runs the same command');
-    assert.equal(pkg.scripts.build, undefined, 'no build step: the platform would run it on every deployment');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+    assert.equal(pkg.scripts['start:prod'], command.join(' '), 'npm run start:prod runs the same command');
+    // The platform runs `npm run build` after an install without devDependencies: the compiler is a dependency.
+    assert.match(pkg.scripts.build ?? '', /\btsc -p tsconfig\.build\.json$/);
+    assert.ok(pkg.dependencies.typescript, 'typescript (the build) survives an install that skips devDependencies');
+    assert.equal(pkg.dependencies.tsx, undefined, 'tsx is for development only');
+    assert.ok(pkg.devDependencies.tsx);
+    // dist/server.js is what tsconfig.build.json makes of server.ts.
+    const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
+    assert.equal(join(String(build.compilerOptions.outDir), 'server.js'), command.at(-1));
+    assert.equal(build.compilerOptions.rootDir, '.');
+    assert.ok(build.include.includes('server.ts'));
+    assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true, "the `.ts` import specifiers become `.js`");
   });
 
   test('never holds a secret in a value', () => {
@@ -147,6 +176,26 @@ describe('app.yaml', () => {
 });
 
 describe('Databricks Asset Bundle', () => {
+  test("databricks.yml and every included file validate against the Databricks CLI's bundle schema", () => {
+    assertCliValid('cli', bundle, 'databricks.yml');
+    for (const file of included) assertCliValid('cli', readYaml(file), file);
+  });
+
+  test('requires the CLI version whose schema it was checked against: the first with app `postgres` resources', () => {
+    const required = (bundle.bundle as { databricks_cli_version?: string }).databricks_cli_version;
+    assert.equal(required, `>= ${cliSchema['x-databricks-cli-version']}`);
+    // What makes that the minimum: the app resource kind the autoscaling target uses.
+    const appResource = cliAjv.getSchema('cli#/$defs/github.com/databricks/databricks-sdk-go/service/apps.AppResource')!.schema as { oneOf: [{ properties: Record<string, unknown> }] };
+    assert.ok(appResource.oneOf[0].properties.postgres, 'the schema has apps.AppResource.postgres');
+  });
+
+  test("an app override without the app's name is refused, by the CLI's schema and by ours", () => {
+    const withoutName = structuredClone(bundle) as { targets: Record<string, { resources: { apps: Record<string, Yaml> } }> };
+    delete withoutName.targets.autoscaling!.resources.apps.lakebase_api!.name;
+    assert.throws(() => assertCliValid('cli', withoutName, 'databricks.yml without the name'), /must have required property 'name'/);
+    assert.throws(() => assertValid(bundleFileSchema, withoutName, 'databricks.yml without the name'), /must have required property 'name'/);
+  });
+
   test('databricks.yml and every included file have the documented structure', () => {
     assertValid(bundleFileSchema, bundle, 'databricks.yml');
     assert.ok(included.length > 0, 'the include patterns match files');
@@ -179,6 +228,7 @@ describe('Databricks Asset Bundle', () => {
       postgres_database: 'projects/trips/branches/production/databases/databricks-postgres',
     });
     assertValid(deployedAppSchema, app, 'the deployed app (autoscaling)');
+    assertCliValid(cliDefinition('resources.App'), app, 'the deployed app (autoscaling)');
     assert.equal(app.name, 'lakebase-api');
     assert.match(String(app.name), /^[a-z0-9-]+$/);
     assert.deepEqual(app.resources, [{
@@ -196,12 +246,13 @@ describe('Databricks Asset Bundle', () => {
     const declaring = included.find((f) => readFileSync(f, 'utf8').includes('source_code_path'))!;
     const source = resolve(dirname(declaring), String(app.source_code_path));
     assert.equal(source, root);
-    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts']) assert.ok(existsSync(join(source, file)), `${file} is deployed`);
+    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts', 'tsconfig.build.json']) assert.ok(existsSync(join(source, file)), `${file} is deployed`);
   });
 
   test('provisioned target: a `database` resource with the instance, and app.yaml settings with the instance name', () => {
     const { app } = resolveTarget('provisioned', { database_instance: 'trips-instance' });
     assertValid(deployedAppSchema, app, 'the deployed app (provisioned)');
+    assertCliValid(cliDefinition('resources.App'), app, 'the deployed app (provisioned)');
     assert.deepEqual(app.resources, [{
       name: 'database',
       description: 'Lakebase Provisioned database holding the trips table',

@@ -90,10 +90,14 @@ const appConfig = {
   properties: { command, env: { type: 'array', items: envVar('value_from') } },
 } as const;
 
-/** resources.App: everything optional (a target overrides parts); the root requires more below. */
+/**
+ * resources.App: the name is required wherever the app appears, a target's override included (as in
+ * the CLI's schema); the rest is optional there, and the deployed app requires more below.
+ */
 const app = {
   type: 'object',
   additionalProperties: false,
+  required: ['name'],
   properties: {
     name: stringOrRef,
     description: stringOrRef,
