@@ -127,7 +127,7 @@ describe('app.yaml', () => {
 
   test('the command starts the compiled server with plain node: no npm, shell, tsx or devDependency', () => {
     const command = appYaml.command as string[];
-    assert.deepEqual(command, ['node', '--max-old-space-size=256', 'dist/server.js']);
+    assert.deepEqual(command, ['node', 'dist/server.js']);
     // Only DATABRICKS_APP_PORT is expanded in a command; nothing else may look like a variable.
     for (const arg of command) assert.doesNotMatch(arg.replaceAll('$DATABRICKS_APP_PORT', ''), /\$/);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
