@@ -5,7 +5,7 @@ import { code, toSource } from './tsSource.ts';
 
 /** openapi/<path>.ts: the table's schemas and operations, in the shape of openapi/tableApi.ts. */
 
-export const apiConstant = (plan: TablePlan) => `${plan.camel}Api`;
+export const apiConstant = (plan: TablePlan) => `${plan.plural[0]!.toLowerCase()}${plan.plural.slice(1)}Api`;
 
 const CACHE_TTL = 'x-cache-ttl-seconds';
 const CACHE_INVALIDATES = 'x-cache-invalidates';
