@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
@@ -7,6 +8,7 @@ import { hostileRequests } from './hostileRequests.ts';
 import { listenOnLoopback } from './httpHarness.ts';
 import { sendRaw } from './rawHttp.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from './testService.ts';
+import { expressTransport, fetchTransport, lambdaV1Transport, lambdaV2Transport, type Exchange } from './transports.ts';
 
 /**
  * The checks every table served by `npm run add-table` gets, driven by what the generator read
@@ -375,6 +377,46 @@ export function describeTableApi(spec: GeneratedTable): void {
         fk.columns.map((c, n) => toParam(types[n]!, row[c])),
       ).catch(() => undefined);
     }
+
+    test('every runtime adapter (Express, fetch, Lambda v2 and v1, h2c) gives the same answers', async () => {
+      const transports = [expressTransport, fetchTransport, lambdaV2Transport, lambdaV1Transport].map((make) => make(service.ctx));
+      const first = [...inserted.values()][0]!;
+      const urls = [`${spec.path}/count`, `${spec.path}/count?no_such_filter=1`];
+      if (ops.list) urls.push(`${spec.path}?limit=3`, `${spec.path}?cursor=bad!`);
+      if (ops.get) urls.push(rowPath(first));
+      const http = await listenOnLoopback(service);
+      const session = http2.connect(http.baseUrl);
+      const overH2c = (url: string) => new Promise<Exchange>((resolve, reject) => {
+        const stream = session.request({ ':method': 'GET', ':path': url });
+        let status = 0;
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('response', (headers) => { status = Number(headers[':status']); });
+        stream.on('data', (chunk: string) => { text += chunk; });
+        stream.on('end', () => resolve({ status, headers: {}, text }));
+        stream.on('error', reject);
+      });
+      const answer = (exchange: Exchange) => {
+        const body = JSON.parse(exchange.text) as Record<string, unknown>;
+        delete body.request_id;
+        return { status: exchange.status, body };
+      };
+      try {
+        for (const url of urls) {
+          const answers = [];
+          for (const transport of transports) {
+            const exchange = await transport.send('GET', url);
+            service.contract.check('GET', url, exchange);
+            answers.push({ via: transport.name, ...answer(exchange) });
+          }
+          answers.push({ via: 'h2c', ...answer(await overH2c(url)) });
+          for (const other of answers.slice(1)) assert.deepEqual({ ...other, via: '' }, { ...answers[0]!, via: '' }, `${other.via} differs from ${answers[0]!.via} for ${url}`);
+        }
+      } finally {
+        session.close();
+        await http.close();
+      }
+    });
 
     test('hostile requests to the generated operations: never a 5xx, no write accepted, the table unchanged', async () => {
       // The documented example key names no row, so a write a hostile request reaches is refused.

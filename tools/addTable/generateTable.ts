@@ -71,8 +71,10 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
   ];
 
   const keyText = plan.key.length ? `${plan.keySource} (${plan.key.map((c) => c.name).join(', ')})` : 'no key to walk';
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
   const lines = [
-    `Read ${catalog.schema}.${catalog.table}: ${catalog.columns.length} columns, ${keyText}, ${catalog.indexes.length} indexes, ${catalog.constraints.length} constraints`,
+    `Read ${catalog.schema}.${catalog.table}: ${count(catalog.columns.length, 'column', 'columns')}, ${keyText}, ` +
+      `${count(catalog.indexes.length, 'index', 'indexes')}, ${count(catalog.constraints.length, 'constraint', 'constraints')}`,
     '',
     'Wrote:',
     ...files.map((f) => `  ${f.path}`),
