@@ -29,6 +29,8 @@ export interface PgType {
   base?: PgType;
   domainNotNull?: boolean;
   domainChecks?: string[];
+  /** The names of those checks (a refusal names the check, which the generated code maps to columns). */
+  domainCheckNames?: string[];
   /** For the generated test's DDL: `CREATE TYPE` / `CREATE DOMAIN` statements this type needs. */
   schema: string;
 }
@@ -132,9 +134,10 @@ async function readType(db: Queryable, oid: number, typmod: number, seen = new M
     type.kind = 'domain';
     type.base = await readType(db, row.typbasetype, row.typtypmod, seen);
     type.domainNotNull = row.typnotnull;
-    const checks = await db.query<{ def: string }>(
-      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname`, [oid]);
+    const checks = await db.query<{ name: string; def: string }>(
+      `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname`, [oid]);
     type.domainChecks = checks.rows.map((r) => r.def);
+    type.domainCheckNames = checks.rows.map((r) => r.name);
   } else if (row.typtype === 'e') {
     type.kind = 'enum';
     const labels = await db.query<{ label: string }>(`SELECT enumlabel AS label FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder`, [oid]);

@@ -34,6 +34,16 @@ export function keyCondition(plan: TablePlan, first: number): string {
   return plan.key.map((c, i) => `${c.sql} = ${fill(c.mapping.input, `$${first + i}`)}`).join(' AND ');
 }
 
+/** The table's constraints, and its domains' checks, with the columns each one covers. */
+function constraintColumns(plan: TablePlan): Record<string, string[]> {
+  const columns: Record<string, string[]> = Object.fromEntries(plan.table.constraints.map((c) => [c.name, c.columns]));
+  for (const column of plan.table.columns) {
+    const domain = column.type.kind === 'domain' ? column.type : column.type.element?.kind === 'domain' ? column.type.element : undefined;
+    for (const name of domain?.domainCheckNames ?? []) (columns[name] ??= []).push(column.name);
+  }
+  return columns;
+}
+
 function emitTableModule(plan: TablePlan): EmittedFile {
   const P = constantPrefix(plan);
   const { table } = plan;
@@ -82,7 +92,7 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     '};',
     '',
     '/** Constraint → its columns, so a refused row names the columns. */',
-    `export const ${plan.camel}Constraints: Readonly<Record<string, readonly string[]>> = ${toSource(Object.fromEntries(table.constraints.map((c) => [c.name, c.columns])))};`,
+    `export const ${plan.camel}Constraints: Readonly<Record<string, readonly string[]>> = ${toSource(constraintColumns(plan))};`,
   );
   if (plan.writes) {
     lines.push(
