@@ -1,3 +1,4 @@
+// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
 import type { Handler, HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';

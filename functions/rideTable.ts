@@ -1,8 +1,9 @@
+// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
 import type { ColumnFilter } from '../lib/tables/tableFilters.ts';
 import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
 
 /**
- * public.nyc_train_synced served under /rides: written by `npm run add-table`, yours to edit.
+ * public.nyc_train_synced, served under /rides.
  * lakebase-api synthetic trips v2 rows=200000
  */
 export const RIDE_TABLE = '"public"."nyc_train_synced"';

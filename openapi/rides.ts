@@ -1,9 +1,46 @@
+// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+import type { ParameterObject } from 'openapi3-ts/oas31';
 import { errorRef, pageSchema, schemaRef, type TableApi, tableDatabaseErrors } from './tableApi.ts';
 
-/**
- * public.nyc_train_synced under /rides: written by `npm run add-table`, yours to edit. Registered in
+/*
+ * public.nyc_train_synced under /rides. Registered in
  * openapi/tables.ts; each operationId names its handler in functions/.
  */
+
+/** Filters of the list and the count: the columns that lead an index. */
+const rideFilters: ParameterObject[] = [
+  {
+    name: 'id',
+    in: 'query',
+    description: 'Only rows whose id is equal to this value',
+    schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  {
+    name: 'id.gt',
+    in: 'query',
+    description: 'Only rows whose id is greater than this value',
+    schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  {
+    name: 'id.gte',
+    in: 'query',
+    description: 'Only rows whose id is at least this value',
+    schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  {
+    name: 'id.lt',
+    in: 'query',
+    description: 'Only rows whose id is less than this value',
+    schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  {
+    name: 'id.lte',
+    in: 'query',
+    description: 'Only rows whose id is at most this value',
+    schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  },
+];
+
 export const ridesApi: TableApi = {
   tag: { name: 'rides', description: 'lakebase-api synthetic trips v2 rows=200000' },
   schemas: {
@@ -76,36 +113,7 @@ export const ridesApi: TableApi = {
             description: 'The `next_cursor` of the previous page (omit for the first page)',
             schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 },
           },
-          {
-            name: 'id',
-            in: 'query',
-            description: 'Only rows whose id is equal to this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.gt',
-            in: 'query',
-            description: 'Only rows whose id is greater than this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.gte',
-            in: 'query',
-            description: 'Only rows whose id is at least this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.lt',
-            in: 'query',
-            description: 'Only rows whose id is less than this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.lte',
-            in: 'query',
-            description: 'Only rows whose id is at most this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
+          ...rideFilters,
         ],
         responses: {
           '200': { description: 'A page of rides', content: { 'application/json': { schema: schemaRef('RidePage') } } },
@@ -121,38 +129,7 @@ export const ridesApi: TableApi = {
         tags: ['rides'],
         summary: 'Number of public.nyc_train_synced rows matching the filters',
         'x-cache-ttl-seconds': 30,
-        parameters: [
-          {
-            name: 'id',
-            in: 'query',
-            description: 'Only rows whose id is equal to this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.gt',
-            in: 'query',
-            description: 'Only rows whose id is greater than this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.gte',
-            in: 'query',
-            description: 'Only rows whose id is at least this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.lt',
-            in: 'query',
-            description: 'Only rows whose id is less than this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-          {
-            name: 'id.lte',
-            in: 'query',
-            description: 'Only rows whose id is at most this value',
-            schema: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
-          },
-        ],
+        parameters: rideFilters,
         responses: {
           '200': { description: 'The number of rows', content: { 'application/json': { schema: schemaRef('RowCount') } } },
           ...tableDatabaseErrors,

@@ -1,7 +1,8 @@
+// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
 import { describeTableApi } from '../support/tableApiSuite.ts';
 
 /**
- * public.nyc_train_synced under /rides, written by `npm run add-table`: the table is recreated from
+ * public.nyc_train_synced under /rides: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
  * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
  */

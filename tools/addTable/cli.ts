@@ -7,8 +7,7 @@ import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { createPool } from '../../lib/db/createPool.ts';
 import { resolveConnectionTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { resolveLakebaseWhenConfigured } from '../../lib/openContext.ts';
-import { tableModule } from './emitFunctions.ts';
-import { generateTable } from './generateTable.ts';
+import { generatedHeader, generateTable } from './generateTable.ts';
 
 const USAGE = `Usage: npm run add-table -- <schema>.<table> [--path NAME] [--write] [--force]
 
@@ -42,7 +41,8 @@ async function main(): Promise<number> {
     const result = await generateTable(pool, parsed.positionals[0]!, { path: parsed.values.path, writes: parsed.values.write === true });
     const existing = result.files.filter((f) => existsSync(join(root, f.path)));
     // --force replaces what add-table wrote for this table, never a hand-written file of the same name.
-    const ours = (text: string) => text.includes('npm run add-table') || text.includes(`./${tableModule(result.plan)}.ts'`);
+    const header = generatedHeader(result.plan.table.schema, result.plan.table.table);
+    const ours = (text: string) => text.startsWith(`${header}\n`);
     const foreign = existing.filter((f) => !ours(readFileSync(join(root, f.path), 'utf8')));
     if (foreign.length > 0) {
       console.error(`${foreign.map((f) => f.path).join(', ')} exist and were not written by add-table for this table: choose another --path`);

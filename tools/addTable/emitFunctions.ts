@@ -55,7 +55,7 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     imports.sort().join('\n'),
     '',
     '/**',
-    ` * ${table.schema}.${table.table} served under /${plan.path}: written by \`npm run add-table\`, yours to edit.`,
+    ` * ${table.schema}.${table.table}, served under /${plan.path}.`,
     ...(table.comment ? [` * ${table.comment.replace(/\*\//g, '* /')}`] : []),
     ' */',
     `export const ${P}_TABLE = ${stringLiteral(plan.qualified)};`,
@@ -110,6 +110,14 @@ function keyParamsType(plan: TablePlan): string {
   return `{ ${plan.key.map((c, i) => `${plan.keyParams![i]}: ${tsType({ ...c.mapping.schema })}`).join('; ')} }`;
 }
 
+/** The names every handler template uses: the table module's constant prefix and the input type. */
+function handlerNames(plan: TablePlan, id: string): { P: string; Input: string } {
+  return { P: constantPrefix(plan), Input: `${id[0]!.toUpperCase()}${id.slice(1)}Input` };
+}
+
+/** `throw new NotFound(…)` naming the path and the key values. */
+const notFound = (plan: TablePlan) => `throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);`;
+
 const keyValues = (plan: TablePlan) => plan.keyParams!.map((p) => `params.${p}`).join(', ');
 const keyText = (plan: TablePlan) => plan.keyParams!.map((p) => `\${params.${p}}`).join(', ');
 
@@ -125,9 +133,8 @@ function importLine(names: string[], from: string): string {
 }
 
 function emitList(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.list!;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { decodeCursor, encodeCursor, keysetCondition } from '../lib/tables/keysetCursor.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
@@ -169,9 +176,8 @@ ${refusal(plan, 'query', "cursor !== undefined ? 'cursor' : (filters.used[0] ?? 
 }
 
 function emitCount(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.count;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const text = `import type { Handler, HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
@@ -198,9 +204,8 @@ ${refusal(plan, 'query', "filters.used[0] ?? 'query'")}
 }
 
 function emitGet(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.get!;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const text = `import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
@@ -216,7 +221,7 @@ export const ${id}: Handler<${Input}> = async ({ params, signal }, ctx) => {
       values: [${keyValues(plan)}],
     }, { signal });
     const row = rows[0];
-    if (!row) throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);
+    if (!row) ${notFound(plan)}
     return { body: new JsonText(row.item) };
   } catch (err) {
 ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
@@ -227,9 +232,8 @@ ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
 }
 
 function emitCreate(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.create!;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { columnValues } from '../lib/tables/tableWrites.ts';
@@ -260,9 +264,8 @@ ${refusal(plan, 'body', "'body'")}
 }
 
 function emitUpdate(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.update!;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const first = plan.key.length + 1;
   const text = `import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
@@ -282,7 +285,7 @@ export const ${id}: Handler<${Input}> = async ({ params, body }, ctx) => {
       values: [${keyValues(plan)}, ...set.values],
     });
     const row = rows[0];
-    if (!row) throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);
+    if (!row) ${notFound(plan)}
     return { body: new JsonText(row.item) };
   } catch (err) {
 ${refusal(plan, '{ ...params, ...body }', "'body'")}
@@ -293,9 +296,8 @@ ${refusal(plan, '{ ...params, ...body }', "'body'")}
 }
 
 function emitDelete(plan: TablePlan): EmittedFile {
-  const P = constantPrefix(plan);
   const id = plan.operationIds.delete!;
-  const Input = `${id[0]!.toUpperCase()}${id.slice(1)}Input`;
+  const { P, Input } = handlerNames(plan, id);
   const text = `import { NotFound } from '../lib/errors.ts';
 import type { Handler, HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
@@ -310,7 +312,7 @@ export const ${id}: Handler<${Input}> = async ({ params }, ctx) => {
       text: \`DELETE FROM \${${P}_TABLE} AS t WHERE ${templateText(keyCondition(plan, 1))}\`,
       values: [${keyValues(plan)}],
     });
-    if (rowCount === 0) throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);
+    if (rowCount === 0) ${notFound(plan)}
     return { status: 204, body: undefined };
   } catch (err) {
     // A row other rows still reference (a foreign key without ON DELETE CASCADE) is a 409 naming the constraint.

@@ -82,6 +82,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
     schema: valueSchema(plan.key[i]!),
     example: exampleKey(plan.key[i]!),
   }));
+  const filtersConstant = `${plan.camel}Filters`;
   const keyPath = `/${path}/${(plan.keyParams ?? []).map((p) => `{${p}}`).join('/')}`;
   const getKey = ids.get ? `${ids.get}?${[...plan.keyParams!].sort().map((p) => `${p}={${p}}&`).join('')}` : undefined;
   const readCaches = [...(ids.list ? [`${ids.list}?`] : []), `${ids.count}?`];
@@ -106,7 +107,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         parameters: [
           { name: 'limit', in: 'query', description: 'Rows per page, 1 to 1000', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
           { name: 'cursor', in: 'query', description: 'The `next_cursor` of the previous page (omit for the first page)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 } },
-          ...filterParams,
+          ...(filterParams.length ? [code(`...${filtersConstant}`)] : []),
         ],
         responses: { '200': { description: `A page of ${path}`, content: { 'application/json': { schema: code(`schemaRef('${singular}Page')`) } } }, '...': code('tableDatabaseErrors') },
       },
@@ -120,7 +121,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
       tags,
       summary: `Number of ${shown} rows${plan.filters.length ? ' matching the filters' : ''}`,
       [CACHE_TTL]: 30,
-      ...(filterParams.length ? { parameters: filterParams } : {}),
+      ...(filterParams.length ? { parameters: code(filtersConstant) } : {}),
       responses: { '200': { description: 'The number of rows', content: { 'application/json': { schema: code("schemaRef('RowCount')") } } }, '...': code('tableDatabaseErrors') },
     },
   });
@@ -197,17 +198,25 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   if (ids.get) helpers.push('errorRef');
   if (ids.create) helpers.push('tableWriteErrors');
   const sortedHelpers = helpers.sort((a, b) => a.replace(/^type /, '').localeCompare(b.replace(/^type /, ''), 'en', { sensitivity: 'base' }));
-  const text = `${`import { ${sortedHelpers.join(', ')} } from './tableApi.ts';`}
+  const filtersSource = filterParams.length
+    ? `/** Filters of the list and the count: the columns that lead an index. */\nconst ${filtersConstant}: ParameterObject[] = ${toSource(filterParams)};\n\n`
+    : '';
+  const imports = [
+    ...(filterParams.length ? ["import type { ParameterObject } from 'openapi3-ts/oas31';"] : []),
+    `import { ${sortedHelpers.join(', ')} } from './tableApi.ts';`,
+  ];
+  const text = `${imports.join('\n')}
 
-/**
- * ${shown} under /${path}: written by \`npm run add-table\`, yours to edit. Registered in
+/*
+ * ${shown} under /${path}. Registered in
  * openapi/tables.ts; each operationId names its handler in functions/.
  */
-export const ${apiConstant(plan)}: TableApi = ${toSource({
+
+${filtersSource}export const ${apiConstant(plan)}: TableApi = ${toSource({
     tag: { name: path, description: table.comment ?? `Rows of ${shown}` },
     schemas,
     operations,
-  }).replace(/'\.\.\.': /g, '...')};
+  })};
 `;
   return { path: `openapi/${path}.ts`, text };
 }

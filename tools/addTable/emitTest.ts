@@ -39,7 +39,7 @@ export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | 
   const text = `import { describeTableApi } from '../support/tableApiSuite.ts';
 
 /**
- * ${table.schema}.${table.table} under /${plan.path}, written by \`npm run add-table\`: the table is recreated from
+ * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
  * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
  */

@@ -46,10 +46,19 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd()).join('\n');
 }
 
+/**
+ * The first line of every file the command writes: --force replaces a file only when it starts
+ * with the header for the same table, never a hand-written file or another table's.
+ */
+export const generatedHeader = (schema: string, table: string) =>
+  `// Written by \`npm run add-table\` for ${schema}.${table}: yours to edit; re-running with --force replaces it.`;
+
 export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, options: { path?: string; writes: boolean }): Promise<GeneratedTable> {
   const catalog = await readTable(db, parseTableName(name));
   const plan = planTable(catalog, options);
-  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))];
+  const header = generatedHeader(catalog.schema, catalog.table);
+  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))]
+    .map((file) => ({ ...file, text: `${header}\n${file.text}` }));
   const handlerIds = Object.values(plan.operationIds);
   const registrations = [
     {
