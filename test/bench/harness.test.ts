@@ -47,7 +47,7 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
-  assert.equal(report.targets.length, 8);
+  assert.equal(report.targets.length, 10);
   assert.equal(report.servers.length, 5);
   for (const server of report.servers) assert.ok(server.startRssMiB !== null && server.startRssMiB > 0, `${server.label} has no RSS at start`);
   assert.match(report.machine.postgres, /^\d+/);
