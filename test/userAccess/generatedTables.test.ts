@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { tableApis } from '../../openapi/tables.ts';
+import { generateTable } from '../../tools/addTable/generateTable.ts';
+import { connectAsTheService } from '../../tools/addTable/serviceConnection.ts';
 import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/lakebaseService.ts';
-import { startEmulatedLakebase, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
+import { startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
 /**
  * LAKEBASE_ACCESS=user: the operations `npm run add-table` generated (here /rides, the trips table
@@ -52,4 +55,28 @@ test('generated reads run as the caller: the reader 200, a user without a grant 
   await lb.admin.query(`REVOKE SELECT ON ${TRIPS} FROM ${pg.escapeIdentifier(READER)}`);
   const revoked = await service.api.get('/rides/8', as(READER));
   assert.equal(revoked.status, 403);
+});
+
+test('the command reads through Lakebase OAuth like the service, and the committed /rides files are what it writes today', async () => {
+  // A service principal (OAuth M2M) against the emulated workspace: the SDK gets the token, the
+  // emulator mints the Postgres credential, exactly as the service logs in.
+  const readTrips = async () => {
+    const { pool, close } = await connectAsTheService(lb.env('m2m', 'provisioned'));
+    try {
+      return await generateTable(pool, 'public.nyc_train_synced', { path: 'rides', writes: false });
+    } finally {
+      await close();
+    }
+  };
+  // The suite grants nothing: the principal's login works, its read is refused, in one line naming both.
+  await assert.rejects(readTrips(), new Error(`Table public.nyc_train_synced exists but ${TEST_SERVICE_PRINCIPAL.clientId} may not read it (no SELECT privilege)`));
+  await lb.admin.query(`GRANT SELECT ON ${TRIPS} TO ${pg.escapeIdentifier(TEST_SERVICE_PRINCIPAL.clientId)}`);
+  const generated = await readTrips();
+  // The seeded table's comment records its row count, which differs between this suite and `npm start`.
+  const sameSeed = (text: string) => text.replace(/rows=\d+/g, 'rows=N');
+  for (const file of generated.files) {
+    const committed = readFileSync(new URL(`../../${file.path}`, import.meta.url), 'utf8');
+    assert.equal(sameSeed(file.text), sameSeed(committed), `${file.path} is the command's output, untouched`);
+  }
+  assert.match(generated.report, /GET {2}\/rides\/\{id\} {3}getRide/);
 });

@@ -2,12 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import pino from 'pino';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
-import { createPool } from '../../lib/db/createPool.ts';
-import { resolveConnectionTarget } from '../../lib/db/resolveConnectionTarget.ts';
-import { resolveLakebaseWhenConfigured } from '../../lib/openContext.ts';
+import { ConfigError } from '../../lib/config.ts';
 import { generatedHeader, generateTable } from './generateTable.ts';
+import { connectAsTheService } from './serviceConnection.ts';
 
 const USAGE = `Usage: npm run add-table -- <schema>.<table> [--path NAME] [--write] [--force]
 
@@ -33,10 +30,7 @@ async function main(): Promise<number> {
   }
   dotenv.config({ quiet: true });
   const root = resolve(process.cwd());
-  const logger = pino({ level: 'warn' }, pino.destination(2));
-  const config = loadConfig(process.env);
-  const target = await resolveConnectionTarget(config, process.env, logger, resolveLakebaseWhenConfigured);
-  const pool = createPool(target, { ...config, pool: { ...config.pool, size: 1 } });
+  const { pool, close } = await connectAsTheService(process.env);
   try {
     const result = await generateTable(pool, parsed.positionals[0]!, { path: parsed.values.path, writes: parsed.values.write === true });
     const existing = result.files.filter((f) => existsSync(join(root, f.path)));
@@ -63,8 +57,7 @@ async function main(): Promise<number> {
     console.log(result.report);
     return 0;
   } finally {
-    await pool.end();
-    await target.close();
+    await close();
   }
 }
 
