@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError } from '../../lib/config.ts';
+import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { generatedHeader, generateTable } from './generateTable.ts';
 import { connectAsTheService } from './serviceConnection.ts';
 
@@ -15,6 +16,18 @@ and test/functions/<path>.test.ts.
   --path NAME   URL path and file names (default: the table name)
   --write       also POST, PATCH and DELETE
   --force       overwrite files an earlier run wrote`;
+
+/** Routes the new operations would take that the current document gives to other operations. */
+function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[] {
+  const ours = new Set(Object.values(result.plan.operationIds));
+  const paths = (buildOpenApiDocument('0').paths ?? {}) as Record<string, Record<string, { operationId?: string }>>;
+  return result.endpoints
+    .filter(({ method, path }) => {
+      const existing = paths[path]?.[method.toLowerCase()];
+      return existing !== undefined && !ours.has(existing.operationId ?? '');
+    })
+    .map(({ method, path }) => `${method} ${path}`);
+}
 
 async function main(): Promise<number> {
   let parsed;
@@ -44,6 +57,12 @@ async function main(): Promise<number> {
     }
     if (existing.length > 0 && !parsed.values.force) {
       console.error(`Not overwriting ${existing.map((f) => f.path).join(', ')}: they exist (an earlier run?). Re-run with --force to replace them.`);
+      return 1;
+    }
+    // A route the service already answers (say /trips/count for --path trips) would be silently shadowed.
+    const taken = routesTaken(result);
+    if (taken.length > 0) {
+      console.error(`${taken.join(', ')} already answered by another operation: choose another --path`);
       return 1;
     }
     for (const file of result.files) {

@@ -12,6 +12,8 @@ export interface GeneratedTable {
   files: EmittedFile[];
   /** Edits to the registration lists: the new text of each from its current text. */
   registrations: Array<{ file: string; apply: (source: string) => string }>;
+  /** The operations' methods and path templates. */
+  endpoints: Array<{ method: string; path: string; operationId: string }>;
   /** What the command prints: files, endpoints, notes and warnings. */
   report: string;
 }
@@ -95,5 +97,5 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
   if (plan.notes.length) lines.push('', ...plan.notes.map((n) => `Note: ${n}`));
   if (plan.warnings.length) lines.push('', ...plan.warnings.map((w) => `Warning: ${w}`));
   lines.push('', `Next: npm run typecheck && node --import tsx --test test/functions/${plan.path}.test.ts, then npm start and open /docs`);
-  return { plan, files, registrations, report: lines.join('\n') };
+  return { plan, files, registrations, endpoints: endpoints(plan).map(([method, path, operationId]) => ({ method: method!, path: path!, operationId: operationId! })), report: lines.join('\n') };
 }
