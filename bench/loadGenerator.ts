@@ -29,6 +29,12 @@ function chooser(plan: RequestPlan): () => OneRequest {
     }
     case 'randomTrip':
       return () => ({ method: 'GET', path: `/trips/${randomId(plan.maxId)}`, headers: {}, body: undefined });
+    case 'randomKey':
+      return () => {
+        const id = randomId(plan.maxId);
+        const path = plan.path.replace('{id}', String(id)).replace('{cursor}', Buffer.from(JSON.stringify([id - 1])).toString('base64url'));
+        return { method: 'GET', path, headers: plan.headers ?? {}, body: undefined };
+      };
     case 'mixed': {
       const { pointRead, streamRead } = plan.shares;
       return (): OneRequest => {

@@ -8,6 +8,11 @@ export type RequestPlan =
   /** `GET /trips/{id}` with an id drawn uniformly from 1..maxId for every request. */
   | { kind: 'randomTrip'; maxId: number }
   /**
+   * `GET path` with a key drawn uniformly from 1..maxId for every request: `{id}` becomes the key,
+   * `{cursor}` a generated list's cursor just before it (base64url of the JSON array `[key]`).
+   */
+  | { kind: 'randomKey'; path: string; maxId: number; headers?: Record<string, string> }
+  /**
    * Reads and writes: per request, `GET /trips/{id}` (random id), a `/trips/stream` page from a
    * random cursor, or `POST /trips/{id}/vendor`, by the given shares (summing to 1).
    */

@@ -77,6 +77,8 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   throughputTarget('point', 'C', 0.9, 'Point lookup `GET /trips/{id}` throughput');
   throughputTarget('count', 'B', 0.85, 'Cached `/trips/count` throughput');
   throughputTarget('analytics', 'B', 0.85, 'Cached `/trips/analytics` throughput');
+  throughputTarget('ride-get', 'trip-get', 0.9, 'Generated `GET /rides/{id}` (add-table) throughput');
+  throughputTarget('ride-list', 'trip-stream', 0.9, 'Generated `GET /rides` list (add-table) throughput');
 
   const s0 = find(results, 'stream-0', low);
   const sDeep = find(results, 'stream-deep', low);

@@ -97,6 +97,29 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
       ],
     },
     {
+      // The operations `npm run add-table` generated for the same table (/rides), against the
+      // hand-written ones, in the same slices; keys drawn at random so the cache does not answer.
+      name: 'generated',
+      interleave: true,
+      scenarios: [
+        { id: 'trip-get', label: 'GET /trips/{id} (random ids)', server: 'service', plan: point, probe: probeTrip },
+        {
+          id: 'ride-get', label: 'GET /rides/{id} (generated, random ids)', server: 'service',
+          plan: { kind: 'randomKey', path: '/rides/{id}', maxId: rows }, probe: { path: '/rides/1' }, baseline: 'trip-get',
+        },
+        {
+          id: 'trip-stream', label: 'GET /trips/stream (random cursors, uncached)', server: 'service',
+          plan: { kind: 'randomKey', path: '/trips/stream?cursor={id}&page_size=100', maxId: rows - 100, headers: NO_CACHE },
+          probe: { path: '/trips/stream?cursor=0&page_size=100' },
+        },
+        {
+          id: 'ride-list', label: 'GET /rides (generated, random cursors, uncached)', server: 'service',
+          plan: { kind: 'randomKey', path: '/rides?cursor={cursor}&limit=100', maxId: rows - 100, headers: NO_CACHE },
+          probe: { path: '/rides?limit=100' }, baseline: 'trip-stream',
+        },
+      ],
+    },
+    {
       // A deep offset page takes most of a second: slices would complete next to nothing.
       name: 'pages',
       interleave: false,

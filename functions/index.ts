@@ -8,6 +8,7 @@ import { getTripCount } from './getTripCount.ts';
 import { getTripSample } from './getTripSample.ts';
 import { listTripPages } from './listTripPages.ts';
 import { streamTrips } from './streamTrips.ts';
+import { tableHandlers } from './tableHandlers.ts';
 import { updateTripVendor } from './updateTripVendor.ts';
 
 /** Handlers by operationId: the router pairs each with its entry in the OpenAPI document. */
@@ -22,4 +23,6 @@ export const handlers: Readonly<Record<string, Handler>> = {
   streamTrips,
   getTrip,
   updateTripVendor,
+  // Tables served by `npm run add-table`.
+  ...tableHandlers,
 };

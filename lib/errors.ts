@@ -161,3 +161,10 @@ export class InternalError extends ApiError {
 export function toApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new InternalError(err);
 }
+
+/** The database refused a row because it clashes with another (a unique key, a foreign key). */
+export class Conflict extends ApiError {
+  constructor(detail: string, field?: string) {
+    super(409, 'Conflict', detail, { field });
+  }
+}

@@ -12,7 +12,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * then: the embedded and plain-Postgres modes never need it, and it is the largest library the
  * service has (about 33 MiB of memory once loaded).
  */
-const resolveLakebaseWhenConfigured: LakebaseResolver = async (env, logger) => {
+export const resolveLakebaseWhenConfigured: LakebaseResolver = async (env, logger) => {
   if (!readLakebaseSettings(env)) return null;
   const { resolveLakebaseTarget } = await import('./lakebase/resolveLakebaseTarget.ts');
   return resolveLakebaseTarget(env, logger);

@@ -209,12 +209,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (cacheable) return { route: match.template, ...(await cachedResponse(request, operation, input, user)) };
     const result = await run(operation, input, user);
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
+    // A 204 (a generated DELETE) has no body, so no content type either.
+    const noContent = result.status === 204;
     return {
       route: match.template,
       response: {
         status: result.status ?? 200,
-        headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...result.headers },
-        body: serializeBody(result.body),
+        headers: { ...(noContent ? {} : { 'content-type': JSON_TYPE }), 'cache-control': 'no-store', ...result.headers },
+        body: noContent ? undefined : serializeBody(result.body),
       },
     };
   }

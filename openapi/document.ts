@@ -1,6 +1,8 @@
 import { OpenApiBuilder } from 'openapi3-ts/oas31';
 import type { HeadersObject, OpenAPIObject, OperationObject, ParameterObject, ReferenceObject, ResponseObject, ResponsesObject, SchemaObject } from 'openapi3-ts/oas31';
 import { schemas } from './schemas.ts';
+import { tableResponses, tableSchemas } from './tableApi.ts';
+import { tableApis } from './tables.ts';
 
 /**
  * The hand-written contract. Each operation's `operationId` names its handler in `functions/`;
@@ -114,7 +116,7 @@ function ok(description: string, schemaName: string): ResponsesObject {
 
 type Operation = OperationObject & { operationId: string; [CACHE_TTL_EXTENSION]?: number; [CACHE_INVALIDATES_EXTENSION]?: string[] };
 
-const operations: Array<{ path: string; method: 'get' | 'post'; operation: Operation }> = [
+const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: Operation }> = [
   {
     path: '/',
     method: 'get',
@@ -296,6 +298,16 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
     })
     .addTag({ name: 'trips', description: 'NYC taxi trips' })
     .addTag({ name: 'service', description: 'Service information and probes' });
+  // Tables served by `npm run add-table` (openapi/tables.ts): their tags, schemas and operations.
+  const tableOperations = tableApis.flatMap((api) => api.operations);
+  if (tableApis.length > 0) {
+    for (const [name, schema] of Object.entries(tableSchemas)) builder.addSchema(name, schema);
+    for (const [name, response] of Object.entries(tableResponses)) builder.addResponse(name, response);
+  }
+  for (const api of tableApis) {
+    builder.addTag(api.tag);
+    for (const [name, schema] of Object.entries(api.schemas)) builder.addSchema(name, schema);
+  }
 
   for (const [name, schema] of Object.entries(schemas)) builder.addSchema(name, schema);
   for (const [name, response] of Object.entries(errorResponses)) builder.addResponse(name, response);
@@ -315,7 +327,7 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
       description: "The signed-in user's e-mail, forwarded by the Databricks Apps proxy; must be the token's identity",
     });
   }
-  for (const { path, method, operation } of operations) {
+  for (const { path, method, operation } of [...operations, ...tableOperations]) {
     // Deny by default: every operation runs as the caller except the service's own probes, so an
     // operation added for a new table can never run as the service principal by omission.
     const runsAsUser = options.access === 'user' && operation.tags?.includes('service') !== true;

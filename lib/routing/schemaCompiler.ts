@@ -1,5 +1,6 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
 
 const SPEC_ID = 'openapi';
@@ -28,6 +29,8 @@ export interface SchemaCompiler {
 export function createSchemaCompiler(document: OpenAPIObject): SchemaCompiler {
   const make = (useDefaults: boolean) => {
     const ajv = new Ajv2020({ allErrors: false, strict: true, useDefaults });
+    // Formats generated table operations declare (uuid, date, date-time): checked, not ignored.
+    addFormats.default(ajv, ['uuid', 'date', 'date-time']);
     ajv.addSchema({ $id: SPEC_ID, $defs: rewriteRefs(document.components?.schemas ?? {}) as object });
     return ajv;
   };

@@ -1,0 +1,61 @@
+// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+import type { ColumnFilter } from '../lib/tables/tableFilters.ts';
+import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
+
+/**
+ * public.nyc_train_synced, served under /rides.
+ * lakebase-api synthetic trips v2 rows=200000
+ */
+export const RIDE_TABLE = '"public"."nyc_train_synced"';
+
+/** One row as every response carries it (the Ride schema in openapi/rides.ts). */
+export type Ride = {
+  id: number;
+  vendor_id: string | null;
+  pickup_datetime: string | null;
+  dropoff_datetime: string | null;
+  passenger_count: number | null;
+  pickup_longitude: number | null;
+  pickup_latitude: number | null;
+  dropoff_longitude: number | null;
+  dropoff_latitude: number | null;
+  store_and_fwd_flag: string | null;
+  trip_duration: number | null;
+};
+
+/**
+ * Each row of `t` in its wire form, as `r`: Postgres' row_to_json(r) is then the response JSON
+ * (numeric as exact text, bytea as base64, timestamps in ISO 8601), built in C from the row it has.
+ */
+export const RIDE_WIRE = `CROSS JOIN LATERAL (SELECT ${[
+  't."id" AS "id"',
+  't."vendor_id" AS "vendor_id"',
+  't."pickup_datetime" AS "pickup_datetime"',
+  't."dropoff_datetime" AS "dropoff_datetime"',
+  't."passenger_count" AS "passenger_count"',
+  't."pickup_longitude" AS "pickup_longitude"',
+  't."pickup_latitude" AS "pickup_latitude"',
+  't."dropoff_longitude" AS "dropoff_longitude"',
+  't."dropoff_latitude" AS "dropoff_latitude"',
+  't."store_and_fwd_flag" AS "store_and_fwd_flag"',
+  't."trip_duration" AS "trip_duration"',
+].join(', ')}) AS r`;
+
+/** The order the list walks (primary key), the key as JSON for a cursor, and how a cursor's values are read. */
+export const RIDE_KEY: KeysetKey = {
+  columns: ['t."id"'],
+  json: 'json_build_array(r."id")::text',
+  values: [(p) => `$${p}::bigint`],
+};
+
+/** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */
+export const rideFilters: Readonly<Record<string, ColumnFilter>> = {
+  id: { column: 't."id"', operator: '=', value: (p) => `$${p}::bigint` },
+  'id.gt': { column: 't."id"', operator: '>', value: (p) => `$${p}::bigint` },
+  'id.gte': { column: 't."id"', operator: '>=', value: (p) => `$${p}::bigint` },
+  'id.lt': { column: 't."id"', operator: '<', value: (p) => `$${p}::bigint` },
+  'id.lte': { column: 't."id"', operator: '<=', value: (p) => `$${p}::bigint` },
+};
+
+/** Constraint → its columns, so a refused row names the columns. */
+export const rideConstraints: Readonly<Record<string, readonly string[]>> = { nyc_train_synced_pkey: ['id'] };

@@ -1,0 +1,84 @@
+import type { OperationObject, ReferenceObject, ResponseObject, SchemaObject, TagObject } from 'openapi3-ts/oas31';
+
+/**
+ * The contract of one table served by `npm run add-table` (openapi/<name>.ts): its tag, schemas and
+ * operations, merged into the document by openapi/document.ts. A generated file is ordinary source:
+ * edit it like the hand-written trips contract.
+ */
+export interface TableApi {
+  tag: TagObject;
+  schemas: Record<string, SchemaObject>;
+  operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: OperationObject & { operationId: string } }>;
+}
+
+export const errorRef = (name: 'BadRequest' | 'NotFound' | 'Conflict' | 'PayloadTooLarge' | 'UnsupportedMediaType' | 'Forbidden' | 'InternalError' | 'Unavailable' | 'Timeout'): ReferenceObject =>
+  ({ $ref: `#/components/responses/${name}` });
+
+export const schemaRef = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
+
+/** What every generated database operation may also answer (as for the trips). */
+export const tableDatabaseErrors = {
+  '400': errorRef('BadRequest'),
+  '403': errorRef('Forbidden'),
+  '500': errorRef('InternalError'),
+  '503': errorRef('Unavailable'),
+  '504': errorRef('Timeout'),
+};
+
+/** What a generated write may also answer: its body refused before or by the database. */
+export const tableWriteErrors = {
+  ...tableDatabaseErrors,
+  '409': errorRef('Conflict'),
+  '413': errorRef('PayloadTooLarge'),
+  '415': errorRef('UnsupportedMediaType'),
+};
+
+/** Component responses the generated operations add to the document. */
+export const tableResponses: Record<string, ResponseObject> = {
+  Conflict: {
+    description: 'The database refused the row: it repeats a unique key, or a foreign key does not match (or still references it); `field` names a column',
+    content: {
+      'application/problem+json': {
+        schema: schemaRef('Problem'),
+        example: {
+          type: '/problems/conflict', title: 'Conflict', status: 409, field: 'email',
+          detail: 'A row with the same email already exists (constraint customers_email_key)',
+        },
+      },
+    },
+  },
+};
+
+/** `{ "k": 1 }` page item wrapper schemas shared by every generated list. */
+export function pageSchema(itemSchema: string, description: string): SchemaObject {
+  return {
+    type: 'object',
+    description,
+    required: ['items', 'pagination'],
+    additionalProperties: false,
+    properties: {
+      items: { type: 'array', items: schemaRef(itemSchema) },
+      pagination: schemaRef('KeysetPagination'),
+    },
+  };
+}
+
+export const tableSchemas: Record<string, SchemaObject> = {
+  KeysetPagination: {
+    type: 'object',
+    required: ['limit', 'has_next', 'next_cursor'],
+    additionalProperties: false,
+    properties: {
+      limit: { type: 'integer', minimum: 1, maximum: 1000 },
+      has_next: { type: 'boolean' },
+      next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page' },
+    },
+  },
+  RowCount: {
+    type: 'object',
+    required: ['count'],
+    additionalProperties: false,
+    properties: { count: { type: 'integer', minimum: 0, description: 'Rows matching the filters' } },
+    examples: [{ count: 200000 }],
+  },
+};

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { mapDatabaseError } from '../../lib/db/databaseErrors.ts';
+import { refusedRow } from '../../lib/tables/rowRefusals.ts';
+import { readTable, TableNotReadable, parseTableName } from '../../tools/addTable/catalog.ts';
+import { planTable } from '../../tools/addTable/tablePlan.ts';
+import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { FIXTURE_COMMANDS, FIXTURE_DDL } from './fixtureTables.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+let database: TestDatabase;
+
+before(async () => {
+  database = await startTestDatabase(10);
+  await database.admin.query(FIXTURE_DDL);
+});
+after(async () => {
+  await database?.stop();
+});
+
+const read = (name: string) => readTable(database.admin, parseTableName(name));
+
+describe('catalog reader', () => {
+  test('table names: schema.table, a bare table in public, quoted parts', () => {
+    assert.deepEqual(parseTableName('public.trips'), { schema: 'public', table: 'trips' });
+    assert.deepEqual(parseTableName('trips'), { schema: 'public', table: 'trips' });
+    assert.deepEqual(parseTableName('"Sales"."Order Items"'), { schema: 'Sales', table: 'Order Items' });
+    assert.deepEqual(parseTableName('"a.b"."say ""hi"""'), { schema: 'a.b', table: 'say "hi"' });
+    assert.throws(() => parseTableName('a.b.c'), /expected <schema>.<table>/);
+  });
+
+  test('columns, types through domains, enums and arrays, defaults, identity, generated, keys, indexes, comments', async () => {
+    const table = await read('public.everything');
+    const column = (name: string) => table.columns.find((c) => c.name === name)!;
+    assert.equal(table.comment, 'A column of every mapped type');
+    assert.deepEqual(table.primaryKey, ['id']);
+    assert.equal(column('id').identity, 'by default');
+    assert.equal(column('small').defaultExpr, '1');
+    assert.equal(column('total').generatedExpr, '(price * (2)::numeric)');
+    assert.equal(column('price').comment, 'Unit price in euros');
+    assert.deepEqual([column('price').type.precision, column('price').type.scale], [10, 2]);
+    assert.equal(column('code').type.maxLength, 12);
+    assert.equal(column('letter').type.maxLength, 3);
+    assert.equal(column('letter').type.sql, 'bpchar', 'a cast to plain "character" would cut values to one character');
+    assert.deepEqual(column('feeling').type.enumLabels, ['sad', 'ok', 'happy']);
+    assert.equal(column('moods').type.element!.kind, 'enum');
+    assert.equal(column('scores').type.element!.precision, 6);
+    assert.equal(column('qty').type.kind, 'domain');
+    assert.equal(column('qty').type.base!.name, 'int4');
+    assert.deepEqual(column('qty').type.domainChecks, ['CHECK ((VALUE > 0))']);
+    assert.ok(table.constraints.some((c) => c.type === 'unique' && c.columns[0] === 'code'));
+    assert.ok(table.constraints.some((c) => c.type === 'check' && c.name === 'price_not_negative'));
+    const leading = table.indexes.map((i) => i.leadingColumn).filter(Boolean).sort();
+    // The partial index and the expression index lead with nothing a filter could use.
+    assert.deepEqual(leading, ['code', 'feeling', 'id', 'seen', 'small']);
+  });
+
+  test('serial, foreign keys and quoted identifiers', async () => {
+    const orders = await read('"Sales".orders');
+    assert.equal(orders.columns[0]!.serial, true);
+    const items = await read('"Sales"."Order Items"');
+    assert.deepEqual(items.primaryKey, ['order', 'Line No']);
+    const fk = items.constraints.find((c) => c.type === 'foreign key')!;
+    assert.deepEqual(fk.references, { schema: 'Sales', table: 'orders', columns: ['id'], columnTypes: ['integer'] });
+  });
+
+  test('a missing table, or one the login may not read, is one line naming it', async () => {
+    await assert.rejects(read('public.no_such_table'), (err: Error) => err instanceof TableNotReadable && /public\.no_such_table does not exist/.test(err.message) && !err.message.includes('\n'));
+    await database.admin.query(`DROP ROLE IF EXISTS add_table_reader; CREATE ROLE add_table_reader LOGIN PASSWORD 'reader-pw'`);
+    const { default: pg } = await import('pg');
+    const reader = new pg.Client({ host: database.server.host, port: database.server.port, database: database.server.database, user: 'add_table_reader', password: 'reader-pw' });
+    await reader.connect();
+    try {
+      await assert.rejects(readTable(reader, parseTableName('public.everything')),
+        (err: Error) => err instanceof TableNotReadable && err.message === 'Table public.everything exists but add_table_reader may not read it (no SELECT privilege)');
+    } finally {
+      await reader.end();
+    }
+  });
+});
+
+describe('type mapping and plan', () => {
+  test('every type maps exactly, loose ones warn, filters only on columns that lead an index', async () => {
+    const plan = planTable(await read('public.everything'), { writes: true });
+    const schema = (name: string) => plan.columns.find((c) => c.name === name)!.schema;
+    assert.deepEqual(schema('id'), { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, description: '64-bit integer; accepted within ±(2^53 − 1), the integers every JSON client reads exactly. Identity (generated by default)' });
+    assert.deepEqual(schema('small'), { type: 'integer', minimum: -32768, maximum: 32767, description: 'Default: 1' });
+    assert.equal(schema('price').type, 'string');
+    assert.equal(schema('price').pattern, '^-?\\d{1,8}(\\.\\d{1,2})?$');
+    assert.equal(schema('code').maxLength, 12);
+    assert.deepEqual(schema('ref').type, ['string', 'null']);
+    assert.equal(schema('ref').format, 'uuid');
+    assert.equal(schema('born').format, 'date');
+    assert.equal(schema('seen_at').format, 'date-time');
+    assert.equal(schema('raw').contentEncoding, 'base64');
+    assert.deepEqual(schema('feeling').enum, ['sad', 'ok', 'happy', null]);
+    assert.deepEqual(schema('scores').items, { type: ['string', 'null'], pattern: '^-?\\d{1,4}(\\.\\d{1,2})?$', description: 'Exact decimal as a string (numeric, precision 6, scale 2)' });
+    assert.equal(schema('docb').type, undefined, 'any JSON');
+    assert.equal(plan.columns.find((c) => c.name === 'price')!.output, 't."price"::text');
+    assert.deepEqual(plan.warnings, ['column span: interval has no exact JSON mapping: served and accepted as its text form']);
+    assert.deepEqual([...new Set(plan.filters.map((f) => f.column.name))], ['id', 'small', 'code', 'seen', 'feeling']);
+    assert.deepEqual(plan.insertable.map((c) => c.name).includes('total'), false, 'a generated column is never written');
+    assert.deepEqual(plan.requiredOnInsert, ['price']);
+  });
+
+  test('keys: uuid, composite with quoted names, a unique index without a primary key, no key at all', async () => {
+    const uuid = planTable(await read('public.uuid_keyed'), { writes: true });
+    assert.equal(uuid.operationIds.get, 'getUuidKeyedRow', 'a name that is not an English plural gets Row for its singular');
+    assert.deepEqual(uuid.keyParams, ['id']);
+
+    const items = planTable(await read('"Sales"."Order Items"'), { path: 'order-items', writes: true });
+    assert.deepEqual(items.keyParams, ['order', 'line_no']);
+    assert.deepEqual(items.operationIds, { count: 'countOrderItems', list: 'listOrderItems', get: 'getOrderItem', create: 'createOrderItem', update: 'updateOrderItem', delete: 'deleteOrderItem' });
+    assert.equal(items.qualified, '"Sales"."Order Items"');
+
+    const log = planTable(await read('public.events_log'), { writes: true });
+    assert.equal(log.keySource, 'unique index events_log_seq');
+    assert.equal(log.operationIds.get, undefined);
+    assert.equal(log.writes, false);
+    assert.match(log.notes.join('\n'), /no primary key: the list walks unique index events_log_seq/);
+
+    const raw = planTable(await read('public.raw_readings'), { writes: false });
+    assert.deepEqual(raw.operationIds, { count: 'countRawReadings' });
+    assert.match(raw.notes[0]!, /no primary key and no unique index on NOT NULL columns: only the count is served/);
+  });
+});
+
+test('rows the database refuses become 4xx problems naming what was refused', async () => {
+  const constraints = Object.fromEntries((await read('public.everything')).constraints.map((c) => [c.name, c.columns]));
+  const refusal = async (sql: string, values: unknown[], fields: Record<string, unknown> = {}) => {
+    const err = await database.admin.query(sql, values).then(() => undefined, (e: unknown) => e);
+    assert.ok(err, `${sql} fails`);
+    return refusedRow(mapDatabaseError(err), { constraints, fields, fallbackField: 'body' }) as { status: number; field?: string; message: string };
+  };
+  await database.admin.query(`INSERT INTO everything (id, price, code) VALUES (900001, 1, 'taken')`);
+  const unique = await refusal(`INSERT INTO everything (price, code) VALUES (1, 'taken')`, []);
+  assert.deepEqual([unique.status, unique.field], [409, 'code']);
+  assert.match(unique.message, /same code already exists \(constraint everything_code_key\)/);
+  const check = await refusal(`INSERT INTO everything (price) VALUES (-1)`, []);
+  assert.deepEqual([check.status, check.field], [400, 'price']);
+  assert.match(check.message, /price_not_negative/);
+  const notNull = await refusal(`INSERT INTO everything (price) VALUES (NULL)`, []);
+  assert.deepEqual([notNull.status, notNull.field], [400, 'price']);
+  const domain = await refusal(`INSERT INTO everything (price, qty) VALUES (1, $1::positive_int)`, [0], { qty: 0 });
+  assert.equal(domain.status, 400);
+  const syntax = await refusal(`SELECT $1::uuid`, ['not-a-uuid'], { ref: 'not-a-uuid' });
+  assert.deepEqual([syntax.status, syntax.field], [400, 'ref']);
+  const range = await refusal(`SELECT $1::smallint`, ['70000'], { small: '70000' });
+  assert.deepEqual([range.status, range.field], [400, 'small']);
+  const fk = await refusal(`INSERT INTO "Sales"."Order Items" ("order", "Line No", "unit price") VALUES (424242, 1, 1)`, []);
+  assert.deepEqual([fk.status, fk.field], [409, 'order']);
+  // Anything else (here: SQL naming a table that is not there) stays what the service made of it.
+  const other = await database.admin.query('SELECT * FROM no_such_table_here').catch((e: unknown) => mapDatabaseError(e));
+  assert.equal(refusedRow(other, { constraints, fields: {}, fallbackField: 'body' }), other);
+});
+
+/** The working tree as it is (tracked and new files, not ignored ones), with node_modules shared by a symlink. */
+function freshCopy(): string {
+  const copy = mkdtempSync(join(tmpdir(), 'lakebase-api-add-table-'));
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  for (const file of listed.stdout.split('\0').filter(Boolean)) {
+    if (!existsSync(join(ROOT, file))) continue; // deleted but not yet committed
+    mkdirSync(dirname(join(copy, file)), { recursive: true });
+    cpSync(join(ROOT, file), join(copy, file));
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
+  return copy;
+}
+
+test('the command on a fresh copy of the project: files and registration, then typecheck and the generated tests pass', { timeout: 15 * 60_000 }, async () => {
+  const copy = freshCopy();
+  try {
+    const { server } = database;
+    const env = {
+      ...process.env,
+      PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.user, PGPASSWORD: server.password, PGDATABASE: server.database, PGSSLMODE: 'disable',
+    };
+    const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'tools/addTable/cli.ts', ...args], { cwd: copy, env, encoding: 'utf8' });
+
+    const outputs: string[] = [];
+    for (const args of FIXTURE_COMMANDS) {
+      const result = run(args);
+      assert.equal(result.status, 0, `add-table ${args.join(' ')}: ${result.stderr}`);
+      outputs.push(result.stdout);
+    }
+    assert.match(outputs[0]!, /GET +\/everything\/\{id\} +getEverythingRow/);
+    assert.match(outputs[0]!, /Warning: column span: interval has no exact JSON mapping/);
+    assert.match(outputs[3]!, /DELETE +\/order-items\/\{order\}\/\{line_no\} +deleteOrderItem/);
+    assert.match(outputs[6]!, /Note: public\.raw_readings has no primary key and no unique index/);
+
+    const again = run(FIXTURE_COMMANDS[1]!);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /Not overwriting functions\/uuidKeyedRowTable\.ts, .*Re-run with --force/);
+    assert.equal(run([...FIXTURE_COMMANDS[1]!, '--force']).status, 0);
+    const registry = readFileSync(join(copy, 'openapi/tables.ts'), 'utf8');
+    assert.equal(registry.match(/uuidKeyedApi,/g)?.length, 1, 'registered once');
+    // --path trips would write functions/getTrip.ts: a hand-written handler is never replaced, even with --force.
+    const clash = run(['public.everything', '--path', 'trips', '--force']);
+    assert.equal(clash.status, 1);
+    assert.match(clash.stderr, /functions\/getTrip\.ts, test\/functions\/trips\.test\.ts exist and were not written by add-table for this table: choose another --path/);
+    assert.equal(readFileSync(join(copy, 'functions/getTrip.ts'), 'utf8'), readFileSync(join(ROOT, 'functions/getTrip.ts'), 'utf8'));
+
+    const missing = run(['public.no_such_table']);
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /public\.no_such_table does not exist/);
+
+    const typecheck = spawnSync(process.execPath, [join(copy, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', copy], { cwd: copy, encoding: 'utf8' });
+    assert.equal(typecheck.status, 0, typecheck.stdout);
+
+    const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings'];
+    // A test run of its own, not a child of this one (node:test tells its children by NODE_TEST_CONTEXT).
+    const { NODE_TEST_CONTEXT: _child, ...ownEnv } = process.env;
+    const tests = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-concurrency=1', ...paths.map((p) => `test/functions/${p}.test.ts`)], {
+      cwd: copy, encoding: 'utf8', env: { ...ownEnv, PGHOST: '', DATABASE_URL: '' }, maxBuffer: 64 * 1024 * 1024,
+    });
+    const summary = /# pass (\d+)\n# fail (\d+)/.exec(tests.stdout);
+    assert.equal(tests.status, 0, tests.stdout.split('\n').filter((l) => /not ok|error:|expected|actual/.test(l)).slice(0, 40).join('\n'));
+    assert.ok(summary && Number(summary[1]) >= paths.length * 5 && summary[2] === '0', tests.stdout.slice(-2000));
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,49 @@
+import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
+import type { EmittedFile } from './emitFunctions.ts';
+import { tableDdl } from './tableDdl.ts';
+import type { TablePlan } from './tablePlan.ts';
+import { toSource } from './tsSource.ts';
+
+/**
+ * test/functions/<path>.test.ts: the table's DDL and what the generator read, handed to the shared
+ * checks in test/support/tableApiSuite.ts. `samples` are text forms of columns without an exact
+ * mapping, read from the table, so generated rows can fill them.
+ */
+export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | null>): EmittedFile {
+  const { table } = plan;
+  const keyNames = new Set(plan.key.map((c) => c.name));
+  const spec = {
+    table: plan.qualified,
+    path: `/${plan.path}`,
+    ddl: tableDdl(table),
+    columns: plan.columns.map((c) => ({
+      name: c.name,
+      fixture: { ...c.mapping.fixture, ...(c.mapping.loose ? { sample: samples.get(c.name) ?? null } : {}) },
+      notNull: c.catalog.notNull || c.mapping.notNull === true,
+      filledByDatabase: c.catalog.identity !== null || c.catalog.serial || c.catalog.generatedExpr !== null ||
+        (keyNames.has(c.name) && c.catalog.defaultExpr !== null),
+      writable: c.catalog.generatedExpr === null && c.catalog.identity !== 'always',
+    })),
+    key: plan.key.map((c) => c.name),
+    keyParams: plan.keyParams,
+    filters: plan.filters.map((f) => ({ param: f.param, column: f.column.name, operator: f.operator })),
+    foreignKeys: table.constraints.filter((c) => c.references).map((c) => ({
+      columns: c.columns,
+      parent: `${quoteIdent(c.references!.schema)}.${quoteIdent(c.references!.table)}`,
+      parentColumns: c.references!.columns,
+    })),
+    uniqueKeys: table.constraints.filter((c) => c.type === 'primary key' || c.type === 'unique').map((c) => c.columns),
+    updatable: plan.updatable.map((c) => c.name),
+    operations: plan.operationIds,
+  };
+  const text = `import { describeTableApi } from '../support/tableApiSuite.ts';
+
+/**
+ * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
+ * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
+ * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
+ */
+describeTableApi(${toSource(spec)});
+`;
+  return { path: `test/functions/${plan.path}.test.ts`, text };
+}
