@@ -16,6 +16,7 @@ import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
 import { addSecurityHeaders } from './securityHeaders.ts';
+import { tracing, type RequestSpan } from './telemetry/tracing.ts';
 import type { VerifiedUser } from './userAccess/userAccess.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
@@ -241,7 +242,12 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (ctx.cache) {
       const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
       const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
-      const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
+      const resultsCache = ctx.cache;
+      const { response, outcome } = await tracing().inSpan('cache.lookup', { 'cache.operation': operation.operationId }, async (span) => {
+        const found = await resultsCache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
+        span.set('cache.outcome', found.outcome.toLowerCase());
+        return found;
+      });
       ({ status, body, etag } = response);
       cache = outcome;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
@@ -281,7 +287,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     }
   }
 
-  async function handle(request: NeutralRequest): Promise<NeutralResponse> {
+  /** One request, in a server span when telemetry is on (lib/telemetry/tracing.ts). */
+  function handle(request: NeutralRequest): Promise<NeutralResponse> {
+    const requestTracing = tracing();
+    if (!requestTracing.enabled) return respond(request, undefined);
+    return requestTracing.serve(request.method.toUpperCase(), request.headers, (span) => respond(request, span));
+  }
+
+  async function respond(request: NeutralRequest, span: RequestSpan | undefined): Promise<NeutralResponse> {
     const started = performance.now();
     const requestId = requestIdOf(request);
     const method = request.method.toUpperCase();
@@ -329,6 +342,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
     ctx.metrics?.observeRequest(method, route, response.status, ms / 1000);
+    span?.finish({ route: route === 'unmatched' ? undefined : route, status: response.status, requestId, user: trace.user, cache });
     return response;
   }
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { ApiError, Unavailable } from '../errors.ts';
+import { tracing } from '../telemetry/tracing.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
@@ -88,6 +89,38 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
   };
 }
 
+type PoolConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * pg.Pool whose every checkout (pool.query's included) is a `db.pool.acquire` span when telemetry
+ * is on: the time a request waited for a connection, opening one (and fetching its token) included.
+ */
+class ObservedPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: PoolConnectCallback): void;
+  override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | void {
+    const spans = tracing();
+    if (!spans.enabled) return callback ? super.connect(callback) : super.connect();
+    const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
+    if (callback) {
+      return super.connect((err, client, done) => {
+        span.end(err);
+        callback(err, client, done);
+      });
+    }
+    return super.connect().then(
+      (client) => {
+        span.end();
+        return client;
+      },
+      (err: unknown) => {
+        span.end(err);
+        throw err;
+      },
+    );
+  }
+}
+
 /**
  * node-postgres' pool already expresses the settings: `min` stays open, `max` = size + overflow,
  * the overflow closes when idle, `connectionTimeoutMillis` bounds the wait for a connection, and a
@@ -95,7 +128,7 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
  */
 export function createPool(target: ConnectionTarget, config: Config, applicationName = 'lakebase-api', observer: PoolObserver = {}): pg.Pool {
   const { password } = target;
-  return new pg.Pool({
+  return new ObservedPool({
     Client: clientClass(observer),
     host: target.host,
     port: target.port,
