@@ -35,6 +35,8 @@ import type { SignalSettings, Telemetry, TelemetrySettings } from './startTeleme
 import { installTracing, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
 
 const SCOPE = 'lakebase-api';
+/** How long shutdown waits for the last export. */
+const SHUTDOWN_FLUSH_MS = 2000;
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** pino's numeric levels as OpenTelemetry severities. */
 const SEVERITIES: Record<number, [SeverityNumber, string]> = {
@@ -258,7 +260,9 @@ export async function startOtlpTelemetry(settings: TelemetrySettings, options: {
     shutdown() {
       stopped ??= (async () => {
         installTracing(null);
-        await Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown(), meterProvider?.shutdown()]);
+        // The last flush gets a moment; a collector that hangs must not hold the process's exit.
+        const flushed = Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown(), meterProvider?.shutdown()]);
+        await Promise.race([flushed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS).unref())]);
         context.disable();
       })();
       return stopped;
