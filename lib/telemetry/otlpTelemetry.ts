@@ -37,6 +37,7 @@ import { installTracing, type RequestOutcome, type SpanAttributes, type Tracing 
 const SCOPE = 'lakebase-api';
 /** How long shutdown waits for the last export. */
 const SHUTDOWN_FLUSH_MS = 2000;
+const DROPPED_METRIC = 'lakebase_api_telemetry_dropped_total';
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** pino's numeric levels as OpenTelemetry severities. */
 const SEVERITIES: Record<number, [SeverityNumber, string]> = {
@@ -236,8 +237,10 @@ export async function startOtlpTelemetry(settings: TelemetrySettings, options: {
       };
     },
     async exportMetrics(metrics: Metrics) {
+      // A telemetry started again for the same registry (tests) replaces the count of the last one.
+      metrics.registry.removeSingleMetric(DROPPED_METRIC);
       new Counter({
-        name: 'lakebase_api_telemetry_dropped_total',
+        name: DROPPED_METRIC,
         help: 'Spans, metric points and log records never delivered to the OTLP collector (queue full, collector down, refused or slow)',
         labelNames: ['signal'],
         registers: [metrics.registry],

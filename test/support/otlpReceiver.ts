@@ -100,12 +100,14 @@ export class OtlpReceiver {
   readonly metrics: ReceivedMetric[] = [];
   /** Export requests received per signal (answered or not). */
   readonly requests: Record<Signal, number> = { traces: 0, metrics: 0, logs: 0 };
+  /** OTLP/HTTP: the Content-Type of every export received. */
+  readonly contentTypes = new Set<string>();
   mode: ReceiverMode = 'accept';
   private readonly hung: Array<() => void> = [];
 
   private constructor(
     readonly url: string,
-    private readonly close_: () => Promise<void>,
+    private readonly stop: () => Promise<void>,
   ) {}
 
   /** The gRPC collector services on a free loopback port. */
@@ -155,6 +157,7 @@ export class OtlpReceiver {
       req.on('end', () => {
         if (!signal || req.method !== 'POST') return void res.writeHead(404).end();
         receiver.requests[signal]++;
+        receiver.contentTypes.add(req.headers['content-type'] ?? '');
         if (receiver.mode === 'hang') return void receiver.hung.push(() => res.destroy());
         if (receiver.mode === 'refuse') return void res.writeHead(503).end();
         const body = Buffer.concat(chunks);
@@ -177,7 +180,7 @@ export class OtlpReceiver {
   }
 
   close(): Promise<void> {
-    return this.close_();
+    return this.stop();
   }
 
   private record(signal: Signal, request: Json, ids: 'base64' | 'hex'): void {
