@@ -103,12 +103,14 @@ class ObservedPool extends pg.Pool {
     if (!spans.enabled) return callback ? super.connect(callback) : super.connect();
     const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
     if (callback) {
-      return super.connect((err, client, done) => {
-        span.end(err);
-        callback(err, client, done);
-      });
+      return span.run(() =>
+        super.connect((err, client, done) => {
+          span.end(err);
+          callback(err, client, done);
+        }),
+      );
     }
-    return super.connect().then(
+    return span.run(() => super.connect()).then(
       (client) => {
         span.end();
         return client;

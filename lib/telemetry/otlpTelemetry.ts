@@ -32,7 +32,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import { boundedLogProcessor, boundedSpanProcessor, DroppedTelemetry, ExportBound, settlingExporter } from './boundedExport.ts';
 import { PrometheusBridge } from './prometheusBridge.ts';
 import type { SignalSettings, Telemetry, TelemetrySettings } from './startTelemetry.ts';
-import { installTracing, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
+import { installTracing, type CallbackSpan, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
 
 const SCOPE = 'lakebase-api';
 /** How long shutdown waits for the last export. */
@@ -115,9 +115,11 @@ class OtelTracing implements Tracing {
     });
   }
 
-  startSpan(name: string, attributes: SpanAttributes): { end(error?: unknown): void } {
-    const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, context.active());
+  startSpan(name: string, attributes: SpanAttributes): CallbackSpan {
+    const parent = context.active();
+    const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
     return {
+      run: (start) => context.with(trace.setSpan(parent, span), start),
       end(error?: unknown) {
         if (error) markFailed(span, error);
         span.end();

@@ -33,6 +33,11 @@ export interface RequestSpan {
 
 export type SpanKindName = 'internal' | 'client';
 
+export interface CallbackSpan {
+  run<T>(start: () => T): T;
+  end(error?: unknown): void;
+}
+
 export interface Tracing {
   readonly enabled: boolean;
   /**
@@ -42,13 +47,16 @@ export interface Tracing {
   serve<T>(method: string, headers: Readonly<Record<string, string | string[] | undefined>>, work: (span: RequestSpan) => Promise<T>): Promise<T>;
   /** Runs `work` in a child span of whatever span is active; a throw marks the span failed. */
   inSpan<T>(name: string, attributes: SpanAttributes, work: (span: OpenSpan) => Promise<T>, kind?: SpanKindName): Promise<T>;
-  /** Starts a span that `end` closes (for callback-style work, e.g. pg-pool's connect). */
-  startSpan(name: string, attributes: SpanAttributes): { end(error?: unknown): void };
+  /**
+   * Starts a span for callback-style work (pg-pool's connect): `run` starts the work inside it, so
+   * what it does meanwhile (fetching a token to log in) is its child; `end` closes it.
+   */
+  startSpan(name: string, attributes: SpanAttributes): CallbackSpan;
   /** `{ trace_id, span_id }` of the active span for a log line, or nothing. */
   logFields(): { trace_id?: string; span_id?: string };
 }
 
-const NO_SPAN: OpenSpan & RequestSpan & { end(): void } = { set() {}, finish() {}, end() {} };
+const NO_SPAN: OpenSpan & RequestSpan & CallbackSpan = { set() {}, finish() {}, end() {}, run: (start) => start() };
 const NO_FIELDS = Object.freeze({});
 
 /** Off: every call runs its work and nothing else. */

@@ -32,7 +32,7 @@ before(async () => {
   telemetry = started;
   assert.equal(telemetry.settings.traces.protocol, 'grpc', 'gRPC unless OTEL_EXPORTER_OTLP_PROTOCOL says otherwise');
   const logs = captureLogs('info', { through: (capture) => telemetry.logDestination(capture) });
-  service = await startTestService({ logs, env: { DB_COMMAND_TIMEOUT: '0.5' } });
+  service = await startTestService({ logs, env: { DB_COMMAND_TIMEOUT: '2' } });
   await telemetry.exportMetrics(service.ctx.metrics!);
 });
 
@@ -95,6 +95,33 @@ test('a cache hit: the lookup says hit and no statement runs', async () => {
   assert.deepEqual(spans.map((span) => span.name).sort(), ['GET /trips/{trip_id}', 'cache.lookup']);
 });
 
+test('a coalesced read: it waits for the load another request started, under a lookup that says so, with no statement of its own', async () => {
+  const locker = await service.database.admin.connect();
+  try {
+    // Hold the first read's statement on a lock so the second certainly arrives while it runs.
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE nyc_train_synced IN ACCESS EXCLUSIVE MODE');
+    const first = service.api.get('/trips/30');
+    await pollUntil('the first read waiting on the lock', 1500, async () => {
+      const { rows } = await service.database.admin.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nyc_train_synced%'");
+      return rows.length > 0 ? true : undefined;
+    });
+    const coalescedBefore = service.ctx.cache!.stats().coalesced;
+    const second = service.api.get('/trips/30');
+    await pollUntil('the second read joining the first', 1500, () => (service.ctx.cache!.stats().coalesced > coalescedBefore ? true : undefined));
+    await locker.query('ROLLBACK');
+    const [, joined] = await Promise.all([first, second]);
+    assert.equal(joined.status, 200);
+    const { server, spans } = await traceOf(joined.headers['x-request-id']!);
+    assert.equal(server.attributes['cache.outcome'], 'coalesced');
+    assert.equal(childOf(spans, server, (name) => name === 'cache.lookup').attributes['cache.outcome'], 'coalesced');
+    assert.ok(!spans.some((span) => span.kind === CLIENT), 'the statement ran in the first request\'s trace, not this one');
+  } finally {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    locker.release();
+  }
+});
+
 test('a write: the UPDATE statement under the server span, no cache lookup, and the new value in no attribute', async () => {
   const vendor = 'vendor-7f3a9c';
   const res = await service.api.post('/trips/9/vendor', { vendor_id: vendor });
@@ -122,7 +149,7 @@ test('failed requests: a 400 and a 404 are answered spans, a statement timeout (
   assert.equal(unknownTrace.server.name, 'GET', 'no route: the span is named by its method alone');
   assert.equal(unknownTrace.server.attributes['http.route'], undefined);
 
-  // A real failure: the table locked by another session until the statement timeout (0.5 s) cancels the read.
+  // A real failure: the table locked by another session until the statement timeout (2 s) cancels the read.
   const locker = await service.database.admin.connect();
   try {
     await locker.query('BEGIN');
