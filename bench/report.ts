@@ -44,6 +44,8 @@ export interface BenchReport {
   servers: Array<{ key: string; label: string; startRssMiB: number | null }>;
   targets: TargetResult[];
   scenarios: ScenarioResult[];
+  /** The telemetry scenarios' server: what it could not deliver to the sink, and the exports the sink took. */
+  telemetry?: { dropped: Record<string, number>; sinkExports: number };
 }
 
 const find = (results: ScenarioResult[], id: string, connections?: number) =>
@@ -72,6 +74,8 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   throughputTarget('point', 'C', 0.9, 'Point lookup `GET /trips/{id}` throughput');
   throughputTarget('count', 'B', 0.85, 'Cached `/trips/count` throughput');
   throughputTarget('analytics', 'B', 0.85, 'Cached `/trips/analytics` throughput');
+  throughputTarget('count-otel', 'count-otel-off', 0.9, 'Cached `/trips/count` throughput with OpenTelemetry export on, vs off');
+  throughputTarget('point-otel', 'point-otel-off', 0.9, 'Point lookup throughput with OpenTelemetry export on, vs off');
 
   const s0 = find(results, 'stream-0', low);
   const sDeep = find(results, 'stream-deep', low);
@@ -158,6 +162,14 @@ export function renderMarkdown(report: BenchReport): string {
     `RSS at start (listening, before any load): ${report.servers.map((sv) => `${sv.label} ${sv.startRssMiB === null ? '–' : `${sv.startRssMiB.toFixed(0)} MiB`}`).join('; ')}.`,
     '',
   );
+
+  if (report.telemetry) {
+    lines.push(
+      `Telemetry scenarios: ${fmtInt(report.telemetry.sinkExports)} OTLP exports taken by the sink; dropped (lakebase_api_telemetry_dropped_total): ` +
+        `${Object.entries(report.telemetry.dropped).map(([signal, n]) => `${signal} ${fmtInt(n)}`).join(', ')}.`,
+      '',
+    );
+  }
 
   lines.push('## Targets', '');
   lines.push('| Target | Measured | Needed | Met |', '| --- | --- | --- | --- |');

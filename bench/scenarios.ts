@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode' | 'serviceTelemetry';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -9,6 +9,7 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   C: '(C) Express 5 + pg.Pool point select',
   service: 'service (Express adapter)',
   serviceNode: 'service (node:http adapter)',
+  serviceTelemetry: 'service (Express adapter), OpenTelemetry export on (OTLP/gRPC to a local sink)',
 };
 
 export interface Scenario {
@@ -88,6 +89,18 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
           probe: { path: `/trips/stream?cursor=${deepCursor}&page_size=100` },
           baseline: 'stream-0',
         },
+      ],
+    },
+    {
+      // The same service with OpenTelemetry export on (every span, log line and metric sent over
+      // OTLP/gRPC to a loopback sink) against itself with it off, turn by turn.
+      name: 'telemetry',
+      interleave: true,
+      scenarios: [
+        { id: 'count-otel-off', label: 'GET /trips/count (cached), telemetry off', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' } },
+        { id: 'count-otel', label: 'GET /trips/count (cached), telemetry on', server: 'serviceTelemetry', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count-otel-off' },
+        { id: 'point-otel-off', label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
+        { id: 'point-otel', label: 'GET /trips/{id} (random ids), telemetry on', server: 'serviceTelemetry', plan: point, probe: probeTrip, baseline: 'point-otel-off' },
       ],
     },
     {

@@ -14,6 +14,8 @@ export interface ServerProcess {
   peakRssMiB(): number | null;
   /** Resident set size once it announced it was listening, before any load, in MiB. */
   startRssMiB: number | null;
+  /** Sends `message` over IPC and waits for the child's reply of the same type. */
+  request<T>(message: { type: string }): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,17 @@ export async function startServer(options: {
       }
     },
     peakRssMiB: () => statusField(pid, 'VmHWM') ?? statusField(pid, 'VmRSS'),
+    request<T>(message: { type: string }) {
+      return new Promise<T>((resolve) => {
+        const onReply = (reply: { type?: string }) => {
+          if (reply?.type !== message.type) return;
+          child.off('message', onReply);
+          resolve(reply as T);
+        };
+        child.on('message', onReply);
+        child.send(message);
+      });
+    },
     async stop() {
       if (exited) return;
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
