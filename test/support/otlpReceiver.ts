@@ -35,6 +35,10 @@ const SERVICES: Record<Signal, { path: string; request: MessageType; response: M
 
 export type Attributes = Record<string, unknown>;
 
+/** OTLP's SpanKind and status codes as they arrive. */
+export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
+export const STATUS_ERROR = 2;
+
 export interface ReceivedSpan {
   name: string;
   traceId: string;

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { startTelemetryIfConfigured, type Telemetry } from '../../lib/telemetry/startTelemetry.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { asUser, createUserRoles, startUserModeService, type UserModeService } from '../support/lakebaseService.ts';
-import { OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver.ts';
+import { OtlpReceiver, STATUS_ERROR, type ReceivedSpan } from '../support/otlpReceiver.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startEmulatedLakebase, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
@@ -48,7 +48,7 @@ async function exported(what: string, find: (spans: ReceivedSpan[]) => ReceivedS
 test("the service's own token: its refresh at start-up is a span with its reason", async () => {
   const refresh = await exported('the service credential refresh', (spans) => spans.find((s) => s.name === 'credential.refresh' && s.attributes['credential.kind'] === 'service'));
   assert.equal(typeof refresh.attributes['credential.refresh.reason'], 'string');
-  assert.notEqual(refresh.statusCode, 2);
+  assert.notEqual(refresh.statusCode, STATUS_ERROR);
 });
 
 test("user mode: the server span names the verified user, and the user's first credential is minted inside the request's trace", async () => {

@@ -9,14 +9,13 @@ import { after, before, test } from 'node:test';
 import { startTelemetryIfConfigured, type Telemetry } from '../../lib/telemetry/startTelemetry.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { captureLogs } from '../support/logCapture.ts';
-import { OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver.ts';
+import { OtlpReceiver, SPAN_KIND, STATUS_ERROR, type ReceivedSpan } from '../support/otlpReceiver.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { credentialsToSend } from '../support/secretScan.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
-const SERVER = 2;
-const CLIENT = 3;
-const ERROR = 2;
+const { server: SERVER, client: CLIENT } = SPAN_KIND;
+const ERROR = STATUS_ERROR;
 
 let receiver: OtlpReceiver;
 let telemetry: Telemetry;
