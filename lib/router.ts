@@ -230,10 +230,13 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     input: ValidatedInput,
     user: VerifiedUser | undefined,
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
-    const load = async () => {
+    const runAndStore = async () => {
       const result = await run(operation, input, user);
       return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
+    // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
+    const spans = tracing();
+    const load = spans.enabled ? () => spans.inSpan('cache.load', { 'cache.operation': operation.operationId }, runAndStore) : runAndStore;
     let status: number;
     let body: Buffer;
     let etag: string;
@@ -242,12 +245,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (ctx.cache) {
       const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
       const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
-      const resultsCache = ctx.cache;
-      const { response, outcome } = await tracing().inSpan('cache.lookup', { 'cache.operation': operation.operationId }, async (span) => {
-        const found = await resultsCache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
-        span.set('cache.outcome', found.outcome.toLowerCase());
-        return found;
-      });
+      const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
       ({ status, body, etag } = response);
       cache = outcome;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;

@@ -92,15 +92,16 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
 type PoolConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 
 /**
- * pg.Pool whose every checkout (pool.query's included) is a `db.pool.acquire` span when telemetry
- * is on: the time a request waited for a connection, opening one (and fetching its token) included.
+ * pg.Pool whose checkouts (pool.query's included) that cannot take an idle connection are a
+ * `db.pool.acquire` span when telemetry is on: the time a request waited for a connection, opening
+ * one (and fetching its token) included. Taking an idle connection costs nothing worth a span.
  */
 class ObservedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: PoolConnectCallback): void;
   override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | void {
     const spans = tracing();
-    if (!spans.enabled) return callback ? super.connect(callback) : super.connect();
+    if (!spans.enabled || (this.idleCount > 0 && this.waitingCount === 0)) return callback ? super.connect(callback) : super.connect();
     const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
     if (callback) {
       return span.run(() =>

@@ -19,18 +19,28 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type Sampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
 import pino, { type DestinationStream } from 'pino';
 import { Counter } from 'prom-client';
+import { ConfigError } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { boundedLogProcessor, boundedSpanProcessor, DroppedTelemetry, ExportBound, settlingExporter } from './boundedExport.ts';
 import { PrometheusBridge } from './prometheusBridge.ts';
+import { RequestScopeContextManager } from './requestScopeContextManager.ts';
 import type { SignalSettings, Telemetry, TelemetrySettings } from './startTelemetry.ts';
 import { installTracing, type CallbackSpan, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
 
@@ -182,10 +192,44 @@ function serviceResource(version: string): Resource {
     .merge(detectResources({ detectors: [envDetector] }));
 }
 
+/**
+ * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG as the specification defines them (this SDK line
+ * leaves reading them to its Node meta-package, which the service does not use). Default
+ * `parentbased_always_on`: every request traced, a caller's sampling decision followed.
+ */
+function samplerFromEnv(env: Readonly<Record<string, string | undefined>>): Sampler {
+  const name = env.OTEL_TRACES_SAMPLER?.trim() || 'parentbased_always_on';
+  const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  const ratio = () => {
+    const value = arg ? Number(arg) : 1;
+    if (!(value >= 0 && value <= 1)) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', `must be a ratio between 0 and 1, got "${arg}"`);
+    return new TraceIdRatioBasedSampler(value);
+  };
+  switch (name) {
+    case 'always_on': return new AlwaysOnSampler();
+    case 'always_off': return new AlwaysOffSampler();
+    case 'traceidratio': return ratio();
+    case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: ratio() });
+    default:
+      throw new ConfigError('OTEL_TRACES_SAMPLER', `must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; got "${name}"`);
+  }
+}
+
 /** Fields of a pino line that are not attributes of its log record (or must not be: `caller` is what forwarded headers claim). */
 const NOT_ATTRIBUTES = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service', 'trace_id', 'span_id', 'caller']);
 
+/**
+ * The router's one line per request (the only line with `route` and `ms`): not a log record. Its
+ * server span carries the same (route, status, request id, user, cache outcome, duration), and
+ * exporting it too doubled telemetry's cost per cached read. A 5xx also has its own error line,
+ * which is exported.
+ */
+const isRequestLine = (line: string) => line.includes('"ms":') && line.includes('"route":');
+
 function emitLine(logger: OtelLogger, line: string): void {
+  if (isRequestLine(line)) return;
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line) as Record<string, unknown>;
@@ -214,15 +258,14 @@ export async function startOtlpTelemetry(settings: TelemetrySettings, options: {
 
   const spanBound = new ExportBound(settings.maxQueueSize, 'traces', dropped);
   const spanProcessor = new BatchSpanProcessor({ exporter: settlingExporter(await spanExporter(settings.traces), spanBound), ...batch });
-  const tracerProvider = new TracerProvider({ resource, spanProcessors: [boundedSpanProcessor(spanProcessor, spanBound)] });
+  const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(options.env), spanProcessors: [boundedSpanProcessor(spanProcessor, spanBound)] });
 
   const logBound = new ExportBound(settings.maxQueueSize, 'logs', dropped);
   const logProcessor = new BatchLogRecordProcessor({ exporter: settlingExporter(await logExporter(settings.logs), logBound), ...batch });
   const loggerProvider = new LoggerProvider({ resource, processors: [boundedLogProcessor(logProcessor, logBound)] });
   const otelLogger = loggerProvider.getLogger(SCOPE, options.version);
 
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
+  context.setGlobalContextManager(new RequestScopeContextManager());
   installTracing(new OtelTracing(tracerProvider.getTracer(SCOPE, options.version)));
 
   let meterProvider: MeterProvider | undefined;

@@ -56,7 +56,7 @@ function childOf(spans: ReceivedSpan[], parent: ReceivedSpan, name: (name: strin
   return child;
 }
 
-test('a cache miss: server span, cache lookup (miss), the statement by name, and its pool checkout, each the child of the one before', async () => {
+test('a cache miss: server span, the cache load, and the statement by name, each the child of the one before', async () => {
   const res = await service.api.get('/trips/7');
   assert.equal(res.status, 200);
   const { server, spans } = await traceOf(res.headers['x-request-id']!);
@@ -67,34 +67,57 @@ test('a cache miss: server span, cache lookup (miss), the statement by name, and
     { method: 'GET', route: '/trips/{trip_id}', status: 200, cache: 'miss' },
   );
   assert.notEqual(server.statusCode, ERROR);
-  const cache = childOf(spans, server, (name) => name === 'cache.lookup');
-  assert.equal(cache.attributes['cache.outcome'], 'miss');
-  assert.equal(cache.attributes['cache.operation'], 'getTrip');
-  const statement = childOf(spans, cache, (name) => name.startsWith('trip_by_id_json'));
+  const load = childOf(spans, server, (name) => name === 'cache.load');
+  assert.equal(load.attributes['cache.operation'], 'getTrip');
+  const statement = childOf(spans, load, (name) => name.startsWith('trip_by_id_json'));
   assert.equal(statement.kind, CLIENT);
   assert.equal(statement.attributes['db.system.name'], 'postgresql');
   assert.equal(statement.attributes['db.operation.name'], 'SELECT');
   assert.match(String(statement.attributes['db.query.summary']), /^trip_by_id_json:public\.nyc_train_synced$/);
   assert.equal(statement.attributes['db.query.text'], undefined, 'no statement text, let alone values');
-  childOf(spans, statement, (name) => name === 'db.pool.acquire');
+  assert.ok(!spans.some((span) => span.name === 'db.pool.acquire'), 'an idle connection was there: no wait, no span');
   assert.equal(server.resource['service.name'], 'lakebase-api-under-test', 'OTEL_SERVICE_NAME');
   assert.equal(server.resource['deployment.environment'], 'test', 'OTEL_RESOURCE_ATTRIBUTES');
   assert.equal(server.resource['app.owner'], 'data team');
   assert.equal(server.resource['service.version'], APP_VERSION);
 });
 
-test('a cache hit: the lookup says hit and no statement runs', async () => {
+test('waiting for a connection: a db.pool.acquire span under the statement that waited', async () => {
+  const locker = await service.database.admin.connect();
+  try {
+    // Every connection the pool holds busy on a locked table, so the next statements must wait for (or open) one.
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE nyc_train_synced IN ACCESS EXCLUSIVE MODE');
+    const reads = [40, 41, 42, 43].map((id) => service.api.get(`/trips/${id}`, { headers: { 'cache-control': 'no-cache' } }));
+    await pollUntil('the reads waiting on the lock', 1500, async () => {
+      const { rows } = await service.database.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nyc_train_synced%'");
+      return rows[0].n >= 4 ? true : undefined;
+    });
+    await locker.query('ROLLBACK');
+    const answers = await Promise.all(reads);
+    const traces = await Promise.all(answers.map((res) => traceOf(res.headers['x-request-id']!)));
+    const waits = traces.flatMap(({ spans }) => spans.filter((span) => span.name === 'db.pool.acquire').map((acquire) => ({ acquire, spans })));
+    assert.ok(waits.length >= 2, `${waits.length} of 4 reads waited for a connection (2 were idle)`);
+    for (const { acquire, spans } of waits) {
+      const parent = spans.find((span) => span.spanId === acquire.parentSpanId);
+      assert.match(parent?.name ?? '', /^trip_by_id_json/);
+    }
+  } finally {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    locker.release();
+  }
+});
+
+test('a cache hit: the server span alone says hit; no load, no statement', async () => {
   await service.api.get('/trips/8');
   const res = await service.api.get('/trips/8');
   assert.equal(res.headers['x-cache'], 'HIT');
   const { server, spans } = await traceOf(res.headers['x-request-id']!);
   assert.equal(server.attributes['cache.outcome'], 'hit');
-  const cache = childOf(spans, server, (name) => name === 'cache.lookup');
-  assert.equal(cache.attributes['cache.outcome'], 'hit');
-  assert.deepEqual(spans.map((span) => span.name).sort(), ['GET /trips/{trip_id}', 'cache.lookup']);
+  assert.deepEqual(spans.map((span) => span.name), ['GET /trips/{trip_id}']);
 });
 
-test('a coalesced read: it waits for the load another request started, under a lookup that says so, with no statement of its own', async () => {
+test('a coalesced read: it waits for the load another request started, says so, and has no load or statement of its own', async () => {
   const locker = await service.database.admin.connect();
   try {
     // Hold the first read's statement on a lock so the second certainly arrives while it runs.
@@ -113,8 +136,7 @@ test('a coalesced read: it waits for the load another request started, under a l
     assert.equal(joined.status, 200);
     const { server, spans } = await traceOf(joined.headers['x-request-id']!);
     assert.equal(server.attributes['cache.outcome'], 'coalesced');
-    assert.equal(childOf(spans, server, (name) => name === 'cache.lookup').attributes['cache.outcome'], 'coalesced');
-    assert.ok(!spans.some((span) => span.kind === CLIENT), 'the statement ran in the first request\'s trace, not this one');
+    assert.deepEqual(spans.map((span) => span.name), ['GET /trips/{trip_id}'], 'the load and its statement are in the first request\'s trace');
   } finally {
     await locker.query('ROLLBACK').catch(() => undefined);
     locker.release();
@@ -130,11 +152,11 @@ test('a write: the UPDATE statement under the server span, no cache lookup, and 
   assert.equal(server.name, 'POST /trips/{trip_id}/vendor');
   const statement = childOf(spans, server, (name) => name.startsWith('trip_update_vendor'));
   assert.equal(statement.attributes['db.operation.name'], 'UPDATE');
-  assert.ok(!spans.some((span) => span.name === 'cache.lookup'));
+  assert.ok(!spans.some((span) => span.name === 'cache.load'));
   assert.ok(!JSON.stringify(spans).includes(vendor), 'the written value is in no span');
 });
 
-test('failed requests: a 400 and a 404 are answered spans, a statement timeout (504) marks the statement and the request failed', async () => {
+test('failed requests: a 400 and a 404 are answered spans, a statement timeout (504) marks the statement and the request failed, its error line a log record in the trace', async () => {
   const bad = await service.api.get('/trips/not-a-number');
   assert.equal(bad.status, 400);
   const badTrace = await traceOf(bad.headers['x-request-id']!);
@@ -158,10 +180,20 @@ test('failed requests: a 400 and a 404 are answered spans, a statement timeout (
     const { server, spans } = await traceOf(timedOut.headers['x-request-id']!);
     assert.equal(server.statusCode, ERROR);
     assert.equal(server.attributes['error.type'], '504');
-    const cache = childOf(spans, server, (name) => name === 'cache.lookup');
-    const statement = childOf(spans, cache, (name) => name.startsWith('trip_by_id_json'));
+    const load = childOf(spans, server, (name) => name === 'cache.load');
+    const statement = childOf(spans, load, (name) => name.startsWith('trip_by_id_json'));
     assert.equal(statement.statusCode, ERROR);
     assert.equal(statement.attributes['error.type'], '504');
+    // The error line logged while answering is a log record carrying the request's trace and span.
+    const requestId = timedOut.headers['x-request-id']!;
+    const record = await pollUntil('the error line as a log record', 10_000, async () => {
+      await telemetry.flush();
+      return receiver.logs.find((log) => log.attributes.reqId === requestId && log.severityText === 'ERROR');
+    });
+    assert.equal(record.traceId, server.traceId);
+    assert.equal(record.spanId, server.spanId);
+    assert.match(String(record.body), /^GET \/trips\/10 failed: /);
+    assert.equal(record.resource['service.name'], 'lakebase-api-under-test');
   } finally {
     await locker.query('ROLLBACK');
     locker.release();
@@ -178,23 +210,16 @@ test("an incoming traceparent: the request's span joins the caller's trace as th
   assert.equal(server.parentSpanId, parentId);
 });
 
-test('log lines arrive as log records carrying their trace and span ids', async () => {
+test('log lines carry trace and span ids; the one line per request is not a log record (its server span says the same)', async () => {
   const res = await service.api.get('/trips/11');
   const requestId = res.headers['x-request-id']!;
   const { server } = await traceOf(requestId);
-  const record = await pollUntil('the request line as a log record', 10_000, async () => {
-    await telemetry.flush();
-    return receiver.logs.find((log) => log.attributes.reqId === requestId && log.attributes.route === '/trips/{trip_id}');
-  });
-  assert.equal(record.traceId, server.traceId);
-  assert.equal(record.spanId, server.spanId);
-  assert.equal(record.severityText, 'INFO');
-  assert.match(String(record.body), /^GET \/trips\/11 200 /);
-  assert.equal(record.resource['service.name'], 'lakebase-api-under-test');
-  // The line on stdout carries the same ids.
   const line = service.logs.records().find((r) => r.reqId === requestId && r.route);
   assert.equal(line?.trace_id, server.traceId);
   assert.equal(line?.span_id, server.spanId);
+  await telemetry.flush();
+  assert.ok(receiver.logs.length > 0, 'other lines are exported');
+  assert.ok(!receiver.logs.some((log) => log.attributes.reqId === requestId), 'the request line is not');
 });
 
 test('what /metrics exposes arrives as OTLP metrics: requests, latency, pool, cache, and the dropped-telemetry count', async () => {
