@@ -2,7 +2,7 @@
  * Export over OTLP with the official OpenTelemetry SDK. Loaded (with every @opentelemetry module)
  * only by startTelemetryIfConfigured, when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  *
- * Spans come from the service's own seams (lib/telemetry/tracing.ts: router, cache lookup, pool
+ * Spans come from the service's own seams (lib/telemetry/tracing.ts: router, cache load, pool
  * checkout, statements, credential refreshes), not from auto-instrumentation, which patches
  * modules as they load: that needs a preload flag on the command line, costs every call of every
  * patched module, and still would not know a route template, a cache outcome or a statement's name.
