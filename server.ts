@@ -10,6 +10,8 @@ import { openContext } from './lib/openContext.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
 import { createRouter } from './lib/router.ts';
 import { createServiceServer } from './lib/serviceServer.ts';
+import { startTelemetryIfConfigured } from './lib/telemetry/startTelemetry.ts';
+import { APP_VERSION } from './lib/version.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -17,8 +19,11 @@ dotenv.config({ quiet: true });
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger({ level: config.logLevel });
+  // OpenTelemetry export when the platform asks for it (OTEL_EXPORTER_OTLP_ENDPOINT); else nothing is loaded.
+  const telemetry = await startTelemetryIfConfigured(process.env, { version: APP_VERSION });
+  const logger = createLogger({ level: config.logLevel, destination: telemetry?.logDestination() });
   const ctx = await openContext(config, process.env, logger);
+  if (telemetry && ctx.metrics) await telemetry.exportMetrics(ctx.metrics);
   const router = createRouter(ctx);
   // One port for HTTP/1.1 (Express) and h2c (HTTP/2 streams straight into the same router).
   const server: Server = createServiceServer(router, config);
@@ -37,7 +42,8 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    void shutDownGracefully({ server, ctx, drainSeconds: config.operations.shutdownDrainSeconds, graceMs: SHUTDOWN_GRACE_MS }, signal).then(() => {
+    void shutDownGracefully({ server, ctx, drainSeconds: config.operations.shutdownDrainSeconds, graceMs: SHUTDOWN_GRACE_MS }, signal).then(async () => {
+      await telemetry?.shutdown();
       logger.info('Shutdown complete');
       // Everything is closed, so the process exits by itself once stdout has taken the queued log
       // lines (process.exit now could write the last ones out of order); a stray handle cannot hold it.

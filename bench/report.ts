@@ -49,6 +49,8 @@ export interface BenchReport {
   appYamlCommand: string;
   targets: TargetResult[];
   scenarios: ScenarioResult[];
+  /** The telemetry scenarios' server: what it could not deliver to the sink, and the exports the sink took. */
+  telemetry?: { dropped: Record<string, number>; sinkExports: number };
 }
 
 const find = (results: ScenarioResult[], id: string, connections?: number) =>
@@ -79,6 +81,8 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   throughputTarget('analytics', 'B', 0.85, 'Cached `/trips/analytics` throughput');
   throughputTarget('ride-get', 'trip-get', 0.9, 'Generated `GET /rides/{id}` (add-table) throughput');
   throughputTarget('ride-list', 'trip-stream', 0.9, 'Generated `GET /rides` list (add-table) throughput');
+  throughputTarget('count-otel', 'count-otel-off', 0.9, 'Cached `/trips/count` throughput with OpenTelemetry export on, vs off');
+  throughputTarget('point-otel', 'point-otel-off', 0.9, 'Point lookup throughput with OpenTelemetry export on, vs off');
 
   const s0 = find(results, 'stream-0', low);
   const sDeep = find(results, 'stream-deep', low);
@@ -209,6 +213,13 @@ export function renderMarkdown(report: BenchReport): string {
   );
 
   lines.push(...renderStartup(report));
+  if (report.telemetry) {
+    lines.push(
+      `Telemetry scenarios: ${fmtInt(report.telemetry.sinkExports)} OTLP exports taken by the sink; dropped (lakebase_api_telemetry_dropped_total): ` +
+        `${Object.entries(report.telemetry.dropped).map(([signal, n]) => `${signal} ${fmtInt(n)}`).join(', ')}.`,
+      '',
+    );
+  }
 
   lines.push('## Targets', '');
   lines.push('| Target | Measured | Needed | Met |', '| --- | --- | --- | --- |');

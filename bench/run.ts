@@ -161,6 +161,19 @@ async function waitForIdleDatabase(admin: pg.Client, timeoutMs = 120_000): Promi
   log(`the database was still busy after ${timeoutMs / 1000} s; going on`);
 }
 
+/** lakebase_api_telemetry_dropped_total by signal, from the server's /metrics. */
+async function droppedTelemetry(server: ServerProcess): Promise<Record<string, number>> {
+  const text = await (await fetch(`${server.origin}/metrics`)).text();
+  const dropped: Record<string, number> = {};
+  for (const match of text.matchAll(/^lakebase_api_telemetry_dropped_total\{signal="(\w+)"\} (\S+)$/gm)) dropped[match[1]!] = Number(match[2]);
+  return dropped;
+}
+
+/** How many exports the sink answered (it tells over IPC). */
+function sinkExports(sink: ServerProcess): Promise<number> {
+  return sink.request<{ exports: number }>({ type: 'stats' }).then((stats) => stats.exports);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const settings = readSettings(process.env);
@@ -194,11 +207,12 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     CACHE_ENABLED: 'true',
   };
-  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[] }> = {
+  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[]; telemetry?: boolean }> = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
+    serviceTelemetry: { script: 'servers/service.ts', args: ['express'], telemetry: true },
   };
   // The service itself through its real entry point, on a free loopback port.
   const entryEnv: NodeJS.ProcessEnv = { ...env, PORT: '0' };
@@ -215,6 +229,8 @@ async function main(): Promise<void> {
   rmSync(embeddedDataDir, { recursive: true, force: true });
   const logFiles: string[] = [];
   const servers = new Map<ServerKey, ServerProcess>();
+  let sink: ServerProcess | undefined;
+  let telemetry: BenchReport['telemetry'];
   let load: Awaited<ReturnType<typeof startLoadGenerator>> | undefined;
   const results: ScenarioResult[] = [];
   try {
@@ -222,6 +238,11 @@ async function main(): Promise<void> {
     const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
+    if ([...neededServers].some((key) => key !== 'service' && key !== 'serviceTsx' && serverScripts[key].telemetry)) {
+      const logFile = join(logsDir, 'otlpSink.log');
+      logFiles.push(logFile);
+      sink = await startServer({ name: 'OTLP sink', script: join(here, 'servers/otlpSink.ts'), env: { PATH: env.PATH, HOME: env.HOME }, logFile });
+    }
     const entries = await Promise.all(
       [...neededServers].map(async (key) => {
         const logFile = join(logsDir, `${key}.log`);
@@ -231,8 +252,10 @@ async function main(): Promise<void> {
           const build = key === 'service' ? 'compiled' : 'tsx';
           return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
         }
-        const { script, args } = serverScripts[key];
-        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env, logFile })] as const;
+        const { script, args, telemetry: exporting } = serverScripts[key];
+        // Telemetry on as a Databricks App has it: OTLP/gRPC to a collector on the same machine.
+        const serverEnv = exporting ? { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' } : env;
+        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env: serverEnv, logFile })] as const;
       }),
     );
     for (const [key, server] of entries) servers.set(key, server);
@@ -301,8 +324,14 @@ async function main(): Promise<void> {
         await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
       }
     }
+    const exporting = servers.get('serviceTelemetry');
+    if (exporting && sink) {
+      telemetry = { dropped: await droppedTelemetry(exporting), sinkExports: await sinkExports(sink) };
+      log(`telemetry: ${telemetry.sinkExports} exports taken by the sink; dropped ${JSON.stringify(telemetry.dropped)}`);
+    }
   } finally {
     load?.stop();
+    await sink?.stop().catch(() => undefined);
     await admin.end().catch(() => undefined);
     await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
     await db.stop().catch(() => undefined);
@@ -320,6 +349,7 @@ async function main(): Promise<void> {
     appYamlCommand: ['node', ...appYamlNodeArgs(root)].join(' '),
     targets: evaluateTargets(results, settings.connections),
     scenarios: results,
+    ...(telemetry ? { telemetry } : {}),
   };
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(report));

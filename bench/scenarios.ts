@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode' | 'serviceTelemetry';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -10,10 +10,11 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   service: "service, compiled (app.yaml's command)",
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
   serviceNode: 'service (node:http adapter)',
+  serviceTelemetry: 'service (Express adapter), OpenTelemetry export on (OTLP/gRPC to a local sink)',
 };
 
 /** The servers that are the service itself, whatever runs it. */
-export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode'];
+export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode', 'serviceTelemetry'];
 
 export interface Scenario {
   id: string;
@@ -117,6 +118,18 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
           plan: { kind: 'randomKey', path: '/rides?cursor={cursor}&limit=100', maxId: rows - 100, headers: NO_CACHE },
           probe: { path: '/rides?limit=100' }, baseline: 'trip-stream',
         },
+      ],
+    },
+    {
+      // The same service with OpenTelemetry export on (every span, log line and metric sent over
+      // OTLP/gRPC to a loopback sink) against itself with it off, turn by turn.
+      name: 'telemetry',
+      interleave: true,
+      scenarios: [
+        { id: 'count-otel-off', label: 'GET /trips/count (cached), telemetry off', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' } },
+        { id: 'count-otel', label: 'GET /trips/count (cached), telemetry on', server: 'serviceTelemetry', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count-otel-off' },
+        { id: 'point-otel-off', label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
+        { id: 'point-otel', label: 'GET /trips/{id} (random ids), telemetry on', server: 'serviceTelemetry', plan: point, probe: probeTrip, baseline: 'point-otel-off' },
       ],
     },
     {

@@ -18,6 +18,8 @@ export interface ServerProcess {
   startRssMiB: number | null;
   /** Milliseconds from spawning the process to its being ready to serve. */
   startMs: number;
+  /** Sends `message` over IPC and waits for the child's reply of the same type. */
+  request<T>(message: { type: string }): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -149,6 +151,17 @@ function tracked(name: string, child: ChildProcess, origin: string, logFile: str
       }
     },
     peakRssMiB: () => statusField(pid, 'VmHWM') ?? statusField(pid, 'VmRSS'),
+    request<T>(message: { type: string }) {
+      return new Promise<T>((resolve) => {
+        const onReply = (reply: { type?: string }) => {
+          if (reply?.type !== message.type) return;
+          child.off('message', onReply);
+          resolve(reply as T);
+        };
+        child.on('message', onReply);
+        child.send(message);
+      });
+    },
     async stop() {
       if (exited) return;
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));

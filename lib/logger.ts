@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import { requestLogFields } from './ops/requestScope.ts';
+import { tracing } from './telemetry/tracing.ts';
 
 /**
  * Structured JSON logs on stdout. Secrets are redacted by key as a second line of defence: the code
@@ -27,8 +28,12 @@ export function createLogger(options: { level: string; pretty?: boolean; destina
     base: { service: 'lakebase-api' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // Every line logged while serving a request carries its id (fields given explicitly win).
-    mixin: requestLogFields,
+    // Every line logged while serving a request carries its id (fields given explicitly win), and
+    // with telemetry on the trace and span it belongs to.
+    mixin: () => {
+      const spans = tracing();
+      return spans.enabled ? { ...requestLogFields(), ...spans.logFields() } : requestLogFields();
+    },
   };
   if (options.destination) return pino(base, options.destination);
   // Human-readable lines for a developer at a terminal; JSON everywhere else (apps, CI, files).

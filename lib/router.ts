@@ -16,6 +16,7 @@ import { InputValidator, type ValidatedInput } from './routing/inputValidator.ts
 import { RouteTable } from './routing/routeTable.ts';
 import { createSchemaCompiler } from './routing/schemaCompiler.ts';
 import { addSecurityHeaders } from './securityHeaders.ts';
+import { tracing, type RequestSpan } from './telemetry/tracing.ts';
 import type { VerifiedUser } from './userAccess/userAccess.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
@@ -231,10 +232,13 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     input: ValidatedInput,
     user: VerifiedUser | undefined,
   ): Promise<{ response: NeutralResponse; cache?: CacheOutcome }> {
-    const load = async () => {
+    const runAndStore = async () => {
       const result = await run(operation, input, user);
       return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
+    // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
+    const spans = tracing();
+    const load = spans.enabled ? () => spans.inSpan('cache.load', { 'cache.operation': operation.operationId }, runAndStore) : runAndStore;
     let status: number;
     let body: Buffer;
     let etag: string;
@@ -283,7 +287,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     }
   }
 
-  async function handle(request: NeutralRequest): Promise<NeutralResponse> {
+  /** One request, in a server span when telemetry is on (lib/telemetry/tracing.ts). */
+  function handle(request: NeutralRequest): Promise<NeutralResponse> {
+    const requestTracing = tracing();
+    if (!requestTracing.enabled) return respond(request, undefined);
+    return requestTracing.serve(request.method.toUpperCase(), request.headers, (span) => respond(request, span));
+  }
+
+  async function respond(request: NeutralRequest, span: RequestSpan | undefined): Promise<NeutralResponse> {
     const started = performance.now();
     const requestId = requestIdOf(request);
     const method = request.method.toUpperCase();
@@ -331,6 +342,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,
     );
     ctx.metrics?.observeRequest(method, route, response.status, ms / 1000);
+    span?.finish({ route: route === 'unmatched' ? undefined : route, status: response.status, requestId, user: trace.user, cache });
     return response;
   }
 

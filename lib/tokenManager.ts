@@ -2,6 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError } from './config.ts';
 import type { PasswordSource, TokenState } from './db/connectionTarget.ts';
+import { tracing } from './telemetry/tracing.ts';
 
 /**
  * Holds the current Lakebase OAuth token (the Postgres password) and keeps it fresh.
@@ -335,7 +336,7 @@ export class TokenManager implements PasswordSource {
     if (this.inflight) return this.inflight;
     const abort = new AbortController();
     this.inflightAbort = abort;
-    const run = this.runAttempt(reason, scheduleRetry, abort.signal);
+    const run = tracing().inSpan('credential.refresh', { 'credential.kind': 'service', 'credential.refresh.reason': reason }, () => this.runAttempt(reason, scheduleRetry, abort.signal));
     const tracked = run.finally(() => {
       if (this.inflight === tracked) {
         this.inflight = null;

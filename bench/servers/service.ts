@@ -4,7 +4,8 @@
  * security headers, the results cache, metrics, and one JSON log line per request at info level on
  * stdout, which the orchestrator points at a file. It reaches the bench database as plain
  * PostgreSQL (PG* variables). `node` as the first argument serves the same router through the bare
- * node:http adapter instead, to show what Express costs.
+ * node:http adapter instead, to show what Express costs. With OTEL_EXPORTER_OTLP_ENDPOINT set (the
+ * telemetry scenarios) it also exports traces, metrics and logs, as server.ts does.
  */
 import { createServer } from 'node:http';
 import { createNodeHttpHandler } from '../../lib/adapters/nodeHttp.ts';
@@ -13,14 +14,22 @@ import { createLogger } from '../../lib/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
 import { createRouter } from '../../lib/router.ts';
 import { createServiceServer } from '../../lib/serviceServer.ts';
+import { startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
+import { APP_VERSION } from '../../lib/version.ts';
 import { listenAndAnnounce } from './announce.ts';
 
 const adapter = process.argv[2] === 'node' ? 'node' : 'express';
 const config = loadConfig(process.env);
-const logger = createLogger({ level: config.logLevel, pretty: false });
+// As server.ts: OpenTelemetry export only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the telemetry scenarios).
+const telemetry = await startTelemetryIfConfigured(process.env, { version: APP_VERSION });
+const logger = createLogger({ level: config.logLevel, pretty: false, destination: telemetry?.logDestination() });
 const ctx = await openContext(config, process.env, logger);
+if (telemetry && ctx.metrics) await telemetry.exportMetrics(ctx.metrics);
 const router = createRouter(ctx);
 const server = adapter === 'node'
   ? createServer(createNodeHttpHandler(router, { maxBodyBytes: config.maxBodyBytes }))
   : createServiceServer(router, config);
-await listenAndAnnounce(server, () => ctx.close());
+await listenAndAnnounce(server, async () => {
+  await ctx.close();
+  await telemetry?.shutdown();
+});

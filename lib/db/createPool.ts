@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import { ApiError, Unavailable } from '../errors.ts';
 import { isLoginRefused, markPasswordTakenAt } from '../lakebase/connectWithTokenRetry.ts';
+import { tracing } from '../telemetry/tracing.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
@@ -94,6 +95,41 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
   };
 }
 
+type PoolConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * pg.Pool whose checkouts (pool.query's included) that cannot take an idle connection are a
+ * `db.pool.acquire` span when telemetry is on: the time a request waited for a connection, opening
+ * one (and fetching its token) included. Taking an idle connection costs nothing worth a span.
+ */
+class ObservedPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: PoolConnectCallback): void;
+  override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | void {
+    const spans = tracing();
+    if (!spans.enabled || (this.idleCount > 0 && this.waitingCount === 0)) return callback ? super.connect(callback) : super.connect();
+    const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
+    if (callback) {
+      return span.run(() =>
+        super.connect((err, client, done) => {
+          span.end(err);
+          callback(err, client, done);
+        }),
+      );
+    }
+    return span.run(() => super.connect()).then(
+      (client) => {
+        span.end();
+        return client;
+      },
+      (err: unknown) => {
+        span.end(err);
+        throw err;
+      },
+    );
+  }
+}
+
 /**
  * node-postgres' pool already expresses the settings: `min` stays open, `max` = size + overflow,
  * the overflow closes when idle, `connectionTimeoutMillis` bounds the wait for a connection, and a
@@ -101,7 +137,7 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
  */
 export function createPool(target: ConnectionTarget, config: Config, applicationName = 'lakebase-api', observer: PoolObserver = {}): pg.Pool {
   const { password } = target;
-  return new pg.Pool({
+  return new ObservedPool({
     Client: clientClass(observer),
     host: target.host,
     port: target.port,

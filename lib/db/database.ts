@@ -4,6 +4,7 @@ import { withTokenRetry } from '../lakebase/connectWithTokenRetry.ts';
 import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
+import { statementSummary, tracing } from '../telemetry/tracing.ts';
 
 export interface QueryOptions {
   /** Aborted when the caller went away: the statement is cancelled on the server. */
@@ -28,7 +29,16 @@ export class Database {
     private readonly passwordSource?: PasswordSource,
   ) {}
 
-  async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
+  query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
+    const spans = tracing();
+    if (!spans.enabled) return this.run<R>(statement, options);
+    // The statement's name or operation, never its text's values (see statementSummary).
+    const { name, operation } = statementSummary(statement);
+    const attributes = { 'db.system.name': 'postgresql', 'db.operation.name': operation, 'db.query.summary': name };
+    return spans.inSpan(name, attributes, () => this.run<R>(statement, options), 'client');
+  }
+
+  private async run<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
     if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
     try {
       return await withTokenRetry(this.passwordSource, () => this.pool.query<R>(statement));
@@ -70,7 +80,11 @@ export class Database {
   }
 
   /** Runs `work` in one transaction on one connection; rolls back on any error. */
-  async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return tracing().inSpan('transaction', { 'db.system.name': 'postgresql' }, () => this.runTransaction(work), 'client');
+  }
+
+  private async runTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const { client, release } = await this.acquire();
     let broken: Error | undefined;
     try {

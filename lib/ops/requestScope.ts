@@ -4,16 +4,41 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * The request a piece of work belongs to, carried through every await without threading it
  * through handler signatures: the logger's mixin adds `reqId` to every line logged while serving
  * a request (a handler's warning, a token refresh a 28P01 triggered), not just the request line.
+ *
+ * With telemetry on, the same store also carries the active OpenTelemetry context
+ * (lib/telemetry/requestScopeContextManager.ts): one AsyncLocalStorage, not two, because every
+ * async resource the process creates (each promise, each socket callback) pays for each one.
  */
-const scope = new AsyncLocalStorage<{ reqId: string }>();
-
-export function inRequestScope<T>(reqId: string, work: () => T): T {
-  return scope.run({ reqId }, work);
+interface Scope {
+  readonly reqId?: string;
+  /** The OpenTelemetry context (opaque here). */
+  readonly telemetry?: unknown;
 }
 
-/** Fields for the logger's mixin: `{ reqId }` inside a request, nothing outside. */
+const scope = new AsyncLocalStorage<Scope>();
+
+export function inRequestScope<T>(reqId: string, work: () => T): T {
+  const telemetry = scope.getStore()?.telemetry;
+  return scope.run(telemetry === undefined ? { reqId } : { reqId, telemetry }, work);
+}
+
+/**
+ * Fields for the logger's mixin: `{ reqId }` inside a request, nothing outside. A new object each
+ * time: pino merges the line's own fields into what the mixin returns.
+ */
 export function requestLogFields(): { reqId?: string } {
-  return scope.getStore() ?? {};
+  const reqId = scope.getStore()?.reqId;
+  return reqId === undefined ? {} : { reqId };
+}
+
+/** The telemetry context of the work running now, if any. */
+export function scopedTelemetry(): unknown {
+  return scope.getStore()?.telemetry;
+}
+
+/** Runs `work` with `telemetry` as its telemetry context, keeping the request it belongs to. */
+export function withScopedTelemetry<T>(telemetry: unknown, work: () => T): T {
+  return scope.run({ reqId: scope.getStore()?.reqId, telemetry }, work);
 }
 
 /**

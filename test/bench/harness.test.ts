@@ -9,7 +9,7 @@ import { allScenarioIds, SERVICE_KEYS } from '../../bench/scenarios.ts';
 
 /**
  * `npm run bench` in its quickest mode on a small table: proves the harness runs end to end (the
- * database, six server processes (the service compiled and through tsx among them), the start-up measurement, the load generator, both reports), measuring nothing.
+ * database, seven server processes (the service compiled, through tsx and with OpenTelemetry export among them), an OTLP sink, the start-up measurement, the load generator, both reports), measuring nothing.
  */
 const outDir = mkdtempSync(join(tmpdir(), 'lakebase-api-bench-out-'));
 // Its own directory under the system temp dir: as root, PostgreSQL runs as another user that must reach it.
@@ -47,14 +47,18 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
-  assert.equal(report.targets.length, 10);
-  assert.equal(report.servers.length, 6);
+  assert.equal(report.targets.length, 12);
+  assert.equal(report.servers.length, 7);
   // The start-up measurement: both builds of the real entry point, in both database modes.
   assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), ['embedded/compiled', 'embedded/tsx', 'plain Postgres/compiled', 'plain Postgres/tsx']);
   for (const r of report.startup) {
     assert.equal(r.startsMs.length, 1, `${r.mode}/${r.build} started once in a quick run`);
     assert.ok(r.startsMs[0]! > 0 && r.idleRssMiB[0]! > 0);
   }
+  // The telemetry scenarios really exported: the sink took exports, and the drops were read from /metrics.
+  assert.ok(report.telemetry && report.telemetry.sinkExports > 0, JSON.stringify(report.telemetry));
+  assert.deepEqual(Object.keys(report.telemetry.dropped).sort(), ['logs', 'metrics', 'traces']);
+  assert.equal(report.scenarios.find((s) => s.id === 'point-otel')!.baseline?.id, 'point-otel-off');
   for (const server of report.servers) assert.ok(server.startRssMiB !== null && server.startRssMiB > 0, `${server.label} has no RSS at start`);
   assert.match(report.machine.postgres, /^\d+/);
 

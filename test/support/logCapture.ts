@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { createLogger } from '../../lib/logger.ts';
 
 export interface CapturedLogs {
@@ -16,7 +16,10 @@ export interface CapturedLogs {
  * A long soak passes `retain: false` and looks at each line as it is written instead: keeping
  * every line would grow the heap it is measuring.
  */
-export function captureLogs(level = 'info', options: { retain?: boolean; onLine?: (line: string) => void } = {}): CapturedLogs {
+export function captureLogs(
+  level = 'info',
+  options: { retain?: boolean; onLine?: (line: string) => void; through?: (capture: DestinationStream) => DestinationStream } = {},
+): CapturedLogs {
   const lines: string[] = [];
   const retain = options.retain ?? true;
   let count = 0;
@@ -31,6 +34,7 @@ export function captureLogs(level = 'info', options: { retain?: boolean; onLine?
       callback();
     },
   });
-  const logger = createLogger({ level, destination });
+  // `through`: a destination in front of the capture (telemetry's, which also exports each line).
+  const logger = createLogger({ level, destination: options.through ? options.through(destination) : destination });
   return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>), count: () => count };
 }
