@@ -4,6 +4,7 @@
  */
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
+import { refuseOpenByDefault } from './lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
@@ -17,6 +18,7 @@ dotenv.config({ quiet: true });
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  refuseOpenByDefault(config, 'server');
   const logger = createLogger({ level: config.logLevel });
   const ctx = await openContext(config, process.env, logger);
   const router = createRouter(ctx);
