@@ -54,7 +54,7 @@ function refusal(err: InstanceType<typeof errors.JOSEError>): string {
     if (err.claim === 'nbf') return 'the token is not valid yet';
     if (err.claim === 'iss') return 'the token was issued by another issuer';
     if (err.claim === 'aud') return 'the token is for another audience';
-    return `the token's "${err.claim}" claim is not accepted`;
+    return `the token's ${err.claim} claim is not accepted`;
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return 'the token is not signed with an accepted (asymmetric) algorithm';
   if (err instanceof errors.JWKSNoMatchingKey) return "no key of the issuer matches the token's key id";
@@ -105,7 +105,7 @@ export function jwtCallers(settings: JwtSettings, logger: Logger): (headers: Neu
       });
       const email = payload[settings.emailClaim];
       if (typeof email !== 'string' || email === '' || email.length > 320) {
-        throw new Unauthorized(`The bearer token has no "${settings.emailClaim}" claim (AUTH_JWT_EMAIL_CLAIM) to identify the caller`, AUTHORIZATION, { error: 'invalid_token' });
+        throw new Unauthorized(`The bearer token has no ${settings.emailClaim} claim (AUTH_JWT_EMAIL_CLAIM) to identify the caller`, AUTHORIZATION, { error: 'invalid_token' });
       }
       return { value: { email, groups: groupsOf(payload, settings.groupsClaim) }, ttlMs: payload.exp! * 1000 - Date.now() };
     },
