@@ -148,7 +148,8 @@ describe('README quick start on a clean clone', { timeout: 420_000 }, () => {
     }), 120_000);
     try {
       assert.equal(started.url, `http://0.0.0.0:${port}`, 'an app listens on 0.0.0.0 at DATABRICKS_APP_PORT');
-      const res = await fetch(`http://127.0.0.1:${port}/trips/count`);
+      // The Databricks Apps proxy signs the user in and forwards who they are (AUTH_MODE=apps-proxy).
+      const res = await fetch(`http://127.0.0.1:${port}/trips/count`, { headers: { 'x-forwarded-email': 'someone@example.com' } });
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { total_trips: 1500 });
     } finally {
