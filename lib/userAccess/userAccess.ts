@@ -71,7 +71,7 @@ export class UserAccess {
     if (identity.userName.toLowerCase() !== email.toLowerCase()) {
       throw new Unauthorized('X-Forwarded-Email does not match the identity of X-Forwarded-Access-Token', EMAIL_HEADER, { error: 'invalid_token' });
     }
-    return this.runAs(identity, token);
+    return this.runAs(identity, token, FORWARDED_TOKEN);
   }
 
   /**
@@ -79,15 +79,15 @@ export class UserAccess {
    * with the workspace, and the token their database logins are minted with.
    */
   async verifyToken(token: string, source: TokenSource): Promise<VerifiedUser & WorkspaceIdentity> {
-    return this.runAs(await this.tokens.verify(token, source), token);
+    return this.runAs(await this.tokens.verify(token, source), token, source);
   }
 
   /** Keeps the newest token of the user for minting their Postgres password. */
-  private runAs(identity: WorkspaceIdentity, token: string): VerifiedUser & WorkspaceIdentity {
+  private runAs(identity: WorkspaceIdentity, token: string, source: TokenSource): VerifiedUser & WorkspaceIdentity {
     const owner = identity.userName;
     const password = this.passwords.get(owner);
     if (password) password.useToken(token);
-    else this.passwords.set(owner, new UserPassword(owner, token, this.issuer, (err) => this.credentialFailure(err, owner)));
+    else this.passwords.set(owner, new UserPassword(owner, token, this.issuer, (err) => this.credentialFailure(err, owner, source)));
     return { email: owner, ...identity };
   }
 
@@ -114,11 +114,11 @@ export class UserAccess {
     return this.pools.closeAll();
   }
 
-  private credentialFailure(err: unknown, user: string): ApiError {
+  private credentialFailure(err: unknown, user: string, source: TokenSource): ApiError {
     if (err instanceof ApiError) return err;
     const { kind, message } = this.issuer.classify(err);
     if (kind === 'unauthenticated') {
-      return new Unauthorized(`The workspace did not accept the user's token for a database credential (${message})`, ACCESS_TOKEN_HEADER, { cause: err, error: 'invalid_token' });
+      return new Unauthorized(`The workspace did not accept ${source.label} for a database credential (${message})`, source.field, { cause: err, error: 'invalid_token' });
     }
     if (kind === 'forbidden' || kind === 'not-found') {
       return new Forbidden(
