@@ -18,6 +18,7 @@ import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult 
 import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
 import { PeakRssSampler, startServer, type ServerProcess } from './serverProcess.ts';
 import { readSettings } from './settings.ts';
+import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../test/support/testIssuer.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -187,12 +188,17 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     CACHE_ENABLED: 'true',
   };
-  const serverScripts: Record<ServerKey, { script: string; args?: string[] }> = {
+  // AUTH_MODE=jwt against a loopback issuer in this process: fetched once by the server, then idle.
+  const issuer: TestIssuer = await startTestIssuer();
+  const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
+  const groups = () => scenarioGroups(settings.rows, bearerToken);
+  const serverScripts: Record<ServerKey, { script: string; args?: string[]; env?: NodeJS.ProcessEnv }> = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
     service: { script: 'servers/service.ts', args: ['express'] },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
+    serviceJwt: { script: 'servers/service.ts', args: ['express'], env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: issuer.issuer, AUTH_JWT_AUDIENCE: TEST_AUDIENCE } },
   };
   const logFiles: string[] = [];
   const servers = new Map<ServerKey, ServerProcess>();
@@ -200,7 +206,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   try {
     const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
-    const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
     const entries = await Promise.all(
@@ -208,8 +214,8 @@ async function main(): Promise<void> {
         const logFile = join(logsDir, `${key}.log`);
         rmSync(logFile, { force: true });
         logFiles.push(logFile);
-        const { script, args } = serverScripts[key];
-        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env, logFile })] as const;
+        const { script, args, env: own } = serverScripts[key];
+        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env: { ...env, ...own }, logFile })] as const;
       }),
     );
     for (const [key, server] of entries) servers.set(key, server);
@@ -272,7 +278,7 @@ async function main(): Promise<void> {
     };
 
     for (const connections of settings.connections) {
-      for (const group of scenarioGroups(settings.rows)) await runGroup(group, connections);
+      for (const group of groups()) await runGroup(group, connections);
       const c = results.find((r) => r.id === 'C' && r.connections === connections);
       if (connections === settings.fixedRateConnections && c) {
         await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
@@ -283,6 +289,7 @@ async function main(): Promise<void> {
     await admin.end().catch(() => undefined);
     await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
     await db.stop().catch(() => undefined);
+    await issuer.close();
     if (!settings.keepLogs) for (const file of logFiles) rmSync(file, { force: true });
   }
 

@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceNode' | 'serviceJwt';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -9,6 +9,7 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   C: '(C) Express 5 + pg.Pool point select',
   service: 'service (Express adapter)',
   serviceNode: 'service (node:http adapter)',
+  serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
 };
 
 export interface Scenario {
@@ -39,12 +40,13 @@ export interface ScenarioGroup {
  * scenarios take turns in short slices (C, point, point-node, C, point, …), so a comparison and its
  * baseline see the same moments of a shared, noisy machine rather than neighbouring ones.
  */
-export function scenarioGroups(rows: number): ScenarioGroup[] {
+export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time'): ScenarioGroup[] {
   const deepCursor = rows - 1000; // 999,000 for the default million rows
   const deepPage = Math.floor(deepCursor / 100) + 1; // the page starting at offset 999,000
   const fixed = (path: string, headers?: Record<string, string>): RequestPlan => ({ kind: 'fixed', path, headers });
   const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
   const probeTrip = { path: '/trips/1' };
+  const authorized = { authorization: `Bearer ${bearerToken}` };
   return [
     {
       name: 'http',
@@ -53,6 +55,8 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
         { id: 'A', label: 'A: fixed JSON', server: 'A', plan: fixed('/'), probe: { path: '/' } },
         { id: 'B', label: 'B: fixed JSON', server: 'B', plan: fixed('/'), probe: { path: '/' }, baseline: 'A' },
         { id: 'count', label: 'GET /trips/count (cached)', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'B' },
+        // The same cached read with every request's JWT checked: the verified-token cache keeps it cheap.
+        { id: 'count-jwt', label: 'GET /trips/count (cached), AUTH_MODE=jwt', server: 'serviceJwt', plan: fixed('/trips/count', authorized), probe: { path: '/trips/count', headers: authorized }, baseline: 'count' },
         { id: 'count-node', label: 'GET /trips/count (cached), node:http adapter', server: 'serviceNode', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'A' },
         { id: 'analytics', label: 'GET /trips/analytics (cached)', server: 'service', plan: fixed('/trips/analytics'), probe: { path: '/trips/analytics' }, baseline: 'B' },
       ],

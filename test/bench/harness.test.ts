@@ -9,7 +9,7 @@ import { allScenarioIds } from '../../bench/scenarios.ts';
 
 /**
  * `npm run bench` in its quickest mode on a small table: proves the harness runs end to end (the
- * database, five server processes, the load generator, both reports), measuring nothing.
+ * database, six server processes, the load generator, both reports), measuring nothing.
  */
 const outDir = mkdtempSync(join(tmpdir(), 'lakebase-api-bench-out-'));
 // Its own directory under the system temp dir: as root, PostgreSQL runs as another user that must reach it.
@@ -43,12 +43,12 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     assert.equal(s.errors, 0, `${s.id} had connection errors`);
     assert.ok(s.peakRssMiB !== null && s.peakRssMiB > 0, `${s.id} has no peak RSS`);
     // The service really logs: one line per request it answered, at info level.
-    if (s.server === 'service' || s.server === 'serviceNode') assert.ok(s.logLines >= s.requests, `${s.id}: ${s.logLines} log lines for ${s.requests} requests`);
+    if (s.server === 'service' || s.server === 'serviceNode' || s.server === 'serviceJwt') assert.ok(s.logLines >= s.requests, `${s.id}: ${s.logLines} log lines for ${s.requests} requests`);
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
-  assert.equal(report.targets.length, 8);
-  assert.equal(report.servers.length, 5);
+  assert.equal(report.targets.length, 9);
+  assert.equal(report.servers.length, 6);
   for (const server of report.servers) assert.ok(server.startRssMiB !== null && server.startRssMiB > 0, `${server.label} has no RSS at start`);
   assert.match(report.machine.postgres, /^\d+/);
 
