@@ -37,6 +37,7 @@ export class VerifiedTokenCache<T extends object> {
 
   async get(token: string): Promise<T> {
     const key = createHash('sha256').update(token).digest('base64url');
-    return (await this.cache.fetch(key, { context: token }))!;
+    // A fresh entry straight from the map (the hot path); a miss, or a verification under way, through fetch.
+    return this.cache.get(key) ?? (await this.cache.fetch(key, { context: token }))!;
   }
 }
