@@ -30,13 +30,12 @@ const retryAfter: HeadersObject = { 'Retry-After': { description: 'Seconds to wa
 const errorResponses = {
   Unauthorized: {
     ...problem(
-    'The request does not say who is calling as AUTH_MODE requires (a bearer token, or the Databricks Apps proxy\'s ' +
-      'X-Forwarded-Email / X-Forwarded-Access-Token), or the token is malformed, expired or not accepted; `field` names the header',
-    {
-      type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
-      detail: 'This API runs each request as the signed-in Databricks user: the X-Forwarded-Access-Token header is missing',
-      field: 'x-forwarded-access-token',
-    },
+      'The request does not say who is calling as AUTH_MODE requires (a bearer token, or the Databricks Apps proxy\'s ' +
+        'X-Forwarded-Email / X-Forwarded-Access-Token), or the token is malformed, expired or not accepted; `field` names the header',
+      {
+        type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
+        detail: 'The bearer token was refused: the token has expired', field: 'authorization',
+      },
     ),
     headers: {
       'WWW-Authenticate': {

@@ -206,6 +206,9 @@ describe('AUTH_MODE=jwt, the same in every runtime', () => {
     assert.deepEqual(linesLeakingSecrets(service.logs.lines, issued), []);
     const answer = await everywhere('GET', '/trips/42', bearer(issued[0]!));
     assert.ok(!issued.some((t) => answer.text.includes(t) || Object.values(answer.headers).some((h) => h.includes(t))));
+    const metrics = await everywhere('GET', '/metrics');
+    assert.ok(!issued.some((t) => metrics.text.includes(t)), 'no token in any metric');
+    assert.match(metrics.text, /route="\/trips\/\{trip_id\}",status="401"/, '401s are counted per route, like other failures');
   });
 });
 
