@@ -4,6 +4,7 @@
  */
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
+import { refuseOpenByDefault } from './lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
 import { createLogger } from './lib/logger.ts';
 import { openContext } from './lib/openContext.ts';
@@ -19,6 +20,7 @@ dotenv.config({ quiet: true });
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  refuseOpenByDefault(config, 'server');
   // OpenTelemetry export when the platform asks for it (OTEL_EXPORTER_OTLP_ENDPOINT); else nothing is loaded.
   const telemetry = await startTelemetryIfConfigured(process.env, { version: APP_VERSION });
   const logger = createLogger({ level: config.logLevel, destination: telemetry?.logDestination() });

@@ -78,6 +78,7 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   };
   throughputTarget('point', 'C', 0.9, 'Point lookup `GET /trips/{id}` throughput');
   throughputTarget('count', 'B', 0.85, 'Cached `/trips/count` throughput');
+  throughputTarget('count-jwt', 'count-bearer', 0.9, 'Cached `/trips/count` with AUTH_MODE=jwt (every request verified), vs the same request with AUTH_MODE=none');
   throughputTarget('analytics', 'B', 0.85, 'Cached `/trips/analytics` throughput');
   throughputTarget('ride-get', 'trip-get', 0.9, 'Generated `GET /rides/{id}` (add-table) throughput');
   throughputTarget('ride-list', 'trip-stream', 0.9, 'Generated `GET /rides` list (add-table) throughput');

@@ -19,6 +19,7 @@ import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type Scen
 import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
 import { readSettings } from './settings.ts';
 import { measureStartups } from './startup.ts';
+import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../test/support/testIssuer.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -207,12 +208,17 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     CACHE_ENABLED: 'true',
   };
-  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[]; telemetry?: boolean }> = {
+  // AUTH_MODE=jwt against a loopback issuer in this process: fetched once by the server, then idle.
+  const issuer: TestIssuer = await startTestIssuer();
+  const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
+  const groups = () => scenarioGroups(settings.rows, bearerToken);
+  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }> = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
     serviceTelemetry: { script: 'servers/service.ts', args: ['express'], telemetry: true },
+    serviceJwt: { script: 'servers/service.ts', args: ['express'], env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: issuer.issuer, AUTH_JWT_AUDIENCE: TEST_AUDIENCE } },
   };
   // The service itself through its real entry point, on a free loopback port.
   const entryEnv: NodeJS.ProcessEnv = { ...env, PORT: '0' };
@@ -235,7 +241,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   try {
     const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
-    const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
     if ([...neededServers].some((key) => key !== 'service' && key !== 'serviceTsx' && serverScripts[key].telemetry)) {
@@ -252,10 +258,10 @@ async function main(): Promise<void> {
           const build = key === 'service' ? 'compiled' : 'tsx';
           return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
         }
-        const { script, args, telemetry: exporting } = serverScripts[key];
+        const { script, args, env: own, telemetry: exporting } = serverScripts[key];
         // Telemetry on as a Databricks App has it: OTLP/gRPC to a collector on the same machine.
-        const serverEnv = exporting ? { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' } : env;
-        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env: serverEnv, logFile })] as const;
+        const telemetryEnv = exporting ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' } : {};
+        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env: { ...env, ...own, ...telemetryEnv }, logFile })] as const;
       }),
     );
     for (const [key, server] of entries) servers.set(key, server);
@@ -318,7 +324,7 @@ async function main(): Promise<void> {
     };
 
     for (const connections of settings.connections) {
-      for (const group of scenarioGroups(settings.rows)) await runGroup(group, connections);
+      for (const group of groups()) await runGroup(group, connections);
       const c = results.find((r) => r.id === 'C' && r.connections === connections);
       if (connections === settings.fixedRateConnections && c) {
         await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
@@ -335,6 +341,7 @@ async function main(): Promise<void> {
     await admin.end().catch(() => undefined);
     await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
     await db.stop().catch(() => undefined);
+    await issuer.close();
     if (!settings.keepLogs) for (const file of logFiles) rmSync(file, { force: true });
   }
 

@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode' | 'serviceTelemetry';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode' | 'serviceTelemetry' | 'serviceJwt';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -11,10 +11,11 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
   serviceNode: 'service (node:http adapter)',
   serviceTelemetry: 'service (Express adapter), OpenTelemetry export on (OTLP/gRPC to a local sink)',
+  serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
 };
 
 /** The servers that are the service itself, whatever runs it. */
-export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode', 'serviceTelemetry'];
+export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode', 'serviceTelemetry', 'serviceJwt'];
 
 export interface Scenario {
   id: string;
@@ -44,12 +45,13 @@ export interface ScenarioGroup {
  * scenarios take turns in short slices (C, point, point-node, C, point, …), so a comparison and its
  * baseline see the same moments of a shared, noisy machine rather than neighbouring ones.
  */
-export function scenarioGroups(rows: number): ScenarioGroup[] {
+export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time'): ScenarioGroup[] {
   const deepCursor = rows - 1000; // 999,000 for the default million rows
   const deepPage = Math.floor(deepCursor / 100) + 1; // the page starting at offset 999,000
   const fixed = (path: string, headers?: Record<string, string>): RequestPlan => ({ kind: 'fixed', path, headers });
   const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
   const probeTrip = { path: '/trips/1' };
+  const authorized = { authorization: `Bearer ${bearerToken}` };
   return [
     {
       name: 'http',
@@ -59,6 +61,11 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
         { id: 'B', label: 'B: fixed JSON', server: 'B', plan: fixed('/'), probe: { path: '/' }, baseline: 'A' },
         { id: 'count', label: 'GET /trips/count (cached)', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'B' },
         { id: 'count-tsx', label: 'GET /trips/count (cached), through tsx', server: 'serviceTsx', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count' },
+        // The same cached read with every request's JWT checked (the verified-token cache keeps it cheap),
+        // against AUTH_MODE=none sent the very same request: what verification costs, apart from the
+        // ~600 header bytes every bearer request carries, which count-bearer measures against count.
+        { id: 'count-bearer', label: 'GET /trips/count (cached), AUTH_MODE=none, with the JWT header', server: 'service', plan: fixed('/trips/count', authorized), probe: { path: '/trips/count', headers: authorized }, baseline: 'count' },
+        { id: 'count-jwt', label: 'GET /trips/count (cached), AUTH_MODE=jwt', server: 'serviceJwt', plan: fixed('/trips/count', authorized), probe: { path: '/trips/count', headers: authorized }, baseline: 'count-bearer' },
         { id: 'count-node', label: 'GET /trips/count (cached), node:http adapter', server: 'serviceNode', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'A' },
         { id: 'analytics', label: 'GET /trips/analytics (cached)', server: 'service', plan: fixed('/trips/analytics'), probe: { path: '/trips/analytics' }, baseline: 'B' },
       ],

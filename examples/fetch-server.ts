@@ -8,12 +8,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createFetchHandler } from '../lib/adapters/fetch.ts';
+import { refuseOpenByDefault } from '../lib/auth/openByDefault.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openContext } from '../lib/openContext.ts';
 import { shutDownGracefully } from '../lib/ops/gracefulShutdown.ts';
 
 const config = loadConfig(process.env);
+refuseOpenByDefault(config, 'server');
 const ctx = await openContext(config, process.env, createLogger({ level: config.logLevel }));
 const handle = createFetchHandler(ctx);
 

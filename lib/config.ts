@@ -1,3 +1,5 @@
+import { readAuthSettings, type AuthSettings } from './auth/authSettings.ts';
+
 /**
  * Configuration from the environment (server.ts loads `.env` into it first), validated once at
  * start-up. A bad value stops the process with a message naming the variable.
@@ -64,6 +66,8 @@ export interface Config {
     /** A user's pool idle this long is closed (its connections too). */
     idleCloseSeconds: number;
   };
+  /** Who may call: AUTH_MODE, AUTH_WRITERS, AUTH_JWT_* (lib/auth/authSettings.ts, docs/authentication.md). */
+  auth: AuthSettings;
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -172,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST?.trim() || (inDatabricksApp ? '0.0.0.0' : '127.0.0.1');
   const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);
+  const access = readAccess(env);
 
   return {
     host,
@@ -200,7 +205,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxBytes: readInt(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
       invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
     },
-    access: readAccess(env),
+    access,
+    auth: readAuthSettings(env, { inDatabricksApp, userAccess: access.mode === 'user' }),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { createAuthenticator, type Authenticator } from './auth/authenticator.ts';
 import { openInvalidationChannel, type InvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
 import { ConfigError, type Config } from './config.ts';
@@ -47,6 +48,8 @@ export interface Context {
    * `security` in the OpenAPI document run with `db` logged in as the caller; null in service mode.
    */
   userAccess: UserAccess | null;
+  /** AUTH_MODE's check of each caller (lib/auth/); null with AUTH_MODE=none. */
+  authenticator: Authenticator | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -88,6 +91,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now })
     : null;
   const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
+  const authenticator = await createAuthenticator(config.auth, { userAccess, logger });
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
   const context: Context = {
     config,
@@ -104,6 +108,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     metrics: null,
     shuttingDown: false,
     userAccess,
+    authenticator,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {

@@ -55,14 +55,26 @@ export class BadRequest extends ApiError {
   }
 }
 
+/** RFC 6750 §3.1 error codes; none at all when the request carried no credentials. */
+export type BearerError = 'invalid_request' | 'invalid_token';
+
+/** RFC 6750 §3: error_description is quoted text without `"` or `\`, printable ASCII only. */
+function quotable(text: string): string {
+  const plain = text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, "'");
+  return plain.length > 200 ? `${plain.slice(0, 197)}...` : plain;
+}
+
 /**
- * The request does not say who is calling (LAKEBASE_ACCESS=user without the Databricks Apps
- * proxy's identity headers), or the workspace refused the token it carries. `field` names the
- * header.
+ * The request does not say who is calling (no credentials, or headers missing), or the token it
+ * carries is malformed, expired or forged. `field` names the header. The challenge follows RFC 6750:
+ * `error` / `error_description` only when a credential was sent.
  */
 export class Unauthorized extends ApiError {
-  constructor(detail: string, field: string, options: { cause?: unknown } = {}) {
-    super(401, 'Unauthorized', detail, { field, cause: options.cause, headers: { 'www-authenticate': 'Bearer realm="Databricks Apps"' } });
+  constructor(detail: string, field: string, options: { cause?: unknown; error?: BearerError } = {}) {
+    const challenge = options.error
+      ? `Bearer realm="lakebase-api", error="${options.error}", error_description="${quotable(detail)}"`
+      : 'Bearer realm="lakebase-api"';
+    super(401, 'Unauthorized', detail, { field, cause: options.cause, headers: { 'www-authenticate': challenge } });
   }
 }
 

@@ -35,8 +35,13 @@ export interface CompiledOperation {
   cacheTtlSeconds: number;
   /** Cache key prefix templates a successful call of this (write) operation makes stale. */
   invalidates: readonly string[];
-  /** Declares `security` (LAKEBASE_ACCESS=user): runs as the verified caller, on their own connections. */
-  runsAsUser: boolean;
+  /**
+   * Declares `security`: the authenticate step (lib/auth/) identifies the caller first, and with
+   * LAKEBASE_ACCESS=user the handler runs as them, on their own connections.
+   */
+  guarded: boolean;
+  /** Changes data (not GET / HEAD): AUTH_WRITERS applies. */
+  write: boolean;
 }
 
 export interface Router {
@@ -80,7 +85,8 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
         validator: new InputValidator(operation, compiler),
         cacheTtlSeconds: Number(operation[CACHE_TTL_EXTENSION] ?? 0),
         invalidates: (operation[CACHE_INVALIDATES_EXTENSION] as string[] | undefined) ?? [],
-        runsAsUser: Array.isArray(operation.security) && operation.security.length > 0,
+        guarded: Array.isArray(operation.security) && operation.security.length > 0,
+        write: method !== 'get' && method !== 'head',
       });
     }
   }
@@ -128,12 +134,12 @@ export function problemResponse(error: ApiError, requestId: string): NeutralResp
  * the per-request log line. Built once per context.
  */
 export function createRouter(ctx: Context, options: RouterOptions = {}): Router {
-  const document = options.document ?? buildOpenApiDocument(ctx.version, { access: ctx.config.access.mode });
+  const document = options.document ?? buildOpenApiDocument(ctx.version, { access: ctx.config.access.mode, auth: ctx.config.auth.mode });
   const operations = compileOperations(document, options.handlers ?? defaultHandlers);
-  const userAccess = ctx.userAccess;
-  const asUser = operations.find((op) => op.runsAsUser);
+  const { userAccess, authenticator } = ctx;
+  const guarded = operations.find((op) => op.guarded);
   // A declared security requirement nobody enforces would be worse than none.
-  if (asUser && !userAccess) throw new Error(`Operation ${asUser.operationId} declares security, which needs LAKEBASE_ACCESS=user`);
+  if (guarded && !authenticator) throw new Error(`Operation ${guarded.operationId} declares security, which AUTH_MODE=none does not enforce`);
   const cacheScope = options.cacheScope ?? ((user: VerifiedUser) => user.email);
   const routes = new RouteTable<CompiledOperation>();
   for (const op of operations) routes.add(op.template, op.method, op);
@@ -191,8 +197,10 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const declaredLength = Number(headerValue(request.headers, 'content-length'));
     if ((request.body && request.body.length > maxBodyBytes) || declaredLength > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
     // Who is calling comes before what they ask: no input feedback to an unidentified caller.
-    const user = operation.runsAsUser ? await userAccess!.identify(request.headers) : undefined;
-    trace.user = user?.email;
+    const caller = operation.guarded ? await authenticator!.identify(request.headers) : undefined;
+    trace.user = caller?.email;
+    if (caller) authenticator!.authorize(caller, operation);
+    const user = caller?.user;
 
     const validated = operation.validator.validate({
       params: match.params,
@@ -259,7 +267,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     }
     headers.etag = etag;
     // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
-    if (user) headers.vary = 'X-Forwarded-Email';
+    if (user) headers.vary = authenticator!.identityHeader;
     if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
     return { cache, response: { status, headers, body } };
   }
@@ -336,7 +344,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
         ms: Math.round(ms * 100) / 100,
         ...(cache ? { cache } : {}),
         ...callerLogFields(request.headers),
-        // The verified user the request ran as (LAKEBASE_ACCESS=user): the audit trail.
+        // The authenticated caller (and, with LAKEBASE_ACCESS=user, who Postgres saw): the audit trail.
         ...(trace.user ? { user: trace.user } : {}),
       },
       `${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path} ${response.status} ${ms.toFixed(1)}ms`,

@@ -1,5 +1,8 @@
 import { OpenApiBuilder } from 'openapi3-ts/oas31';
-import type { HeadersObject, OpenAPIObject, OperationObject, ParameterObject, ReferenceObject, ResponseObject, ResponsesObject, SchemaObject } from 'openapi3-ts/oas31';
+import type {
+  HeadersObject, OpenAPIObject, OperationObject, ParameterObject, ReferenceObject, ResponseObject, ResponsesObject, SchemaObject, SecurityRequirementObject, SecuritySchemeObject,
+} from 'openapi3-ts/oas31';
+import type { AuthMode } from '../lib/auth/authSettings.ts';
 import { schemas } from './schemas.ts';
 import { tableResponses, tableSchemas } from './tableApi.ts';
 import { tableApis } from './tables.ts';
@@ -27,16 +30,24 @@ function problem(description: string, example: object): ResponseObject {
 const retryAfter: HeadersObject = { 'Retry-After': { description: 'Seconds to wait before retrying', required: true, schema: { type: 'integer' } } };
 
 const errorResponses = {
-  Unauthorized: problem(
-    'LAKEBASE_ACCESS=user only: the request does not carry the signed-in user (X-Forwarded-Access-Token and X-Forwarded-Email, ' +
-      'set by the Databricks Apps proxy), or the workspace did not accept the token; `field` names the header',
-    {
-      type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
-      detail: 'This API runs each request as the signed-in Databricks user: the X-Forwarded-Access-Token header is missing',
-      field: 'x-forwarded-access-token',
+  Unauthorized: {
+    ...problem(
+      'The request does not say who is calling as AUTH_MODE requires (a bearer token, or the Databricks Apps proxy\'s ' +
+        'X-Forwarded-Email / X-Forwarded-Access-Token), or the token is malformed, expired or not accepted; `field` names the header',
+      {
+        type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
+        detail: 'The bearer token was refused: the token has expired', field: 'authorization',
+      },
+    ),
+    headers: {
+      'WWW-Authenticate': {
+        description: 'RFC 6750 challenge: `Bearer realm="lakebase-api"`, with `error` and `error_description` when a credential was sent',
+        required: true,
+        schema: { type: 'string' },
+      },
     },
-  ),
-  Forbidden: problem('Postgres refused the operation to the database user (a missing grant or a row-level security policy); `operation` names it', {
+  },
+  Forbidden: problem('The caller may not run the operation: not in AUTH_WRITERS, or Postgres refused it to the database user (a missing grant or a row-level security policy); `operation` names it', {
     type: '/problems/forbidden', title: 'Forbidden', status: 403,
     detail: 'reader@example.com may not run updateTripVendor: permission denied for table nyc_train_synced', operation: 'updateTripVendor',
   }),
@@ -272,18 +283,56 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
 export interface DocumentOptions {
   /**
    * `user` (LAKEBASE_ACCESS=user): every operation but the `service` probes runs as the signed-in
-   * Databricks user, so it declares the proxy's identity headers as its security requirement and
-   * answers 401 without them. The router reads `security` to know which operations run as the caller.
+   * Databricks user, on connections logged in as them.
    */
   access?: 'service' | 'user';
+  /**
+   * AUTH_MODE (default: `apps-proxy` with LAKEBASE_ACCESS=user, else `none`): every operation but the
+   * `service` probes declares the mode's security scheme and answers 401 without it. The router
+   * reads `security` to know which operations need a caller.
+   */
+  auth?: AuthMode;
 }
 
-/** The two headers the Databricks Apps proxy sets for a signed-in user; both are required. */
-const USER_SECURITY = [{ forwardedAccessToken: [], forwardedEmail: [] }];
-
-function asUser(operation: Operation): Operation {
-  return { ...operation, security: USER_SECURITY, responses: { '401': errorRef('Unauthorized'), ...operation.responses } };
+/** Each mode's security schemes (so /docs offers "Authorize"), and what an operation requires. */
+function securityOf(auth: AuthMode, access: 'service' | 'user'): { schemes: Record<string, SecuritySchemeObject>; requirement: SecurityRequirementObject[] } {
+  const forwardedEmail: SecuritySchemeObject = {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Forwarded-Email',
+    description: "The signed-in user's e-mail, forwarded by the Databricks Apps proxy" + (access === 'user' ? "; must be the token's identity" : ''),
+  };
+  switch (auth) {
+    case 'none':
+      return { schemes: {}, requirement: [] };
+    case 'jwt':
+      return {
+        schemes: { bearerJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT from the configured OIDC issuer (AUTH_JWT_ISSUER) for this API (AUTH_JWT_AUDIENCE)' } },
+        requirement: [{ bearerJwt: [] }],
+      };
+    case 'databricks-token':
+      return {
+        schemes: { databricksToken: { type: 'http', scheme: 'bearer', description: 'A Databricks OAuth access token or personal access token of the calling user' } },
+        requirement: [{ databricksToken: [] }],
+      };
+    case 'apps-proxy':
+      if (access === 'service') return { schemes: { forwardedEmail }, requirement: [{ forwardedEmail: [] }] };
+      return {
+        schemes: {
+          forwardedAccessToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Forwarded-Access-Token',
+            description: "The signed-in user's OAuth token, forwarded by the Databricks Apps proxy (user authorization)",
+          },
+          forwardedEmail,
+        },
+        requirement: [{ forwardedAccessToken: [], forwardedEmail: [] }],
+      };
+  }
 }
+
+const isWrite = (method: string) => method !== 'get' && method !== 'head';
 
 export function buildOpenApiDocument(version: string, options: DocumentOptions = {}): OpenAPIObject {
   const builder = OpenApiBuilder.create()
@@ -312,27 +361,16 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
   for (const [name, schema] of Object.entries(schemas)) builder.addSchema(name, schema);
   for (const [name, response] of Object.entries(errorResponses)) builder.addResponse(name, response);
 
+  const access = options.access ?? 'service';
+  const { schemes, requirement } = securityOf(options.auth ?? (access === 'user' ? 'apps-proxy' : 'none'), access);
+  for (const [name, scheme] of Object.entries(schemes)) builder.addSecurityScheme(name, scheme);
   const paths = new Map<string, Record<string, Operation>>();
-  if (options.access === 'user') {
-    builder.addSecurityScheme('forwardedAccessToken', {
-      type: 'apiKey',
-      in: 'header',
-      name: 'X-Forwarded-Access-Token',
-      description: "The signed-in user's OAuth token, forwarded by the Databricks Apps proxy (user authorization)",
-    });
-    builder.addSecurityScheme('forwardedEmail', {
-      type: 'apiKey',
-      in: 'header',
-      name: 'X-Forwarded-Email',
-      description: "The signed-in user's e-mail, forwarded by the Databricks Apps proxy; must be the token's identity",
-    });
-  }
   for (const { path, method, operation } of [...operations, ...tableOperations]) {
-    // Deny by default: every operation runs as the caller except the service's own probes, so an
-    // operation added for a new table can never run as the service principal by omission.
-    const runsAsUser = options.access === 'user' && operation.tags?.includes('service') !== true;
-    const shaped = runsAsUser ? asUser(operation) : operation;
-    const described = { ...shaped, responses: { ...requestErrors, ...shaped.responses } };
+    // Deny by default: every operation needs a caller except the service's own probes, so an
+    // operation added for a new table can never be open by omission. Open ones say so (`security: []`).
+    const guarded = requirement.length > 0 && operation.tags?.includes('service') !== true;
+    const refusals: ResponsesObject = guarded ? { '401': errorRef('Unauthorized'), ...(isWrite(method) ? { '403': errorRef('Forbidden') } : {}) } : {};
+    const described = { ...operation, security: guarded ? requirement : [], responses: { ...requestErrors, ...refusals, ...operation.responses } };
     paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
   }
   for (const [path, item] of paths) builder.addPath(path, item);

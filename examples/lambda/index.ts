@@ -4,6 +4,7 @@
  * invocation and reused by the next ones, so each container has its own pool and its own cache.
  */
 import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
+import { refuseOpenByDefault } from '../../lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
@@ -16,6 +17,8 @@ export const handler = createLambdaHandler(async () => {
   // count of /trips/pages. DB_POOL_SIZE and DB_MAX_OVERFLOW still override these defaults.
   const env: Record<string, string | undefined> = { DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '1', ...process.env };
   const config = loadConfig(env);
+  // API Gateway makes every function reachable: no silent open door (docs/authentication.md).
+  refuseOpenByDefault(config, 'lambda');
   if (!DATABASE_SETTINGS.some((name) => env[name])) {
     throw new ConfigError('DATABASE_URL', '(or PGHOST, DATABRICKS_DATABASE_INSTANCE, LAKEBASE_ENDPOINT) must be set on Lambda: the embedded database is for local use only');
   }

@@ -29,19 +29,30 @@ export interface PasswordSource {
   stop(): Promise<void>;
 }
 
+/** Who a Databricks token belongs to, as the workspace says (SCIM Me). */
+export interface WorkspaceIdentity {
+  /** SCIM userName: the user's e-mail, their Postgres role. */
+  userName: string;
+  /** Display names of the workspace groups the user is in. */
+  groups: string[];
+}
+
+/** Asks the workspace who a Databricks token (OAuth or PAT) belongs to. */
+export interface TokenIdentifier {
+  identify(userToken: string): Promise<WorkspaceIdentity>;
+  /** What kind of failure a workspace error is, in words safe to log. */
+  classify(err: unknown): { kind: 'auth-config' | 'unauthenticated' | 'forbidden' | 'not-found' | 'unavailable' | 'timeout' | 'other'; message: string };
+}
+
 /**
  * Lakebase only: Postgres credentials for the signed-in users (LAKEBASE_ACCESS=user), minted with
  * each user's own workspace token.
  */
-export interface OnBehalfOfIssuer {
+export interface OnBehalfOfIssuer extends TokenIdentifier {
   /** Safe to log. */
   readonly description: string;
-  /** The workspace identity a token belongs to (SCIM userName: the user's e-mail, their Postgres role). */
-  identify(userToken: string): Promise<string>;
   /** A Postgres password for the token's identity. */
   mint(userToken: string, signal: AbortSignal): Promise<{ token: string; expiresAt: Date }>;
-  /** What kind of failure a workspace error from identify() or mint() is, in words safe to log. */
-  classify(err: unknown): { kind: 'auth-config' | 'unauthenticated' | 'forbidden' | 'not-found' | 'unavailable' | 'timeout' | 'other'; message: string };
 }
 
 /** Everything needed to open a connection, resolved once at start-up. */

@@ -1,6 +1,7 @@
 import type { OnBehalfOfIssuer } from '../db/connectionTarget.ts';
 import { credentialSourceFor, type LakebaseResource } from './credentialSources.ts';
-import { callWorkspace, classifyWorkspaceError, createUserWorkspaceClient } from './workspaceClient.ts';
+import { createUserWorkspaceClient } from './workspaceClient.ts';
+import { workspaceTokenIdentifier } from './workspaceIdentity.ts';
 
 /**
  * On-behalf-of credentials (LAKEBASE_ACCESS=user): the same credential API as the service's own
@@ -13,15 +14,9 @@ export function onBehalfOfIssuer(workspaceHost: string, resource: LakebaseResour
   const kind = resource.mode === 'lakebase-provisioned' ? `instance "${resource.instance}"` : `endpoint "${resource.endpoint}"`;
   return {
     description: `per-user credentials for ${kind}`,
-    async identify(userToken) {
-      const w = createUserWorkspaceClient(workspaceHost, userToken, { retryTimeoutSeconds });
-      const me = await callWorkspace('GET /api/2.0/preview/scim/v2/Me', timeoutMs, (context) => w.currentUser.me(context));
-      if (!me.userName) throw new Error('the workspace identity of the forwarded token has no userName');
-      return me.userName;
-    },
+    ...workspaceTokenIdentifier(workspaceHost, timeoutMs),
     mint(userToken, signal) {
       return credentialSourceFor(createUserWorkspaceClient(workspaceHost, userToken, { retryTimeoutSeconds }), resource, timeoutMs).generate(signal);
     },
-    classify: classifyWorkspaceError,
   };
 }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ConnectionTarget, OnBehalfOfIssuer } from '../db/connectionTarget.ts';
+import type { ConnectionTarget, OnBehalfOfIssuer, WorkspaceIdentity } from '../db/connectionTarget.ts';
 import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
 import { UserPools, type UserPool, type UserPoolStats } from '../db/userPools.ts';
@@ -10,6 +9,7 @@ import { ApiError, Forbidden, Unauthorized, Unavailable } from '../errors.ts';
 import type { NeutralRequest } from '../http.ts';
 import { ACCESS_TOKEN_HEADER, EMAIL_HEADER, readForwardedIdentity } from './forwardedIdentity.ts';
 import { UserPassword } from './userPassword.ts';
+import { WorkspaceTokens, type TokenSource } from './workspaceTokens.ts';
 
 /** A caller whose forwarded token the workspace has confirmed belongs to them. */
 export interface VerifiedUser {
@@ -17,9 +17,7 @@ export interface VerifiedUser {
   email: string;
 }
 
-/** A verified token is trusted for this long before the workspace is asked again. */
-const VERIFIED_TOKEN_TTL_MS = 5 * 60 * 1000;
-const MAX_VERIFIED_TOKENS = 10_000;
+const FORWARDED_TOKEN: TokenSource = { field: ACCESS_TOKEN_HEADER, label: 'X-Forwarded-Access-Token' };
 const MAX_PASSWORDS = 10_000;
 
 interface UserConnections extends UserPool {
@@ -35,8 +33,7 @@ const NO_ROLE_SQLSTATES = new Set(['28000']);
  * token, cached per token), so a forged X-Forwarded-Email cannot borrow another user's pool.
  */
 export class UserAccess {
-  /** Token hash → its owner; lru-cache's fetch shares one workspace call among concurrent requests. */
-  private readonly verified: LRUCache<string, string, string>;
+  private readonly tokens: WorkspaceTokens;
   private readonly passwords: LRUCache<string, UserPassword>;
   private readonly pools: UserPools<UserConnections>;
 
@@ -46,11 +43,7 @@ export class UserAccess {
     config: Config,
     private readonly logger: Logger,
   ) {
-    this.verified = new LRUCache<string, string, string>({
-      max: MAX_VERIFIED_TOKENS,
-      ttl: VERIFIED_TOKEN_TTL_MS,
-      fetchMethod: (_key, _stale, { context: token }) => issuer.identify(token),
-    });
+    this.tokens = new WorkspaceTokens(issuer, logger);
     this.passwords = new LRUCache({ max: MAX_PASSWORDS });
     const poolConfig: Config = { ...config, pool: { ...config.pool, size: 0, maxOverflow: config.access.connectionsPerUser } };
     this.pools = new UserPools<UserConnections>({
@@ -72,16 +65,30 @@ export class UserAccess {
    * The verified caller of a request: 401 when the headers are missing or malformed, or the
    * workspace refuses the token, or the token belongs to someone other than X-Forwarded-Email.
    */
-  async identify(headers: NeutralRequest['headers']): Promise<VerifiedUser> {
+  async identify(headers: NeutralRequest['headers']): Promise<VerifiedUser & WorkspaceIdentity> {
     const { email, token } = readForwardedIdentity(headers);
-    const owner = await this.ownerOf(token);
-    if (owner.toLowerCase() !== email.toLowerCase()) {
-      throw new Unauthorized('X-Forwarded-Email does not match the identity of X-Forwarded-Access-Token', EMAIL_HEADER);
+    const identity = await this.tokens.verify(token, FORWARDED_TOKEN);
+    if (identity.userName.toLowerCase() !== email.toLowerCase()) {
+      throw new Unauthorized('X-Forwarded-Email does not match the identity of X-Forwarded-Access-Token', EMAIL_HEADER, { error: 'invalid_token' });
     }
+    return this.runAs(identity, token, FORWARDED_TOKEN);
+  }
+
+  /**
+   * The owner of a token the caller presented themselves (AUTH_MODE=databricks-token): verified
+   * with the workspace, and the token their database logins are minted with.
+   */
+  async verifyToken(token: string, source: TokenSource): Promise<VerifiedUser & WorkspaceIdentity> {
+    return this.runAs(await this.tokens.verify(token, source), token, source);
+  }
+
+  /** Keeps the newest token of the user for minting their Postgres password. */
+  private runAs(identity: WorkspaceIdentity, token: string, source: TokenSource): VerifiedUser & WorkspaceIdentity {
+    const owner = identity.userName;
     const password = this.passwords.get(owner);
     if (password) password.useToken(token);
-    else this.passwords.set(owner, new UserPassword(owner, token, this.issuer, (err) => this.credentialFailure(err, owner)));
-    return { email: owner };
+    else this.passwords.set(owner, new UserPassword(owner, token, this.issuer, (err) => this.credentialFailure(err, owner, source)));
+    return { email: owner, ...identity };
   }
 
   /** Runs `work` with a database handle logged in as the user. */
@@ -107,30 +114,11 @@ export class UserAccess {
     return this.pools.closeAll();
   }
 
-  private async ownerOf(token: string): Promise<string> {
-    const key = createHash('sha256').update(token).digest('base64url');
-    try {
-      // A failed verification is not cached: the next request asks the workspace again.
-      return (await this.verified.fetch(key, { context: token }))!;
-    } catch (err) {
-      throw this.verificationFailure(err);
-    }
-  }
-
-  private verificationFailure(err: unknown): ApiError {
-    const { kind, message } = this.issuer.classify(err);
-    if (kind === 'unauthenticated' || kind === 'forbidden') {
-      return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
-    }
-    this.logger.warn({ kind, error: message }, 'Could not verify a forwarded user token with the workspace');
-    return new Unavailable('The Databricks workspace could not verify the user token; retry shortly', { cause: err });
-  }
-
-  private credentialFailure(err: unknown, user: string): ApiError {
+  private credentialFailure(err: unknown, user: string, source: TokenSource): ApiError {
     if (err instanceof ApiError) return err;
     const { kind, message } = this.issuer.classify(err);
     if (kind === 'unauthenticated') {
-      return new Unauthorized(`The workspace did not accept X-Forwarded-Access-Token for a database credential (${message})`, ACCESS_TOKEN_HEADER, { cause: err });
+      return new Unauthorized(`The workspace did not accept ${source.label} for a database credential (${message})`, source.field, { cause: err, error: 'invalid_token' });
     }
     if (kind === 'forbidden' || kind === 'not-found') {
       return new Forbidden(

@@ -9,7 +9,7 @@ import { allScenarioIds, SERVICE_KEYS } from '../../bench/scenarios.ts';
 
 /**
  * `npm run bench` in its quickest mode on a small table: proves the harness runs end to end (the
- * database, seven server processes (the service compiled, through tsx and with OpenTelemetry export among them), an OTLP sink, the start-up measurement, the load generator, both reports), measuring nothing.
+ * database, eight server processes (the service compiled, through tsx, with OpenTelemetry export and with AUTH_MODE=jwt among them), an OTLP sink, the start-up measurement, the load generator, both reports), measuring nothing.
  */
 const outDir = mkdtempSync(join(tmpdir(), 'lakebase-api-bench-out-'));
 // Its own directory under the system temp dir: as root, PostgreSQL runs as another user that must reach it.
@@ -47,8 +47,8 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
-  assert.equal(report.targets.length, 12);
-  assert.equal(report.servers.length, 7);
+  assert.equal(report.targets.length, 13);
+  assert.equal(report.servers.length, 8);
   // The start-up measurement: both builds of the real entry point, in both database modes.
   assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), ['embedded/compiled', 'embedded/tsx', 'plain Postgres/compiled', 'plain Postgres/tsx']);
   for (const r of report.startup) {

@@ -69,7 +69,8 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
       const health = await fetch(`${base}/health`);
       assert.equal(health.status, 200);
       assert.equal(((await health.json()) as { status: string }).status, 'healthy');
-      const count = await fetch(`${base}/trips/count`);
+      // The Databricks Apps proxy signs the user in and forwards who they are (AUTH_MODE=apps-proxy).
+      const count = await fetch(`${base}/trips/count`, { headers: { 'x-forwarded-email': 'someone@example.com' } });
       assert.equal(count.status, 200);
       assert.deepEqual(await count.json(), { total_trips: 1500 });
       const spec = await fetch(`${base}/openapi.json`);

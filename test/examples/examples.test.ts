@@ -30,7 +30,7 @@ async function until<T>(what: string, check: () => T | undefined | Promise<T | u
 describe('examples/lambda/index.ts', () => {
   let database: TestDatabase;
   // The entry reads process.env, as on Lambda: set what it needs, put everything back after.
-  const touched = ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW', 'LOG_LEVEL'];
+  const touched = ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW', 'LOG_LEVEL', 'AUTH_MODE'];
   const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
   before(async () => { database = await startTestDatabase(100); });
   after(async () => {
@@ -41,12 +41,17 @@ describe('examples/lambda/index.ts', () => {
     await database?.stop();
   });
 
-  test('refuses the embedded default, then serves from DATABASE_URL with a one-connection pool', async () => {
+  test('refuses to be open by default and the embedded default, then serves from DATABASE_URL with a one-connection pool', async () => {
     for (const name of touched) delete process.env[name];
     process.env.LOG_LEVEL = 'silent';
     const { handler } = await import('../../examples/lambda/index.ts');
     const event = JSON.parse(readFileSync(new URL('../adapters/fixtures/apigw-v2-event.json', import.meta.url), 'utf8')) as APIGatewayProxyEventV2;
     try {
+      // Secure by default: API Gateway makes the function reachable, so no AUTH_MODE is no start, in one line.
+      await assert.rejects(handler(event), (err: unknown) =>
+        err instanceof ConfigError && err.variable === 'AUTH_MODE' && !err.message.includes('\n') &&
+        /AUTH_MODE must be set on AWS Lambda.*one of apps-proxy, databricks-token, jwt, none/.test(err.message));
+      process.env.AUTH_MODE = 'none';
       await assert.rejects(handler(event), (err: unknown) => err instanceof ConfigError && /embedded database is for local use only/.test(err.message));
       const { server } = database;
       process.env.DATABASE_URL = `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}`;
@@ -79,7 +84,7 @@ describe('examples/lambda/index.ts', () => {
         console.log(JSON.stringify({ trip, icon }));
       `);
       const { server } = database;
-      const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', DATABASE_URL: `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}` };
+      const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', AUTH_MODE: 'none', DATABASE_URL: `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}` };
       const { stdout } = await run(process.execPath, [probe], { cwd: outDir, env, timeout: 30_000 });
       const { trip, icon } = JSON.parse(stdout) as Record<string, LambdaResult>;
       assert.equal(trip!.statusCode, 200);

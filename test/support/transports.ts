@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import request from 'supertest';
 import { createExpressApp } from '../../lib/adapters/express.ts';
@@ -6,6 +8,7 @@ import { createFetchHandler } from '../../lib/adapters/fetch.ts';
 import { createLambdaHandler, type LambdaResult } from '../../lib/adapters/lambda.ts';
 import type { Context } from '../../lib/context.ts';
 import { createRouter } from '../../lib/router.ts';
+import { createServiceServer } from '../../lib/serviceServer.ts';
 
 /** One HTTP exchange in a runtime-neutral shape, so one behaviour suite can run through every adapter. */
 export interface Exchange {
@@ -120,5 +123,41 @@ export function lambdaV1Transport(ctx: Context): Transport {
       };
       return fromLambda(await handler(event));
     },
+  };
+}
+
+/**
+ * HTTP/2 without TLS (h2c, as the Databricks Apps proxy may speak) to the server `npm start`
+ * builds, on a loopback port: one session for all requests. Close it at the end of the suite.
+ */
+export async function h2cTransport(ctx: Context): Promise<Transport & { close(): Promise<void> }> {
+  const server = createServiceServer(createRouter(ctx), ctx.config);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  session.on('error', () => undefined); // a failed request reports itself
+  return {
+    name: 'h2c',
+    send(method, url, options = {}) {
+      return new Promise<Exchange>((resolve, reject) => {
+        const stream = session.request({ ':method': method, ':path': url, ...lowerCase(options.headers) }, { endStream: options.body === undefined });
+        let status = 0;
+        const headers: Record<string, string> = {};
+        const chunks: Buffer[] = [];
+        stream.on('response', (received) => {
+          status = Number(received[':status']);
+          for (const [name, value] of Object.entries(received)) if (!name.startsWith(':') && value !== undefined) headers[name] = String(value);
+        });
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => resolve({ status, headers, text: Buffer.concat(chunks).toString('utf8') }));
+        stream.on('error', reject);
+        if (options.body !== undefined) stream.end(options.body);
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        session.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -35,7 +35,7 @@ after(async () => {
 test('every generated operation declares the caller as its security and answers 401 without one', async () => {
   const generated = tableApis.flatMap((api) => api.operations.map((o) => o.operation.operationId));
   assert.ok(generated.includes('getRide'));
-  for (const op of service.router.operations.filter((o) => generated.includes(o.operationId))) assert.equal(op.runsAsUser, true, op.operationId);
+  for (const op of service.router.operations.filter((o) => generated.includes(o.operationId))) assert.equal(op.guarded, true, op.operationId);
   const anonymous = await service.api.get('/rides/7');
   assert.equal(anonymous.status, 401);
 });

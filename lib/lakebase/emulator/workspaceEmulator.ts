@@ -55,6 +55,8 @@ export interface EmulatedUser {
   /** The user's PAT; generated when absent (see emulator.patFor). */
   token?: string;
   displayName?: string;
+  /** Workspace groups the user belongs to. */
+  groups?: string[];
 }
 
 export interface EmulatedServicePrincipal {
@@ -105,6 +107,8 @@ export interface Identity {
   userName: string;
   id: string;
   displayName: string;
+  /** Workspace groups (SCIM Me's `groups[].display`). */
+  groups?: string[];
 }
 
 export interface EmulatorStats {
@@ -145,7 +149,7 @@ export interface WorkspaceEmulator {
   /** A configured user's PAT. */
   patFor(userName: string): string;
   /** Adds a user (if new) and returns a bearer token for them, e.g. as an app's forwarded user token. */
-  createUserToken(userName: string, options?: { lifetimeSeconds?: number; displayName?: string }): string;
+  createUserToken(userName: string, options?: { lifetimeSeconds?: number; displayName?: string; groups?: string[] }): string;
   addServicePrincipal(sp: EmulatedServicePrincipal): void;
   setInstance(instance: EmulatedInstance): void;
   setEndpoint(endpoint: EmulatedEndpoint): void;
@@ -276,7 +280,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
     const existing = pats.get(user.userName);
     if (existing && !user.token) return existing;
     const token = user.token ?? randomToken('dapi', 24);
-    const identity: Identity = { kind: 'user', userName: user.userName, id: String(1000 + pats.size), displayName: user.displayName ?? user.userName };
+    const identity: Identity = { kind: 'user', userName: user.userName, id: String(1000 + pats.size), displayName: user.displayName ?? user.userName, groups: user.groups };
     pats.set(user.userName, remember(token));
     bearers.set(token, { identity, expiresAt: null, kind: 'pat' });
     return token;
@@ -447,6 +451,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
           userName: identity.userName,
           displayName: identity.displayName,
           active: true,
+          ...(identity.groups ? { groups: identity.groups.map((display, i) => ({ display, value: String(9000 + i), type: 'direct' })) } : {}),
           ...(identity.kind === 'user' ? { emails: [{ value: identity.userName, primary: true, type: 'work' }] } : { applicationId: identity.userName }),
         },
       };
@@ -624,7 +629,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
       return token;
     },
     createUserToken(userName, tokenOptions = {}) {
-      if (!pats.has(userName)) addUser({ userName, displayName: tokenOptions.displayName });
+      if (!pats.has(userName)) addUser({ userName, displayName: tokenOptions.displayName, groups: tokenOptions.groups });
       const pat = pats.get(userName)!;
       const identity = bearers.get(pat)!.identity;
       const token = remember(randomToken('emu-user-'));
