@@ -29,6 +29,11 @@ function chooser(plan: RequestPlan): () => OneRequest {
     }
     case 'randomTrip':
       return () => ({ method: 'GET', path: `/trips/${randomId(plan.maxId)}`, headers: {}, body: undefined });
+    case 'randomStream': {
+      const span = plan.cursorTo - plan.cursorFrom + 1;
+      const headers = plan.headers ?? {};
+      return () => ({ method: 'GET', path: `/trips/stream?cursor=${plan.cursorFrom + Math.floor(Math.random() * span)}&page_size=${plan.pageSize}`, headers, body: undefined });
+    }
     case 'mixed': {
       const { pointRead, streamRead } = plan.shares;
       return (): OneRequest => {

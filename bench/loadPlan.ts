@@ -8,6 +8,11 @@ export type RequestPlan =
   /** `GET /trips/{id}` with an id drawn uniformly from 1..maxId for every request. */
   | { kind: 'randomTrip'; maxId: number }
   /**
+   * `GET /trips/stream?cursor=…&page_size=…` with a cursor drawn uniformly from cursorFrom..cursorTo
+   * for every request, so the results cache cannot answer from an earlier one.
+   */
+  | { kind: 'randomStream'; cursorFrom: number; cursorTo: number; pageSize: number; headers?: Record<string, string> }
+  /**
    * Reads and writes: per request, `GET /trips/{id}` (random id), a `/trips/stream` page from a
    * random cursor, or `POST /trips/{id}/vendor`, by the given shares (summing to 1).
    */

@@ -45,6 +45,11 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
   const fixed = (path: string, headers?: Record<string, string>): RequestPlan => ({ kind: 'fixed', path, headers });
   const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
   const probeTrip = { path: '/trips/1' };
+  // Stream pages from a fresh random cursor every request (and no-cache, so a repeated cursor misses
+  // too): the first tenth of the table against the last tenth, each page a real query.
+  const shallowTo = Math.floor(rows / 10);
+  const deepFrom = Math.max(0, deepCursor - Math.floor(rows / 10));
+  const randomStream = (cursorFrom: number, cursorTo: number): RequestPlan => ({ kind: 'randomStream', cursorFrom, cursorTo, pageSize: 100, headers: NO_CACHE });
   return [
     {
       name: 'http',
@@ -79,12 +84,19 @@ export function scenarioGroups(rows: number): ScenarioGroup[] {
       name: 'stream',
       interleave: true,
       scenarios: [
-        { id: 'stream-0', label: 'GET /trips/stream cursor 0 (uncached)', server: 'service', plan: fixed('/trips/stream?cursor=0&page_size=100', NO_CACHE), probe: { path: '/trips/stream?cursor=0&page_size=100' }, baseline: 'C' },
+        {
+          id: 'stream-0',
+          label: `GET /trips/stream, random cursors 0–${shallowTo.toLocaleString('en-US')} (uncached)`,
+          server: 'service',
+          plan: randomStream(0, shallowTo),
+          probe: { path: '/trips/stream?cursor=0&page_size=100' },
+          baseline: 'C',
+        },
         {
           id: 'stream-deep',
-          label: `GET /trips/stream cursor ${deepCursor.toLocaleString('en-US')} (uncached)`,
+          label: `GET /trips/stream, random cursors ${deepFrom.toLocaleString('en-US')}–${deepCursor.toLocaleString('en-US')} (uncached)`,
           server: 'service',
-          plan: fixed(`/trips/stream?cursor=${deepCursor}&page_size=100`, NO_CACHE),
+          plan: randomStream(deepFrom, deepCursor),
           probe: { path: `/trips/stream?cursor=${deepCursor}&page_size=100` },
           baseline: 'stream-0',
         },
