@@ -15,8 +15,9 @@ import type { LoadReplyMessage, LoadResult, LoadSpec } from './loadPlan.ts';
 import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
-import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
+import { fixedRateGroup, scenarioGroups, SERVER_LABELS, singleConnectionGroup, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
 import { PeakRssSampler, startServer, type ServerProcess } from './serverProcess.ts';
+import { runPgbenchPointSelect, type PgbenchResult } from './pgbench.ts';
 import { readSettings } from './settings.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -198,9 +199,10 @@ async function main(): Promise<void> {
   const servers = new Map<ServerKey, ServerProcess>();
   let load: Awaited<ReturnType<typeof startLoadGenerator>> | undefined;
   const results: ScenarioResult[] = [];
+  let pgbench: PgbenchResult | null = null;
   try {
     const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
-    const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const plannedScenarios = selected([...scenarioGroups(settings.rows), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
     const entries = await Promise.all(
@@ -229,7 +231,7 @@ async function main(): Promise<void> {
       return { ...result, peakRssMiB, logLines };
     };
 
-    const runGroup = async (group: ScenarioGroup, connections: number, overallRate?: number) => {
+    const runGroup = async (group: ScenarioGroup, connections: number, overallRate?: number, repeat?: number) => {
       const members = selected(group.scenarios);
       if (members.length === 0) return;
       for (const scenario of members) {
@@ -248,7 +250,13 @@ async function main(): Promise<void> {
       }
       for (const scenario of members) {
         const entry = combineSlices(scenario, connections, slices.get(scenario.id)!, overallRate);
-        const baseline = scenario.baseline ? results.find((r) => r.id === scenario.baseline && r.connections === connections) : undefined;
+        if (repeat !== undefined) {
+          entry.repeat = repeat;
+          entry.label = `${entry.label}, run ${repeat} of ${settings.fixedRateRepeats}`;
+        }
+        const baseline = scenario.baseline
+          ? results.find((r) => r.id === scenario.baseline && r.connections === connections && r.repeat === entry.repeat)
+          : undefined;
         if (baseline) {
           const own = slices.get(scenario.id)!;
           const theirs = slices.get(baseline.id);
@@ -275,9 +283,17 @@ async function main(): Promise<void> {
       for (const group of scenarioGroups(settings.rows)) await runGroup(group, connections);
       const c = results.find((r) => r.id === 'C' && r.connections === connections);
       if (connections === settings.fixedRateConnections && c) {
-        await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
+        const rate = Math.max(1, Math.floor(c.requestsPerSecond / 2));
+        for (let repeat = 1; repeat <= settings.fixedRateRepeats; repeat++) {
+          await runGroup(fixedRateGroup(settings.rows), connections, rate, settings.fixedRateRepeats > 1 ? repeat : undefined);
+        }
       }
     }
+    await runGroup(singleConnectionGroup(settings.rows), 1);
+    // The database's own ceiling for the same point select, with as many connections as the service may open.
+    const pgbenchClients = config.pool.size + config.pool.maxOverflow;
+    if (!settings.only || settings.only.includes('pgbench')) pgbench = await runPgbenchPointSelect({ env: db.env, rows: settings.rows, table: `${config.schema}.${config.table}`, clients: pgbenchClients, seconds: settings.durationSeconds, log });
+    await waitForIdleDatabase(admin);
   } finally {
     load?.stop();
     await admin.end().catch(() => undefined);
@@ -293,7 +309,8 @@ async function main(): Promise<void> {
     seed: { rows: db.seed.rows, reused: db.seed.reused, seconds: db.seed.ms / 1000 },
     totalSeconds: (Date.now() - started) / 1000,
     servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
-    targets: evaluateTargets(results, settings.connections),
+    pgbench,
+    targets: evaluateTargets(results, settings.connections, pgbench),
     scenarios: results,
   };
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);

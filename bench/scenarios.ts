@@ -147,7 +147,24 @@ export function fixedRateGroup(rows: number): ScenarioGroup {
   };
 }
 
+/**
+ * Latency with no concurrency: one connection, one request at a time, so batching can only add
+ * (it must not: a lone lookup goes out at once).
+ */
+export function singleConnectionGroup(rows: number): ScenarioGroup {
+  const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
+  const probe = { path: '/trips/1' };
+  return {
+    name: 'one connection',
+    interleave: true,
+    scenarios: [
+      { id: 'C-single', label: 'C: point select, one connection', server: 'C', plan: point, probe },
+      { id: 'point-single', label: 'GET /trips/{id}, one connection', server: 'service', plan: point, probe, baseline: 'C-single' },
+    ],
+  };
+}
+
 /** Every scenario id, in report order for one connection count, fixed rate last. */
 export function allScenarioIds(rows: number): string[] {
-  return [...scenarioGroups(rows), fixedRateGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
+  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
 }
