@@ -160,7 +160,8 @@ describe('batched point lookups', () => {
     const answers = await Promise.all(ids.map((id) => lookup(id)));
     ids.forEach((id, i) => assertOwnAnswer(id, answers[i]!));
     const concurrent = await lookupStatementCalls();
-    assert.ok(concurrent >= 1 && concurrent <= 25, `100 concurrent lookups ran ${concurrent} statements`);
+    // How many depends on arrival timing (4 to 21 seen); one statement per lookup would be 100.
+    assert.ok(concurrent >= 1 && concurrent <= 34, `100 concurrent lookups ran ${concurrent} statements`);
 
     await db.admin.query('SELECT pg_stat_statements_reset()');
     assertOwnAnswer(777, await lookup(777));
