@@ -35,6 +35,11 @@ function chooser(plan: RequestPlan): () => OneRequest {
         const path = plan.path.replace('{id}', String(id)).replace('{cursor}', Buffer.from(JSON.stringify([id - 1])).toString('base64url'));
         return { method: 'GET', path, headers: plan.headers ?? {}, body: undefined };
       };
+    case 'randomStream': {
+      const span = plan.cursorTo - plan.cursorFrom + 1;
+      const headers = plan.headers ?? {};
+      return () => ({ method: 'GET', path: `/trips/stream?cursor=${plan.cursorFrom + Math.floor(Math.random() * span)}&page_size=${plan.pageSize}`, headers, body: undefined });
+    }
     case 'mixed': {
       const { pointRead, streamRead } = plan.shares;
       return (): OneRequest => {

@@ -13,6 +13,11 @@ export type RequestPlan =
    */
   | { kind: 'randomKey'; path: string; maxId: number; headers?: Record<string, string> }
   /**
+   * `GET /trips/stream?cursor=…&page_size=…` with a cursor drawn uniformly from cursorFrom..cursorTo
+   * for every request, so the results cache cannot answer from an earlier one.
+   */
+  | { kind: 'randomStream'; cursorFrom: number; cursorTo: number; pageSize: number; headers?: Record<string, string> }
+  /**
    * Reads and writes: per request, `GET /trips/{id}` (random id), a `/trips/stream` page from a
    * random cursor, or `POST /trips/{id}/vendor`, by the given shares (summing to 1).
    */

@@ -15,8 +15,9 @@ import type { LoadReplyMessage, LoadResult, LoadSpec } from './loadPlan.ts';
 import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
-import { fixedRateGroup, scenarioGroups, SERVER_LABELS, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
+import { fixedRateGroup, scenarioGroups, SERVER_LABELS, singleConnectionGroup, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
 import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
+import { runPgbenchPointSelect, type PgbenchResult } from './pgbench.ts';
 import { readSettings } from './settings.ts';
 import { measureStartups } from './startup.ts';
 import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../test/support/testIssuer.ts';
@@ -239,9 +240,10 @@ async function main(): Promise<void> {
   let telemetry: BenchReport['telemetry'];
   let load: Awaited<ReturnType<typeof startLoadGenerator>> | undefined;
   const results: ScenarioResult[] = [];
+  let pgbench: PgbenchResult | null = null;
   try {
     const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
-    const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
     if ([...neededServers].some((key) => key !== 'service' && key !== 'serviceTsx' && serverScripts[key].telemetry)) {
@@ -281,7 +283,7 @@ async function main(): Promise<void> {
       return { ...result, peakRssMiB, logLines };
     };
 
-    const runGroup = async (group: ScenarioGroup, connections: number, overallRate?: number) => {
+    const runGroup = async (group: ScenarioGroup, connections: number, overallRate?: number, repeat?: number) => {
       const members = selected(group.scenarios);
       if (members.length === 0) return;
       for (const scenario of members) {
@@ -300,7 +302,13 @@ async function main(): Promise<void> {
       }
       for (const scenario of members) {
         const entry = combineSlices(scenario, connections, slices.get(scenario.id)!, overallRate);
-        const baseline = scenario.baseline ? results.find((r) => r.id === scenario.baseline && r.connections === connections) : undefined;
+        if (repeat !== undefined) {
+          entry.repeat = repeat;
+          entry.label = `${entry.label}, run ${repeat} of ${settings.fixedRateRepeats}`;
+        }
+        const baseline = scenario.baseline
+          ? results.find((r) => r.id === scenario.baseline && r.connections === connections && r.repeat === entry.repeat)
+          : undefined;
         if (baseline) {
           const own = slices.get(scenario.id)!;
           const theirs = slices.get(baseline.id);
@@ -327,7 +335,10 @@ async function main(): Promise<void> {
       for (const group of groups()) await runGroup(group, connections);
       const c = results.find((r) => r.id === 'C' && r.connections === connections);
       if (connections === settings.fixedRateConnections && c) {
-        await runGroup(fixedRateGroup(settings.rows), connections, Math.max(1, Math.floor(c.requestsPerSecond / 2)));
+        const rate = Math.max(1, Math.floor(c.requestsPerSecond / 2));
+        for (let repeat = 1; repeat <= settings.fixedRateRepeats; repeat++) {
+          await runGroup(fixedRateGroup(settings.rows), connections, rate, settings.fixedRateRepeats > 1 ? repeat : undefined);
+        }
       }
     }
     const exporting = servers.get('serviceTelemetry');
@@ -335,6 +346,11 @@ async function main(): Promise<void> {
       telemetry = { dropped: await droppedTelemetry(exporting), sinkExports: await sinkExports(sink) };
       log(`telemetry: ${telemetry.sinkExports} exports taken by the sink; dropped ${JSON.stringify(telemetry.dropped)}`);
     }
+    await runGroup(singleConnectionGroup(settings.rows), 1);
+    // The database's own ceiling for the same point select, with as many connections as the service may open.
+    const pgbenchClients = config.pool.size + config.pool.maxOverflow;
+    if (!settings.only || settings.only.includes('pgbench')) pgbench = await runPgbenchPointSelect({ env: db.env, rows: settings.rows, table: `${config.schema}.${config.table}`, clients: pgbenchClients, seconds: settings.durationSeconds, log });
+    await waitForIdleDatabase(admin);
   } finally {
     load?.stop();
     await sink?.stop().catch(() => undefined);
@@ -354,7 +370,8 @@ async function main(): Promise<void> {
     servers: [...servers].map(([key, server]) => ({ key, label: server.name, startRssMiB: server.startRssMiB })),
     startup,
     appYamlCommand: ['node', ...appYamlNodeArgs(root)].join(' '),
-    targets: evaluateTargets(results, settings.connections),
+    pgbench,
+    targets: evaluateTargets(results, settings.connections, pgbench),
     scenarios: results,
     ...(telemetry ? { telemetry } : {}),
   };

@@ -52,6 +52,11 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
   const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
   const probeTrip = { path: '/trips/1' };
   const authorized = { authorization: `Bearer ${bearerToken}` };
+  // Stream pages from a fresh random cursor every request (and no-cache, so a repeated cursor misses
+  // too): the first tenth of the table against the last tenth, each page a real query.
+  const shallowTo = Math.floor(rows / 10);
+  const deepFrom = Math.max(0, deepCursor - Math.floor(rows / 10));
+  const randomStream = (cursorFrom: number, cursorTo: number): RequestPlan => ({ kind: 'randomStream', cursorFrom, cursorTo, pageSize: 100, headers: NO_CACHE });
   return [
     {
       name: 'http',
@@ -93,12 +98,19 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
       name: 'stream',
       interleave: true,
       scenarios: [
-        { id: 'stream-0', label: 'GET /trips/stream cursor 0 (uncached)', server: 'service', plan: fixed('/trips/stream?cursor=0&page_size=100', NO_CACHE), probe: { path: '/trips/stream?cursor=0&page_size=100' }, baseline: 'C' },
+        {
+          id: 'stream-0',
+          label: `GET /trips/stream, random cursors 0–${shallowTo.toLocaleString('en-US')} (uncached)`,
+          server: 'service',
+          plan: randomStream(0, shallowTo),
+          probe: { path: '/trips/stream?cursor=0&page_size=100' },
+          baseline: 'C',
+        },
         {
           id: 'stream-deep',
-          label: `GET /trips/stream cursor ${deepCursor.toLocaleString('en-US')} (uncached)`,
+          label: `GET /trips/stream, random cursors ${deepFrom.toLocaleString('en-US')}–${deepCursor.toLocaleString('en-US')} (uncached)`,
           server: 'service',
-          plan: fixed(`/trips/stream?cursor=${deepCursor}&page_size=100`, NO_CACHE),
+          plan: randomStream(deepFrom, deepCursor),
           probe: { path: `/trips/stream?cursor=${deepCursor}&page_size=100` },
           baseline: 'stream-0',
         },
@@ -184,7 +196,24 @@ export function fixedRateGroup(rows: number): ScenarioGroup {
   };
 }
 
+/**
+ * Latency with no concurrency: one connection, one request at a time, so batching can only add
+ * (it must not: a lone lookup goes out at once).
+ */
+export function singleConnectionGroup(rows: number): ScenarioGroup {
+  const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
+  const probe = { path: '/trips/1' };
+  return {
+    name: 'one connection',
+    interleave: true,
+    scenarios: [
+      { id: 'C-single', label: 'C: point select, one connection', server: 'C', plan: point, probe },
+      { id: 'point-single', label: 'GET /trips/{id}, one connection', server: 'service', plan: point, probe, baseline: 'C-single' },
+    ],
+  };
+}
+
 /** Every scenario id, in report order for one connection count, fixed rate last. */
 export function allScenarioIds(rows: number): string[] {
-  return [...scenarioGroups(rows), fixedRateGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
+  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
 }

@@ -14,6 +14,8 @@ export interface BenchSettings {
   /** Connections for the fixed-rate latency scenario. */
   fixedRateConnections: number;
   keepLogs: boolean;
+  /** Times the fixed-rate group runs (the tail-latency target asks for three runs). */
+  fixedRateRepeats: number;
   /** Run only these scenario ids (BENCH_ONLY=count,point); their baselines are not added for you. */
   only: string[] | null;
   /** Extra node options for the servers under test, e.g. `--cpu-prof` while optimising. */
@@ -51,6 +53,7 @@ export function readSettings(env: Env = process.env): BenchSettings {
     rounds: Math.max(1, positive(env, 'BENCH_ROUNDS', quick ? 1 : 5)),
     connections,
     fixedRateConnections: connections[0]!,
+    fixedRateRepeats: Math.max(1, positive(env, 'BENCH_FIXED_RATE_REPEATS', quick ? 1 : 3)),
     keepLogs: ['1', 'true', 'yes'].includes((env.BENCH_KEEP_LOGS ?? '').trim().toLowerCase()),
     only: env.BENCH_ONLY?.trim() ? env.BENCH_ONLY.split(',').map((id) => id.trim()) : null,
     serverNodeArgs: env.BENCH_SERVER_NODE_ARGS?.trim() ? env.BENCH_SERVER_NODE_ARGS.trim().split(/\s+/) : [],

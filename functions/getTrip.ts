@@ -1,18 +1,37 @@
+import type { Context } from '../lib/context.ts';
+import { KeyBatcher } from '../lib/db/keyBatcher.ts';
 import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { statementName, TRIP_COLUMNS } from './tripColumns.ts';
 
 export type GetTripInput = HandlerInput<{ trip_id: number }>;
 
+/** Most ids in one statement: a batch stays a handful of index probes and one small result. */
+export const TRIP_BATCH_MAX = 64;
+
+/**
+ * Concurrent lookups on one database handle share statements: `WHERE id = ANY($1)`, each trip as
+ * JSON text from Postgres (the same bytes JSON.stringify gives), so no per-column parsing into an
+ * object that would only be serialised again.
+ */
+function tripsById(ctx: Context): KeyBatcher<number, string> {
+  return ctx.db.batcher('trip_by_id', () => new KeyBatcher<number, string>({
+    maxBatch: TRIP_BATCH_MAX,
+    // As many statements at once as the pool keeps warm: the overflow stays free for other work.
+    maxInFlight: Math.max(1, Math.min(ctx.config.pool.size, ctx.db.pool.options.max ?? Infinity)),
+    async load(ids, signal) {
+      const { rows } = await ctx.db.query<{ id: number; trip: string }>({
+        name: statementName('trips_by_ids_json', ctx.trips),
+        text: `SELECT trip.id, row_to_json(trip)::text AS trip FROM (SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} WHERE id = ANY($1::bigint[])) AS trip`,
+        values: [ids],
+      }, signal ? { signal } : {});
+      return rows.map((row) => [row.id, row.trip] as const);
+    },
+  }));
+}
+
 export const getTrip: Handler<GetTripInput> = async ({ params, signal }, ctx) => {
-  // The trip as JSON text from Postgres (the same bytes JSON.stringify gives): no per-column
-  // parsing into an object that would only be serialised again.
-  const { rows } = await ctx.db.query<{ trip: string }>({
-    name: statementName('trip_by_id_json', ctx.trips),
-    text: `SELECT row_to_json(trip)::text AS trip FROM (SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} WHERE id = $1) AS trip`,
-    values: [params.trip_id],
-  }, { signal });
-  const trip = rows[0];
-  if (!trip) throw new NotFound(`Trip ${params.trip_id} not found`);
-  return { body: new JsonText(trip.trip) };
+  const trip = await tripsById(ctx).get(params.trip_id, signal);
+  if (trip === undefined) throw new NotFound(`Trip ${params.trip_id} not found`);
+  return { body: new JsonText(trip) };
 };

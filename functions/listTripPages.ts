@@ -1,17 +1,13 @@
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
-import { countTripsStatement, statementName, TRIP_COLUMNS, tripPageJsonSql, type TripPageJsonRow } from './tripColumns.ts';
+import { countTripsStatement, offsetPageStatement, type TripPageJsonRow } from './tripColumns.ts';
 
 export type ListTripPagesInput = HandlerInput<Record<string, never>, { page: number; page_size: number; include_count: boolean }>;
 
 export const listTripPages: Handler<ListTripPagesInput> = async ({ query, signal }, ctx) => {
   const { page, page_size: pageSize, include_count: includeCount } = query;
   const offset = (page - 1) * pageSize;
-  // Whether a next page exists comes from one index probe past the page's last id, not a count.
-  const pageQuery = ctx.db.query<TripPageJsonRow>({
-    name: statementName('trip_page_json', ctx.trips),
-    text: tripPageJsonSql(ctx.trips, `SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} ORDER BY id LIMIT $1 OFFSET $2`),
-    values: [pageSize, offset],
-  }, { signal });
+  // Whether a next page exists comes from one row fetched past the page, not a count.
+  const pageQuery = ctx.db.query<TripPageJsonRow>(offsetPageStatement(ctx.trips, offset, pageSize), { signal });
   const countQuery = includeCount
     ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips), { signal })
     : undefined;

@@ -5,6 +5,7 @@ import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
 import { statementSummary, tracing } from '../telemetry/tracing.ts';
+import type { KeyBatcher } from './keyBatcher.ts';
 
 export interface QueryOptions {
   /** Aborted when the caller went away: the statement is cancelled on the server. */
@@ -24,6 +25,8 @@ interface Lease {
  * ran, so the retry is safe even for writes.
  */
 export class Database {
+  private readonly batchers = new Map<string, KeyBatcher<unknown, unknown>>();
+
   constructor(
     readonly pool: pg.Pool,
     private readonly passwordSource?: PasswordSource,
@@ -45,6 +48,19 @@ export class Database {
     } catch (err) {
       throw mapDatabaseError(err);
     }
+  }
+
+  /**
+   * The batcher for lookups named `name` on this handle, made by `create` on first use. Each handle
+   * (the service's, or one per signed-in user) has its own, so a batch never mixes users.
+   */
+  batcher<K, R>(name: string, create: () => KeyBatcher<K, R>): KeyBatcher<K, R> {
+    let batcher = this.batchers.get(name) as KeyBatcher<K, R> | undefined;
+    if (!batcher) {
+      batcher = create();
+      this.batchers.set(name, batcher as KeyBatcher<unknown, unknown>);
+    }
+    return batcher;
   }
 
   /**

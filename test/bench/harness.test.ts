@@ -47,7 +47,7 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     else assert.equal(s.logLines, 0, `${s.id}: a baseline logged`);
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
-  assert.equal(report.targets.length, 13);
+  assert.equal(report.targets.length, 14);
   assert.equal(report.servers.length, 8);
   // The start-up measurement: both builds of the real entry point, in both database modes.
   assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), ['embedded/compiled', 'embedded/tsx', 'plain Postgres/compiled', 'plain Postgres/tsx']);

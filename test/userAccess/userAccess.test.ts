@@ -123,6 +123,19 @@ describe('row-level security: each vendor user sees only their vendor', () => {
     }
   });
 
+  test('concurrent lookups of both users, interleaved: batches never mix users, each sees only their rows', async () => {
+    // Lookups gathered into one statement run on one user's connection: a batch mixing users would
+    // answer one user's trip to the other, or a 404 for their own.
+    const { rows } = await lb.admin.query<{ id: number; vendor_id: string }>(`SELECT id, vendor_id FROM ${TRIPS} WHERE id <= 120 ORDER BY id`);
+    const calls = rows.flatMap(({ id, vendor_id: vendor }) => [VENDOR1, VENDOR2].map((email) => ({ id: Number(id), email, visible: vendor === (email === VENDOR1 ? '1' : '2') })));
+    const answers = await Promise.all(calls.map(({ id, email }) => service.api.get(`/trips/${id}`, { headers: { ...as(email).headers, 'cache-control': 'no-cache' } })));
+    calls.forEach(({ id, email, visible }, i) => {
+      const answer = answers[i]!;
+      assert.equal(answer.status, visible ? 200 : 404, `${email} trip ${id}: ${answer.text}`);
+      if (visible) assert.equal(answer.body.id, id);
+    });
+  });
+
   test('moving a trip out of the user\'s rows is refused by the policy: 403, the row unchanged', async () => {
     const { own } = expected[VENDOR1]!;
     const refused = await service.api.post(`/trips/${own}/vendor`, { vendor_id: '2' }, as(VENDOR1));

@@ -1,0 +1,153 @@
+import { ApiError, ClientClosedRequest } from '../errors.ts';
+
+/**
+ * Gathers concurrent single-key lookups into one statement (`WHERE key = ANY($1)`). A lookup goes
+ * out at once while fewer than `maxInFlight` statements are running, so a lone request never waits;
+ * only lookups that arrive while the statements are busy queue, and they leave together, up to
+ * `maxBatch` at a time, as soon as a statement finishes. Per-statement work in Node (pool checkout,
+ * protocol, parsing) is then paid once per batch instead of once per request.
+ *
+ * Every caller gets exactly its own answer: the row for its key, or undefined when there is none.
+ * A failure of the shared statement is each caller's own when it is about the database (outage,
+ * timeout, refusal): alone, each would have had the same. Any other failure might come from one
+ * key's row, so each key is then run alone and gets the outcome it would have had by itself.
+ * A caller that goes away is answered at once (499) without disturbing the statement its neighbours
+ * wait for; the statement is cancelled only when every caller in it has gone.
+ */
+export interface KeyBatcherOptions<K, R> {
+  /**
+   * Runs one statement for `keys` (distinct, at most `maxBatch`) and returns the rows found, each
+   * with its key. Keys without a row are simply absent. `signal`, when given, aborts when nobody
+   * waits for the answer any more: pass it on to the query so the server can stop.
+   */
+  load(keys: readonly K[], signal: AbortSignal | undefined): Promise<Iterable<readonly [K, R]>>;
+  /** Most keys in one statement. */
+  maxBatch: number;
+  /** Statements running at once (e.g. the pool's warm connections); lookups beyond it are gathered. */
+  maxInFlight: number;
+}
+
+interface Waiter<K, R> {
+  key: K;
+  resolve(row: R | undefined): void;
+  reject(err: unknown): void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  settled: boolean;
+}
+
+/** Failures that are about the database, not about one key's row: shared as they are. */
+function isSharedFailure(err: unknown): boolean {
+  return err instanceof ApiError && err.status !== 500;
+}
+
+export interface KeyBatcherStats {
+  /** Statements sent (batches, plus keys run alone after a batch failed on something else). */
+  statements: number;
+  lookups: number;
+  largestBatch: number;
+}
+
+export class KeyBatcher<K, R> {
+  private readonly queue: Array<Waiter<K, R>> = [];
+  private inFlight = 0;
+  private readonly counters: KeyBatcherStats = { statements: 0, lookups: 0, largestBatch: 0 };
+
+  constructor(private readonly options: KeyBatcherOptions<K, R>) {
+    if (!(options.maxBatch >= 1) || !(options.maxInFlight >= 1)) throw new RangeError('maxBatch and maxInFlight must be at least 1');
+  }
+
+  /** The row for `key`, or undefined. Rejects with ClientClosedRequest when `signal` aborts first. */
+  get(key: K, signal?: AbortSignal): Promise<R | undefined> {
+    if (signal?.aborted) return Promise.reject(new ClientClosedRequest());
+    this.counters.lookups++;
+    return new Promise<R | undefined>((resolve, reject) => {
+      const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false };
+      if (signal) {
+        waiter.onAbort = () => this.leave(waiter);
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.queue.push(waiter);
+      this.pump();
+    });
+  }
+
+  stats(): KeyBatcherStats {
+    return { ...this.counters };
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      const batch: Array<Waiter<K, R>> = [];
+      const keys = new Set<K>();
+      while (this.queue.length > 0) {
+        const next = this.queue[0]!;
+        if (!keys.has(next.key) && keys.size >= this.options.maxBatch) break;
+        keys.add(next.key);
+        batch.push(this.queue.shift()!);
+      }
+      this.inFlight++;
+      void this.run(batch, [...keys]).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Array<Waiter<K, R>>, keys: K[]): Promise<void> {
+    this.counters.largestBatch = Math.max(this.counters.largestBatch, keys.length);
+    // The statement may stop early only if every caller can go away; one without a signal always waits.
+    const everyoneCanLeave = batch.every((w) => w.signal);
+    const controller = everyoneCanLeave ? new AbortController() : undefined;
+    const members = new Set(batch);
+    const onLeave = () => {
+      for (const w of members) if (!w.settled) return;
+      controller?.abort();
+    };
+    for (const w of batch) if (w.signal) w.signal.addEventListener('abort', onLeave, { once: true });
+    try {
+      let rows: Map<K, R>;
+      try {
+        rows = await this.load(keys, controller?.signal);
+      } catch (err) {
+        if (keys.length === 1 || isSharedFailure(err)) {
+          for (const w of batch) this.settle(w, () => w.reject(err));
+          return;
+        }
+        await Promise.all(keys.map((key) => this.runAlone(key, batch.filter((w) => w.key === key))));
+        return;
+      }
+      for (const w of batch) this.settle(w, () => w.resolve(rows.get(w.key)));
+    } finally {
+      for (const w of batch) w.signal?.removeEventListener('abort', onLeave);
+    }
+  }
+
+  private async runAlone(key: K, waiters: Array<Waiter<K, R>>): Promise<void> {
+    try {
+      const rows = await this.load([key], undefined);
+      for (const w of waiters) this.settle(w, () => w.resolve(rows.get(key)));
+    } catch (err) {
+      for (const w of waiters) this.settle(w, () => w.reject(err));
+    }
+  }
+
+  private async load(keys: readonly K[], signal: AbortSignal | undefined): Promise<Map<K, R>> {
+    this.counters.statements++;
+    return new Map(await this.options.load(keys, signal));
+  }
+
+  /** A caller went away: answered now; out of the queue if its statement has not gone out yet. */
+  private leave(waiter: Waiter<K, R>): void {
+    const queued = this.queue.indexOf(waiter);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    this.settle(waiter, () => waiter.reject(new ClientClosedRequest()));
+  }
+
+  private settle(waiter: Waiter<K, R>, answer: () => void): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
+    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    answer();
+  }
+}
