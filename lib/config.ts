@@ -1,3 +1,5 @@
+import { readReadReplicaSettings, type ReadReplicaSettings } from './replicas/readReplicaSettings.ts';
+
 /**
  * Configuration from the environment (server.ts loads `.env` into it first), validated once at
  * start-up. A bad value stops the process with a message naming the variable.
@@ -64,6 +66,8 @@ export interface Config {
     /** A user's pool idle this long is closed (its connections too). */
     idleCloseSeconds: number;
   };
+  /** The read replica's pool and health checks; used only when a read endpoint is configured (docs/read-replicas.md). */
+  readReplica: ReadReplicaSettings;
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -173,17 +177,18 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);
 
+  const pool = {
+    size: readInt(env, 'DB_POOL_SIZE', 5, 1, 1000),
+    maxOverflow: readInt(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
+    timeoutSeconds: readNumber(env, 'DB_POOL_TIMEOUT', 30, 0.1, 3600),
+    commandTimeoutSeconds: readNumber(env, 'DB_COMMAND_TIMEOUT', 10, 0.1, 3600),
+    idleTimeoutSeconds: readNumber(env, 'DB_POOL_IDLE_TIMEOUT', 30, 1, 86400),
+    maxLifetimeSeconds: readInt(env, 'DB_POOL_MAX_LIFETIME', 1800, 0, 86400),
+  };
   return {
     host,
     port,
-    pool: {
-      size: readInt(env, 'DB_POOL_SIZE', 5, 1, 1000),
-      maxOverflow: readInt(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
-      timeoutSeconds: readNumber(env, 'DB_POOL_TIMEOUT', 30, 0.1, 3600),
-      commandTimeoutSeconds: readNumber(env, 'DB_COMMAND_TIMEOUT', 10, 0.1, 3600),
-      idleTimeoutSeconds: readNumber(env, 'DB_POOL_IDLE_TIMEOUT', 30, 1, 86400),
-      maxLifetimeSeconds: readInt(env, 'DB_POOL_MAX_LIFETIME', 1800, 0, 86400),
-    },
+    pool,
     schema: readIdentifier(env, 'DEFAULT_POSTGRES_SCHEMA', 'public'),
     table: readIdentifier(env, 'DEFAULT_POSTGRES_TABLE', 'nyc_train_synced'),
     sampleRows: readInt(env, 'SAMPLE_ROWS', 200_000, 1, 100_000_000),
@@ -201,6 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
       invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
     },
     access: readAccess(env),
+    readReplica: readReadReplicaSettings(env, pool),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

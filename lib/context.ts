@@ -9,6 +9,8 @@ import { Database } from './db/database.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ops/requestScope.ts';
+import { openReadRouting } from './replicas/openReadRouting.ts';
+import type { ReadRouting } from './replicas/readRouting.ts';
 import { UserAccess } from './userAccess/userAccess.ts';
 
 /** The trips table, its name validated and quoted once. */
@@ -47,6 +49,8 @@ export interface Context {
    * `security` in the OpenAPI document run with `db` logged in as the caller; null in service mode.
    */
   userAccess: UserAccess | null;
+  /** With a read replica configured: picks the pool for reads declared `x-read-from: replica`; else null. */
+  readRouting: ReadRouting | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -89,6 +93,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     : null;
   const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
+  const readRouting = openReadRouting({ target, primary: db, config, logger });
   const context: Context = {
     config,
     db,
@@ -104,11 +109,13 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     metrics: null,
     shuttingDown: false,
     userAccess,
+    readRouting,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
         await invalidationChannel?.close();
         await userAccess?.close();
+        await readRouting?.close();
         await pool.end();
         await target.close();
       })();
@@ -124,6 +131,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       cacheStats: cache ? () => cache.stats() : undefined,
       invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
       userPoolStats: userAccess ? () => userAccess.stats() : undefined,
+      readRoutingStats: readRouting ? () => readRouting.stats() : undefined,
       // Token metrics exist only where connections log in with tokens (the state is never null there).
       tokenState: context.tokenState() !== null ? () => context.tokenState() : undefined,
     });
@@ -136,5 +144,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       throw err;
     }
   }
+  // Never fails: a replica that is down at start-up serves no reads until it answers.
+  await readRouting?.start();
   return context;
 }

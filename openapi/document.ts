@@ -12,6 +12,14 @@ export const CACHE_TTL_EXTENSION = 'x-cache-ttl-seconds';
  * operation's entries, `operationId?param={param}&` for one entry, filled from the write's input).
  */
 export const CACHE_INVALIDATES_EXTENSION = 'x-cache-invalidates';
+/**
+ * Which server may answer the operation when a read replica is configured: `replica` for reads
+ * that tolerate replication lag (a write through this instance still holds the reads it made
+ * stale on the primary until the replica has replayed it), `primary` (the default) for writes and
+ * point lookups that must see the latest commit.
+ */
+export const READ_FROM_EXTENSION = 'x-read-from';
+export type ReadFrom = 'replica' | 'primary';
 export const MAX_SAFE_ID = Number.MAX_SAFE_INTEGER;
 
 const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
@@ -112,7 +120,12 @@ function ok(description: string, schemaName: string): ResponsesObject {
   return { '200': { description, content: json(ref(schemaName)) } };
 }
 
-type Operation = OperationObject & { operationId: string; [CACHE_TTL_EXTENSION]?: number; [CACHE_INVALIDATES_EXTENSION]?: string[] };
+type Operation = OperationObject & {
+  operationId: string;
+  [CACHE_TTL_EXTENSION]?: number;
+  [CACHE_INVALIDATES_EXTENSION]?: string[];
+  [READ_FROM_EXTENSION]?: ReadFrom;
+};
 
 const operations: Array<{ path: string; method: 'get' | 'post'; operation: Operation }> = [
   {
@@ -162,6 +175,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'getTripCount',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Total number of trips',
       [CACHE_TTL_EXTENSION]: 30,
       responses: { ...ok('The number of trips', 'TripCount'), ...databaseErrors },
@@ -173,6 +187,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'getTripSample',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Five random ids of existing trips',
       description: 'Ids are drawn at random from the whole table on every call (never cached), fast on millions of rows.',
       responses: { ...ok('Random trip ids', 'TripSample'), ...databaseErrors },
@@ -184,6 +199,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'getTripAnalytics',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Totals, average duration, peak pickup hour and trips per vendor',
       [CACHE_TTL_EXTENSION]: 60,
       responses: { ...ok('Aggregates over all trips', 'TripAnalytics'), ...databaseErrors },
@@ -195,6 +211,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'listTripPages',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Trips by page number (offset pagination, ordered by id)',
       description:
         'Classic page/page_size pagination. Deep pages cost more (the database skips the rows before the page); ' +
@@ -218,6 +235,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'streamTrips',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Trips after a cursor (keyset pagination by id)',
       description:
         'Returns the trips with id greater than `cursor`, in id order. Follow `next_cursor` from 0 to visit every trip exactly once; ' +
@@ -236,6 +254,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'getTrip',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'primary',
       summary: 'One trip by id',
       [CACHE_TTL_EXTENSION]: 5,
       parameters: [tripIdParam],
@@ -248,6 +267,7 @@ const operations: Array<{ path: string; method: 'get' | 'post'; operation: Opera
     operation: {
       operationId: 'updateTripVendor',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'primary',
       summary: "Change a trip's vendor",
       description:
         'Updates the vendor_id of one trip and returns the updated trip. The change is visible to the next read: ' +

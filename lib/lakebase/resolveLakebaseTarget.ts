@@ -7,6 +7,7 @@ import { TokenManager } from '../tokenManager.ts';
 import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
+import { resolveLakebaseReplica } from './resolveLakebaseReplica.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError, createWorkspaceClient, workspaceAuthHint } from './workspaceClient.ts';
 
@@ -22,7 +23,7 @@ const AUTH_HINT =
   'DATABRICKS_CLIENT_SECRET (OAuth M2M, set automatically in a Databricks App), or DATABRICKS_CONFIG_PROFILE';
 
 /** A workspace failure at start-up, turned into one message naming what was being done and the likely fix. */
-function workspaceStartupError(doing: string, err: unknown, env: Env, settings: LakebaseSettings, notFoundHint?: string): StartupError {
+export function workspaceStartupError(doing: string, err: unknown, env: Env, settings: LakebaseSettings, notFoundHint?: string): StartupError {
   const { kind, message } = classifyWorkspaceError(err);
   const resourceVariable = settings.mode === 'lakebase-provisioned' ? 'DATABRICKS_DATABASE_INSTANCE' : 'LAKEBASE_ENDPOINT';
   const where = env.DATABRICKS_HOST ? ` at ${env.DATABRICKS_HOST}` : '';
@@ -206,6 +207,14 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
     throw workspaceStartupError(`mint a database credential for ${resource}`, err, env, settings);
   }
 
+  let replica: ConnectionTarget | undefined;
+  try {
+    replica = await resolveLakebaseReplica(w, settings, env, logger, timeoutMs, { port: settings.port, database: settings.database, user, password: manager });
+  } catch (err) {
+    await manager.stop();
+    throw err;
+  }
+
   const tls = ssl === false ? 'no TLS (loopback)' : `TLS ${settings.sslMode}`;
   const hostFrom = settings.host ? 'PGHOST' : settings.mode === 'lakebase-provisioned' ? 'read_write_dns' : 'status.hosts.host';
   logger.info(
@@ -223,6 +232,7 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
     description: `${kind} ${resource} at ${host}:${settings.port}/${settings.database} as "${user}" (OAuth token, ${tls})`,
     // The SDK resolved the workspace host while looking things up above.
     onBehalfOf: onBehalfOfIssuer((await w.config.getHost()).origin, settings, timeoutMs),
+    ...(replica ? { replica } : {}),
     close: () => manager.stop(),
   };
 }
