@@ -30,7 +30,11 @@ export interface ReadRoutingStats {
 /** An operation's input, as the results cache keys it. */
 type ReadInput = { params: object; query: object };
 
-const CURRENT_WAL_POSITION = { name: 'write_fence_lsn', text: 'SELECT pg_current_wal_lsn()::text AS lsn' };
+/**
+ * The WAL insert position: at or past the end of the write's commit record even with
+ * synchronous_commit off, where the write position (pg_current_wal_lsn) may still be behind it.
+ */
+const CURRENT_WAL_POSITION = { name: 'write_fence_lsn', text: 'SELECT pg_current_wal_insert_lsn()::text AS lsn' };
 /** Recovery conflicts: a hot standby cancelled the read to replay WAL. The primary has no such conflict. */
 const RECOVERY_CONFLICTS = new Set(['40001', '40P01']);
 
@@ -129,7 +133,6 @@ export class ReadRouting {
     if (prefixes.length === 0) return;
     let fence: Fence;
     try {
-      // The commit is done, so the primary's WAL position is at or past the write's commit record.
       const { rows } = await this.options.primary.query<{ lsn: string }>(CURRENT_WAL_POSITION);
       fence = { lsn: parseLsn(rows[0]!.lsn), until: 0 };
     } catch (err) {
