@@ -18,6 +18,8 @@ export interface BenchSettings {
   only: string[] | null;
   /** Extra node options for the servers under test, e.g. `--cpu-prof` while optimising. */
   serverNodeArgs: string[];
+  /** BENCH_REPLICAS=1: run the read replica comparison (bench/replicas.ts) instead of the main scenarios. */
+  replicas: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -52,5 +54,6 @@ export function readSettings(env: Env = process.env): BenchSettings {
     keepLogs: ['1', 'true', 'yes'].includes((env.BENCH_KEEP_LOGS ?? '').trim().toLowerCase()),
     only: env.BENCH_ONLY?.trim() ? env.BENCH_ONLY.split(',').map((id) => id.trim()) : null,
     serverNodeArgs: env.BENCH_SERVER_NODE_ARGS?.trim() ? env.BENCH_SERVER_NODE_ARGS.trim().split(/\s+/) : [],
+    replicas: ['1', 'true', 'yes'].includes((env.BENCH_REPLICAS ?? '').trim().toLowerCase()),
   };
 }

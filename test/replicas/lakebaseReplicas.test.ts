@@ -20,7 +20,7 @@ describe('read replicas on Lakebase (emulated workspace, real streaming standby)
   let lb: EmulatedLakebase;
 
   before(async () => {
-    replicated = await startReplicatedDatabase(500);
+    replicated = await startReplicatedDatabase({ rows: 500 });
     const host = replicated.primary.host;
     lb = await startEmulatedLakebase({
       database: { db: replicated.primary, admin: replicated.admin },

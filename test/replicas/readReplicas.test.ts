@@ -15,6 +15,9 @@ const SCANNING_READS = ['/trips/count', '/trips/analytics', '/trips/pages?page=2
 const REPLICA_STATEMENTS = ['trip_count', 'trip_analytics', 'trip_page_json', 'trip_stream_json', 'trip_sample'];
 const PRIMARY_STATEMENTS = ['trip_by_id_json', 'trip_update_vendor'];
 const MAX_LAG_SECONDS = 1;
+const SERVICE_ROLE = 'lakebase_app';
+// Loopback only.
+const SERVICE_PASSWORD = 'lakebase-app-local-only';
 
 describe('read replicas: a real streaming standby of the embedded PostgreSQL', () => {
   let replicated: ReplicatedDatabase;
@@ -35,13 +38,16 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
     pollUntil(`the replica to be ${state}`, deadlineMs, async () => ((await replicaState()).state === state ? true : undefined));
 
   before(async () => {
-    replicated = await startReplicatedDatabase(2000);
+    replicated = await startReplicatedDatabase({ rows: 2000 });
     const { primary } = replicated;
+    // The service logs in as a role of its own (created on the primary, replicated to the standby),
+    // so the standby can refuse it while the suite's superuser keeps checking.
+    await replicated.admin.query(`CREATE ROLE ${SERVICE_ROLE} LOGIN PASSWORD '${SERVICE_PASSWORD}' IN ROLE pg_read_all_data, pg_write_all_data`);
     const env = {
       PGHOST: primary.host,
       PGPORT: String(primary.port),
-      PGUSER: primary.user,
-      PGPASSWORD: primary.password,
+      PGUSER: SERVICE_ROLE,
+      PGPASSWORD: SERVICE_PASSWORD,
       PGDATABASE: primary.database,
       PGHOST_READ: STANDBY_HOST,
       DB_POOL_SIZE: '2',

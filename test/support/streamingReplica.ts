@@ -19,14 +19,20 @@ const REPLICATION_PASSWORD = 'replication-local-only';
 
 /** Both servers log every statement with its application name first, so tests can count where statements ran. */
 const STATEMENT_LOGGING: Record<string, string> = { log_statement: 'all', log_line_prefix: '%a|' };
-const PRIMARY_SETTINGS: Record<string, string> = {
+const REPLICATION_SETTINGS: Record<string, string> = {
   wal_level: 'replica',
   max_wal_senders: '5',
   // The standby starts from the primary's shutdown checkpoint: keep the WAL after it until it has streamed it.
   wal_keep_size: '256MB',
   fsync: 'off',
-  ...STATEMENT_LOGGING,
 };
+
+export interface ReplicatedDatabaseOptions {
+  /** Trips seeded on the primary (default 2000). */
+  rows?: number;
+  /** Log every statement with its application name, for StatementLog (default true; the bench turns it off). */
+  logStatements?: boolean;
+}
 
 /**
  * Which server ran which application statements: `execute <name>` lines of the two servers' logs,
@@ -99,7 +105,10 @@ async function systemUser(): Promise<{ uid: number; gid: number } | undefined> {
  * cleanly stopped, becomes the standby's (standby.signal + primary_conninfo), which then streams
  * and replays the primary's WAL as a hot standby on 127.0.0.2 with the primary's port.
  */
-export async function startReplicatedDatabase(rows = 2000): Promise<ReplicatedDatabase> {
+export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions = {}): Promise<ReplicatedDatabase> {
+  const rows = options.rows ?? 2000;
+  const logging = options.logStatements === false ? {} : STATEMENT_LOGGING;
+  const primarySettings = { ...REPLICATION_SETTINGS, ...logging };
   const root = mkdtempSync(join(tmpdir(), 'lakebase-replica-'));
   chmodSync(root, 0o755); // as root, PostgreSQL runs as `postgres` and must reach both data directories
   const primaryDir = join(root, 'primary');
@@ -112,7 +121,7 @@ export async function startReplicatedDatabase(rows = 2000): Promise<ReplicatedDa
   };
 
   // 1. The primary: seeded, with a replication role and pg_hba entries for it and for 127.0.0.0/8.
-  let primary = await startEmbeddedPostgres({ dataDir: primaryDir, port: 0, settings: PRIMARY_SETTINGS, logger });
+  let primary = await startEmbeddedPostgres({ dataDir: primaryDir, port: 0, settings: primarySettings, logger });
   const port = primary.port;
   const setup = new pg.Client(primary.connectionConfig());
   await setup.connect();
@@ -139,7 +148,7 @@ export async function startReplicatedDatabase(rows = 2000): Promise<ReplicatedDa
     `\nprimary_conninfo = 'host=127.0.0.1 port=${port} user=${REPLICATION_ROLE} password=${REPLICATION_PASSWORD} application_name=standby'\nhot_standby = on\n`);
   const owner = await systemUser();
   if (owner) await execFileAsync('chown', ['-R', `${owner.uid}:${owner.gid}`, standbyDir]);
-  primary = await startEmbeddedPostgres({ dataDir: primaryDir, port, settings: PRIMARY_SETTINGS, logger });
+  primary = await startEmbeddedPostgres({ dataDir: primaryDir, port, settings: primarySettings, logger });
   const admin = new pg.Pool({ ...primary.connectionConfig(), max: 4 });
   admin.on('error', () => undefined);
 
@@ -163,7 +172,7 @@ export async function startReplicatedDatabase(rows = 2000): Promise<ReplicatedDa
       if (!exited()) return;
       const flags = Object.entries({
         listen_addresses: STANDBY_HOST, port: String(port), unix_socket_directories: '', hot_standby: 'on',
-        wal_level: 'replica', max_wal_senders: '5', max_connections: '300', fsync: 'off', TimeZone: 'UTC', ...STATEMENT_LOGGING,
+        wal_level: 'replica', max_wal_senders: '5', max_connections: '300', fsync: 'off', TimeZone: 'UTC', ...logging,
       }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
       const started = spawn(join(bin, 'postgres'), ['-D', standbyDir, ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(owner ?? {}) });
       child = started;
