@@ -1,10 +1,10 @@
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget, PasswordSource } from '../db/connectionTarget.ts';
-import { TokenManager } from '../tokenManager.ts';
+import type { TokenManager } from '../tokenManager.ts';
 import { autoscalingCredentialSource, getPostgresEndpoint } from './credentialSources.ts';
 import type { LakebaseSettings } from './lakebaseSettings.ts';
-import { lakebaseSsl, workspaceStartupError } from './resolveLakebaseTarget.ts';
+import { lakebaseSsl, startTokenManager, workspaceStartupError } from './resolveLakebaseTarget.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError } from './workspaceClient.ts';
 
@@ -19,6 +19,20 @@ export interface PrimaryLogin {
 }
 
 const nothingToClose = async () => undefined;
+
+/** The replica as a connection target: its own host, the primary's port, database and role. */
+function replicaTarget(
+  settings: LakebaseSettings,
+  host: string,
+  ssl: ConnectionTarget['ssl'],
+  primary: PrimaryLogin,
+  password: PasswordSource,
+  close: () => Promise<void>,
+  describe: (address: string) => string,
+): ConnectionTarget {
+  const { port, database, user } = primary;
+  return { mode: settings.mode, host, port, database, user, password, ssl, description: describe(`${host}:${port}/${database}`), close };
+}
 
 /** A workspace failure while resolving the replica, named after the replica's own setting. */
 function replicaStartupError(variable: string, doing: string, err: unknown, env: Env, settings: LakebaseSettings, hint: string): StartupError {
@@ -58,19 +72,9 @@ async function provisionedReplica(w: WorkspaceClient, settings: LakebaseSettings
     host = instance.read_only_dns;
     hostFrom = 'read_only_dns';
   }
-  const ssl = lakebaseSsl(settings, host);
-  return {
-    mode: settings.mode,
-    host,
-    port: primary.port,
-    database: primary.database,
-    user: primary.user,
-    password: primary.password,
-    ssl,
-    description: `Lakebase Provisioned instance "${name}" readable secondaries at ${host}:${primary.port}/${primary.database} (from ${hostFrom}; the instance's credential)`,
-    // The token manager is the primary's: it stops with the primary.
-    close: nothingToClose,
-  };
+  // The token manager is the primary's: it stops with the primary.
+  return replicaTarget(settings, host, lakebaseSsl(settings, host), primary, primary.password, nothingToClose,
+    (address) => `Lakebase Provisioned instance "${name}" readable secondaries at ${address} (from ${hostFrom}; the instance's credential)`);
 }
 
 /**
@@ -108,27 +112,15 @@ async function autoscalingReplica(w: WorkspaceClient, settings: LakebaseSettings
     hostFrom = hosts?.read_only_host ? 'status.hosts.read_only_host' : 'status.hosts.host';
   }
   const ssl = lakebaseSsl(settings, host);
-  const manager = new TokenManager(autoscalingCredentialSource(w, path, timeoutMs), settings.refresh, logger, {
-    isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
-  });
+  let manager: TokenManager;
   try {
-    await manager.start();
+    manager = await startTokenManager(autoscalingCredentialSource(w, path, timeoutMs), settings, logger);
   } catch (err) {
-    await manager.stop();
     throw replicaStartupError('LAKEBASE_READ_ENDPOINT', `mint a database credential for the read endpoint "${path}"`, err, env, settings,
       'Grant the identity access to the read replica (in a Databricks App: add it as a postgres resource)');
   }
-  return {
-    mode: settings.mode,
-    host,
-    port: primary.port,
-    database: primary.database,
-    user: primary.user,
-    password: manager,
-    ssl,
-    description: `Lakebase Autoscaling read endpoint "${path}" at ${host}:${primary.port}/${primary.database} (from ${hostFrom}; its own credential)`,
-    close: () => manager.stop(),
-  };
+  return replicaTarget(settings, host, ssl, primary, manager, () => manager.stop(),
+    (address) => `Lakebase Autoscaling read endpoint "${path}" at ${address} (from ${hostFrom}; its own credential)`);
 }
 
 /** The read replica of a Lakebase database, when one is configured (see lakebaseSettings.ts). */

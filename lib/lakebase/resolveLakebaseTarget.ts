@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
-import { TokenManager } from '../tokenManager.ts';
+import { TokenManager, type CredentialSource } from '../tokenManager.ts';
 import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
@@ -168,6 +168,21 @@ async function resolveUser(w: WorkspaceClient, settings: LakebaseSettings, env: 
   return { user: me.userName, from: "the token's identity, SCIM Me" };
 }
 
+/** A token manager holding its first token (failing as the workspace failed), its refresh scheduled. */
+export async function startTokenManager(source: CredentialSource, settings: LakebaseSettings, logger: Logger): Promise<TokenManager> {
+  const manager = new TokenManager(source, settings.refresh, logger, {
+    // At start-up only a workspace that may come back is worth a second try; a 401/403/404 is not.
+    isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
+  });
+  try {
+    await manager.start();
+  } catch (err) {
+    await manager.stop();
+    throw err;
+  }
+  return manager;
+}
+
 /**
  * Lakebase (Provisioned or Autoscaling, or either as an attached app resource) as a connection
  * target whose password is a TokenManager. Null when no Lakebase setting is present.
@@ -196,14 +211,10 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
   const ssl = lakebaseSsl(settings, host);
   const { user, from: userFrom } = await resolveUser(w, settings, env, timeoutMs);
 
-  const manager = new TokenManager(credentialSourceFor(w, settings, timeoutMs), settings.refresh, logger, {
-    // At start-up only a workspace that may come back is worth a second try; a 401/403/404 is not.
-    isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
-  });
+  let manager: TokenManager;
   try {
-    await manager.start();
+    manager = await startTokenManager(credentialSourceFor(w, settings, timeoutMs), settings, logger);
   } catch (err) {
-    await manager.stop();
     throw workspaceStartupError(`mint a database credential for ${resource}`, err, env, settings);
   }
 
