@@ -210,9 +210,11 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
     `\`BENCH_REPLICAS=1 npm run bench\`, ${new Date().toISOString().slice(0, 16)}Z, ${settings.quick ? 'QUICK run (numbers mean little)' : 'full run'}: ` +
       `${rows.toLocaleString('en-US')} rows, ${connections} connections, ${settings.rounds} alternating slices of ${sliceSeconds} s per cell, ` +
       `cache off (every read reaches a database), primary and standby on the same ${os()} as the service and the load generator. ` +
-      'Primary and standby CPU: seconds of all their processes (from /proc), per 1,000 requests.',
+      'Primary and standby CPU: seconds of all their processes (from /proc), per 1,000 requests. Each request runs one ' +
+      'statement (a write adds the WAL-position query of its read-your-writes fence, on the primary); the replica\'s monitor adds one ' +
+      'query a second on each server.',
     '',
-    '| Workload | Service | req/s | p50 ms | p99 ms | primary CPU ms / 1k req | standby CPU ms / 1k req | statements on the primary | replica-declared reads: replica / primary (why) | non-2xx |',
+    '| Workload | Service | req/s | p50 ms | p99 ms | primary CPU ms / 1k req | standby CPU ms / 1k req | requests answered by the primary | replica-declared reads: replica / primary (why) | non-2xx |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ];
   for (const workload of workloads) {
