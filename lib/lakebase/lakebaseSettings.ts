@@ -101,7 +101,8 @@ function looksLikeDatabricks(env: Env, pgHost: string): boolean {
   );
 }
 
-function readReplicaSettings(env: Env, instance: string | null, endpoint: string | null): LakebaseSettings['read'] {
+/** LAKEBASE_READ_ENDPOINT / LAKEBASE_READ_REPLICAS / PGHOST_READ, checked against the primary's mode. */
+function readLakebaseReplica(env: Env, instance: string | null, endpoint: string | null): LakebaseSettings['read'] {
   const readEndpoint = nonEmpty(env, 'LAKEBASE_READ_ENDPOINT');
   const readReplicasRaw = nonEmpty(env, 'LAKEBASE_READ_REPLICAS')?.toLowerCase() ?? 'false';
   if (!['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(readReplicasRaw)) {
@@ -174,7 +175,6 @@ export function readLakebaseSettings(env: Env): LakebaseSettings | null {
   const ignored = ['DATABASE_URL', 'PGPASSWORD'].filter((name) => env[name] !== undefined);
 
   return {
-    read: readReplicaSettings(env, instance, endpoint),
     mode: instance ? 'lakebase-provisioned' : 'lakebase-autoscaling',
     instance,
     endpoint,
@@ -186,6 +186,7 @@ export function readLakebaseSettings(env: Env): LakebaseSettings | null {
     sslModeVariable: ssl.variable,
     sslRootCertFile: nonEmpty(env, 'PGSSLROOTCERT'),
     refresh: readTokenRefreshSettings(env),
+    read: readLakebaseReplica(env, instance, endpoint),
     ignored,
   };
 }
