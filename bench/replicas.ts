@@ -46,11 +46,16 @@ function serverCpuSeconds(dataDir: string): number {
   return ticks / CLOCK_TICKS;
 }
 
-/** `lakebase_api_db_replica_reads_total` by `server/reason`, from the service's /metrics. */
+/**
+ * From the service's /metrics: `lakebase_api_db_replica_reads_total` by `server/reason`, and under
+ * `answered` the trips requests it answered (counted by the server, so the split does not depend on
+ * which responses the load generator's window caught).
+ */
 async function replicaReads(server: ServerProcess): Promise<Record<string, number>> {
   const text = await (await fetch(`${server.origin}/metrics`)).text();
-  const counts: Record<string, number> = {};
+  const counts: Record<string, number> = { answered: 0 };
   for (const match of text.matchAll(/^lakebase_api_db_replica_reads_total\{server="(\w+)",reason="(\w+)"\} (\d+)/gm)) counts[`${match[1]}/${match[2]}`] = Number(match[3]);
+  for (const match of text.matchAll(/^lakebase_api_http_requests_total\{[^}]*route="\/trips[^"]*"[^}]*\} (\d+)/gm)) counts.answered! += Number(match[1]);
   return counts;
 }
 
@@ -225,8 +230,8 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
       const primaryAnswered = Object.entries(m.reads).filter(([name]) => name.startsWith('primary/')).reduce((n, [, c]) => n + c, 0);
       const why = Object.entries(m.reads).filter(([name, c]) => name.startsWith('primary/') && c > 0).map(([name, c]) => `${name.slice(8)} ${c}`).join(', ');
       // Point reads and writes always run on the primary; stream pages where the router sent them.
-      const replicaDeclared = key === 'primary' ? 0 : replicaAnswered;
-      const primaryShare = m.requests > 0 ? (m.requests - replicaDeclared) / m.requests : 0;
+      const answered = m.reads.answered ?? 0;
+      const primaryShare = answered > 0 ? (answered - (key === 'primary' ? 0 : replicaAnswered)) / answered : 0;
       lines.push(
         `| ${workload.label} | ${key === 'primary' ? 'primary only' : 'with replica'} | ${(m.requests / m.seconds).toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ` +
           `${((m.primaryCpu * 1e6) / m.requests).toFixed(1)} | ${((m.standbyCpu * 1e6) / m.requests).toFixed(1)} | ${(primaryShare * 100).toFixed(1)} % | ` +
