@@ -3,7 +3,7 @@
  * separate autocannon process, results in bench/RESULTS.md and bench/results.json. A benchmark,
  * not a test: it reports numbers and never fails on one. See bench/README.md.
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,13 +11,15 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../lib/config.ts';
 import { startBenchDatabase } from './benchDatabase.ts';
-import type { LoadReplyMessage, LoadResult, LoadSpec } from './loadPlan.ts';
+import { startLoadGenerator } from './loadGeneratorProcess.ts';
+import type { LoadResult } from './loadPlan.ts';
 import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
 import { fixedRateGroup, scenarioGroups, SERVER_LABELS, singleConnectionGroup, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
 import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
 import { runPgbenchPointSelect, type PgbenchResult } from './pgbench.ts';
+import { runReplicaBench } from './replicas.ts';
 import { readSettings } from './settings.ts';
 import { measureStartups } from './startup.ts';
 import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../test/support/testIssuer.ts';
@@ -25,38 +27,6 @@ import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../test/support
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-
-/** The long-lived load generator process and a promise-based call into it. */
-async function startLoadGenerator(): Promise<{ run(spec: LoadSpec): Promise<LoadResult>; stop(): void }> {
-  const child: ChildProcess = fork(join(here, 'loadGenerator.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced', // latencies travel as typed arrays
-  });
-  await new Promise<void>((resolveReady, reject) => {
-    child.once('exit', (code) => reject(new Error(`the load generator exited with code ${code}`)));
-    child.once('message', () => resolveReady());
-  });
-  let nextId = 0;
-  const waiting = new Map<number, { resolve(result: LoadResult): void; reject(err: Error): void }>();
-  child.on('message', (message: LoadReplyMessage) => {
-    const pending = waiting.get(message.id);
-    if (!pending) return;
-    waiting.delete(message.id);
-    if (message.type === 'result') pending.resolve(message.result);
-    else pending.reject(new Error(message.message));
-  });
-  return {
-    run(spec) {
-      const id = nextId++;
-      return new Promise((resolveRun, reject) => {
-        waiting.set(id, { resolve: resolveRun, reject });
-        child.send({ type: 'run', id, spec });
-      });
-    },
-    stop: () => { child.disconnect(); },
-  };
-}
 
 /** One request, retried until a 2xx or the deadline: the server answers, and caches are warm. */
 async function probe(server: ServerProcess, scenario: Scenario): Promise<void> {
@@ -179,6 +149,8 @@ function sinkExports(sink: ServerProcess): Promise<number> {
 async function main(): Promise<void> {
   const started = Date.now();
   const settings = readSettings(process.env);
+  // BENCH_REPLICAS=1: the read replica comparison instead (bench/replicas.ts).
+  if (settings.replicas) return runReplicaBench(settings, log);
   const outDir = resolve(settings.outDir);
   const logsDir = join(outDir, 'out');
   mkdirSync(logsDir, { recursive: true });

@@ -22,6 +22,8 @@ export interface BenchSettings {
   serverNodeArgs: string[];
   /** Starts of the service per build (compiled, tsx) and database mode, for start-up time and idle RSS. */
   startupRounds: number;
+  /** BENCH_REPLICAS=1: run the read replica comparison (bench/replicas.ts) instead of the main scenarios. */
+  replicas: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -58,5 +60,6 @@ export function readSettings(env: Env = process.env): BenchSettings {
     only: env.BENCH_ONLY?.trim() ? env.BENCH_ONLY.split(',').map((id) => id.trim()) : null,
     serverNodeArgs: env.BENCH_SERVER_NODE_ARGS?.trim() ? env.BENCH_SERVER_NODE_ARGS.trim().split(/\s+/) : [],
     startupRounds: Math.max(1, positive(env, 'BENCH_STARTUP_ROUNDS', quick ? 1 : 3)),
+    replicas: ['1', 'true', 'yes'].includes((env.BENCH_REPLICAS ?? '').trim().toLowerCase()),
   };
 }

@@ -1,4 +1,5 @@
 import { readAuthSettings, type AuthSettings } from './auth/authSettings.ts';
+import { readReadReplicaSettings, type ReadReplicaSettings } from './replicas/readReplicaSettings.ts';
 
 /**
  * Configuration from the environment (server.ts loads `.env` into it first), validated once at
@@ -68,6 +69,8 @@ export interface Config {
   };
   /** Who may call: AUTH_MODE, AUTH_WRITERS, AUTH_JWT_* (lib/auth/authSettings.ts, docs/authentication.md). */
   auth: AuthSettings;
+  /** The read replica's pool and health checks; used only when a read endpoint is configured (docs/read-replicas.md). */
+  readReplica: ReadReplicaSettings;
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -178,17 +181,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);
   const access = readAccess(env);
 
+  const pool = {
+    size: readInt(env, 'DB_POOL_SIZE', 5, 1, 1000),
+    maxOverflow: readInt(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
+    timeoutSeconds: readNumber(env, 'DB_POOL_TIMEOUT', 30, 0.1, 3600),
+    commandTimeoutSeconds: readNumber(env, 'DB_COMMAND_TIMEOUT', 10, 0.1, 3600),
+    idleTimeoutSeconds: readNumber(env, 'DB_POOL_IDLE_TIMEOUT', 30, 1, 86400),
+    maxLifetimeSeconds: readInt(env, 'DB_POOL_MAX_LIFETIME', 1800, 0, 86400),
+  };
   return {
     host,
     port,
-    pool: {
-      size: readInt(env, 'DB_POOL_SIZE', 5, 1, 1000),
-      maxOverflow: readInt(env, 'DB_MAX_OVERFLOW', 10, 0, 1000),
-      timeoutSeconds: readNumber(env, 'DB_POOL_TIMEOUT', 30, 0.1, 3600),
-      commandTimeoutSeconds: readNumber(env, 'DB_COMMAND_TIMEOUT', 10, 0.1, 3600),
-      idleTimeoutSeconds: readNumber(env, 'DB_POOL_IDLE_TIMEOUT', 30, 1, 86400),
-      maxLifetimeSeconds: readInt(env, 'DB_POOL_MAX_LIFETIME', 1800, 0, 86400),
-    },
+    pool,
     schema: readIdentifier(env, 'DEFAULT_POSTGRES_SCHEMA', 'public'),
     table: readIdentifier(env, 'DEFAULT_POSTGRES_TABLE', 'nyc_train_synced'),
     sampleRows: readInt(env, 'SAMPLE_ROWS', 200_000, 1, 100_000_000),
@@ -207,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     access,
     auth: readAuthSettings(env, { inDatabricksApp, userAccess: access.mode === 'user' }),
+    readReplica: readReadReplicaSettings(env, pool),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

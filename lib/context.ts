@@ -10,6 +10,8 @@ import { Database } from './db/database.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ops/requestScope.ts';
+import { openReadRouting } from './replicas/openReadRouting.ts';
+import type { ReadRouting } from './replicas/readRouting.ts';
 import { UserAccess } from './userAccess/userAccess.ts';
 
 /** The trips table, its name validated and quoted once. */
@@ -50,6 +52,8 @@ export interface Context {
   userAccess: UserAccess | null;
   /** AUTH_MODE's check of each caller (lib/auth/); null with AUTH_MODE=none. */
   authenticator: Authenticator | null;
+  /** With a read replica configured: picks the pool for reads declared `x-read-from: replica`; else null. */
+  readRouting: ReadRouting | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -93,6 +97,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
   const authenticator = await createAuthenticator(config.auth, { userAccess, logger });
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
+  const readRouting = openReadRouting({ target, primary: db, config, logger });
   const context: Context = {
     config,
     db,
@@ -109,11 +114,13 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     shuttingDown: false,
     userAccess,
     authenticator,
+    readRouting,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
         await invalidationChannel?.close();
         await userAccess?.close();
+        await readRouting?.close();
         await pool.end();
         await target.close();
       })();
@@ -129,6 +136,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       cacheStats: cache ? () => cache.stats() : undefined,
       invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
       userPoolStats: userAccess ? () => userAccess.stats() : undefined,
+      readRoutingStats: readRouting ? () => readRouting.stats() : undefined,
       // Token metrics exist only where connections log in with tokens (the state is never null there).
       tokenState: context.tokenState() !== null ? () => context.tokenState() : undefined,
     });
@@ -141,5 +149,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       throw err;
     }
   }
+  // Never fails: a replica that is down at start-up serves no reads until it answers.
+  await readRouting?.start();
   return context;
 }

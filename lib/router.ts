@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { OpenAPIObject, OperationObject, PathItemObject } from 'openapi3-ts/oas31';
 import { handlers as defaultHandlers } from '../functions/index.ts';
-import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION } from '../openapi/document.ts';
+import { buildOpenApiDocument, CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION, READ_FROM_EXTENSION, type ReadFrom } from '../openapi/document.ts';
 import { cacheKey, etagOf, invalidationPrefixes, type CacheOutcome } from './cache/resultsCache.ts';
 import type { Context } from './context.ts';
 import { serveDocs } from './docs.ts';
@@ -42,6 +42,8 @@ export interface CompiledOperation {
   guarded: boolean;
   /** Changes data (not GET / HEAD): AUTH_WRITERS applies. */
   write: boolean;
+  /** `x-read-from`: whether a read replica, when configured, may answer it. */
+  readFrom: ReadFrom;
 }
 
 export interface Router {
@@ -87,6 +89,7 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
         invalidates: (operation[CACHE_INVALIDATES_EXTENSION] as string[] | undefined) ?? [],
         guarded: Array.isArray(operation.security) && operation.security.length > 0,
         write: method !== 'get' && method !== 'head',
+        readFrom: readFromOf(operation, method, template),
       });
     }
   }
@@ -94,6 +97,14 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
   const orphan = Object.keys(handlers).find((id) => !described.has(id));
   if (orphan) throw new Error(`Handler ${orphan} has no operation in the OpenAPI document`);
   return compiled;
+}
+
+/** `x-read-from`, checked: only a GET may be sent to a read-only server. */
+function readFromOf(operation: Record<string, unknown>, method: string, template: string): ReadFrom {
+  const declared = operation[READ_FROM_EXTENSION] ?? 'primary';
+  if (declared !== 'replica' && declared !== 'primary') throw new Error(`${method.toUpperCase()} ${template}: ${READ_FROM_EXTENSION} must be replica or primary`);
+  if (declared === 'replica' && method !== 'get') throw new Error(`${method.toUpperCase()} ${template}: only a GET may declare ${READ_FROM_EXTENSION}: replica`);
+  return declared;
 }
 
 /** The caller's request id when it is a sane one, else a fresh one. */
@@ -278,7 +289,13 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
    */
   async function run(operation: CompiledOperation, input: ValidatedInput, user: VerifiedUser | undefined) {
     try {
-      if (!user) return await operation.handler(input, ctx);
+      if (!user) {
+        const { readRouting } = ctx;
+        if (operation.readFrom === 'replica' && readRouting) {
+          return await readRouting.run(operation.operationId, input, (db) => operation.handler(input, { ...ctx, db }));
+        }
+        return await operation.handler(input, ctx);
+      }
       return await userAccess!.withDatabase(user, (db) => operation.handler(input, { ...ctx, db }));
     } catch (err) {
       if (err instanceof Forbidden && err.operation === undefined) throw err.forOperation(operation.operationId, user?.email);
@@ -288,6 +305,9 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
 
   async function invalidate(operation: CompiledOperation, params: Record<string, unknown>): Promise<void> {
     const prefixes = invalidationPrefixes(operation.invalidates, params);
+    // Read-your-writes: before the caller hears of the write, the reads it made stale stop going to
+    // a replica that has not replayed it.
+    await ctx.readRouting?.fenceWrite(prefixes);
     ctx.cache?.invalidate(prefixes);
     if (ctx.publishInvalidation) {
       // The write has succeeded; a failed broadcast only delays other instances until their TTL.

@@ -17,6 +17,14 @@ export const CACHE_TTL_EXTENSION = 'x-cache-ttl-seconds';
  * operation's entries, `operationId?param={param}&` for one entry, filled from the write's input).
  */
 export const CACHE_INVALIDATES_EXTENSION = 'x-cache-invalidates';
+/**
+ * Which server may answer the operation when a read replica is configured: `replica` for reads
+ * that tolerate replication lag (a write through this instance still holds the reads it made
+ * stale on the primary until the replica has replayed it), `primary` (the default) for writes and
+ * point lookups that must see the latest commit.
+ */
+export const READ_FROM_EXTENSION = 'x-read-from';
+export type ReadFrom = 'replica' | 'primary';
 export const MAX_SAFE_ID = Number.MAX_SAFE_INTEGER;
 
 const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
@@ -125,7 +133,12 @@ function ok(description: string, schemaName: string): ResponsesObject {
   return { '200': { description, content: json(ref(schemaName)) } };
 }
 
-type Operation = OperationObject & { operationId: string; [CACHE_TTL_EXTENSION]?: number; [CACHE_INVALIDATES_EXTENSION]?: string[] };
+type Operation = OperationObject & {
+  operationId: string;
+  [CACHE_TTL_EXTENSION]?: number;
+  [CACHE_INVALIDATES_EXTENSION]?: string[];
+  [READ_FROM_EXTENSION]?: ReadFrom;
+};
 
 const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: Operation }> = [
   {
@@ -175,6 +188,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'getTripCount',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Total number of trips',
       [CACHE_TTL_EXTENSION]: 30,
       responses: { ...ok('The number of trips', 'TripCount'), ...databaseErrors },
@@ -186,6 +200,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'getTripSample',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Five random ids of existing trips',
       description: 'Ids are drawn at random from the whole table on every call (never cached), fast on millions of rows.',
       responses: { ...ok('Random trip ids', 'TripSample'), ...databaseErrors },
@@ -197,6 +212,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'getTripAnalytics',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Totals, average duration, peak pickup hour and trips per vendor',
       [CACHE_TTL_EXTENSION]: 60,
       responses: { ...ok('Aggregates over all trips', 'TripAnalytics'), ...databaseErrors },
@@ -208,6 +224,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'listTripPages',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Trips by page number (offset pagination, ordered by id)',
       description:
         'Classic page/page_size pagination. Deep pages cost more (the database skips the rows before the page); ' +
@@ -231,6 +248,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'streamTrips',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'replica',
       summary: 'Trips after a cursor (keyset pagination by id)',
       description:
         'Returns the trips with id greater than `cursor`, in id order. Follow `next_cursor` from 0 to visit every trip exactly once; ' +
@@ -249,6 +267,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'getTrip',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'primary',
       summary: 'One trip by id',
       [CACHE_TTL_EXTENSION]: 5,
       parameters: [tripIdParam],
@@ -261,6 +280,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
     operation: {
       operationId: 'updateTripVendor',
       tags: ['trips'],
+      [READ_FROM_EXTENSION]: 'primary',
       summary: "Change a trip's vendor",
       description:
         'Updates the vendor_id of one trip and returns the updated trip. The change is visible to the next read: ' +

@@ -190,6 +190,7 @@ export const schemas: Record<string, SchemaObject> = {
           server: ref('ServerCheck'),
           database: ref('DatabaseCheck'),
           token: ref('TokenCheck'),
+          replica: ref('ReplicaCheck'),
         },
       },
     },
@@ -242,6 +243,22 @@ export const schemas: Record<string, SchemaObject> = {
       last_error: { type: ['string', 'null'], description: 'Why the last refresh failed, if it did' },
       refreshes: { type: 'integer', minimum: 0 },
       refresh_failures: { type: 'integer', minimum: 0 },
+    },
+  },
+  ReplicaCheck: {
+    type: 'object',
+    description:
+      'The read replica (only when one is configured). Never failing: while it is down or lagging past DB_READ_MAX_LAG_SECONDS ' +
+      'the primary answers its reads. `status` says whether it serves reads now.',
+    required: ['status', 'state', 'lag_seconds', 'max_lag_seconds', 'last_check_at', 'last_error'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['up', 'down'], description: 'up while it serves reads' },
+      state: { type: 'string', enum: ['starting', 'up', 'lagging', 'down'] },
+      lag_seconds: { type: ['number', 'null'], minimum: 0, description: 'Seconds of writes not replayed yet (0 when caught up); null before the first check' },
+      max_lag_seconds: { type: 'number', minimum: 0, description: 'DB_READ_MAX_LAG_SECONDS' },
+      last_check_at: { type: ['string', 'null'], description: 'ISO 8601, UTC' },
+      last_error: { type: ['string', 'null'], description: 'Why it is not serving reads (no host, no credential)' },
     },
   },
   ServiceInfo: {

@@ -68,6 +68,11 @@ export interface ConnectionTarget {
   ssl: false | ConnectionOptions;
   /** Safe to log: no secrets. */
   description: string;
+  /**
+   * A read replica of this database (LAKEBASE_READ_ENDPOINT, LAKEBASE_READ_REPLICAS, PGHOST_READ,
+   * DATABASE_URL_READ): reads declared `x-read-from: replica` go there (lib/replicas/).
+   */
+  replica?: ConnectionTarget;
   /** Lakebase targets: mints credentials for other identities from their tokens. */
   onBehalfOf?: OnBehalfOfIssuer;
   /** Release what resolving the target started (embedded server, token refresh job). */

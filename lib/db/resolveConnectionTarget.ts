@@ -12,15 +12,15 @@ export type LakebaseResolver = (env: Env, logger: Logger) => Promise<ConnectionT
 
 const nothingToClose = async () => undefined;
 
-function fromDatabaseUrl(raw: string): ConnectionTarget {
+function fromDatabaseUrl(raw: string, variable = 'DATABASE_URL'): ConnectionTarget {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('DATABASE_URL', 'is not a valid URL (expected postgresql://user:password@host:5432/database)');
+    throw new ConfigError(variable, 'is not a valid URL (expected postgresql://user:password@host:5432/database)');
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError('DATABASE_URL', `must start with postgresql://, got "${url.protocol}//"`);
+    throw new ConfigError(variable, `must start with postgresql://, got "${url.protocol}//"`);
   }
   const host = decodeURIComponent(url.hostname) || '127.0.0.1';
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
@@ -32,16 +32,23 @@ function fromDatabaseUrl(raw: string): ConnectionTarget {
     database,
     user: decodeURIComponent(url.username) || 'postgres',
     password: decodeURIComponent(url.password),
-    ssl: sslFromMode(url.searchParams.get('sslmode') ?? undefined, host, 'DATABASE_URL sslmode'),
+    ssl: sslFromMode(url.searchParams.get('sslmode') ?? undefined, host, `${variable} sslmode`),
     description: `PostgreSQL at ${host}:${port}/${database}`,
     close: nothingToClose,
   };
 }
 
-function fromPgVariables(env: Env): ConnectionTarget {
-  const host = env.PGHOST!;
-  const port = env.PGPORT ? Number(env.PGPORT) : 5432;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('PGPORT', `must be a port number, got "${env.PGPORT}"`);
+function readPort(env: Env, variable: string, fallback: number): number {
+  const raw = env[variable];
+  if (!raw) return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(variable, `must be a port number, got "${raw}"`);
+  return port;
+}
+
+function fromPgVariables(env: Env, hostVariable = 'PGHOST', portVariable = 'PGPORT'): ConnectionTarget {
+  const host = env[hostVariable]!;
+  const port = readPort(env, portVariable, readPort(env, 'PGPORT', 5432));
   const database = env.PGDATABASE || 'postgres';
   return {
     mode: 'postgres',
@@ -91,6 +98,16 @@ export function embeddedTarget(server: Pick<EmbeddedPostgres, 'host' | 'port' | 
 }
 
 /**
+ * The read replica of a plain PostgreSQL: DATABASE_URL_READ, or PGHOST_READ (and PGPORT_READ) with
+ * the primary's other PG* settings. Undefined when neither is set.
+ */
+function plainReplica(env: Env): ConnectionTarget | undefined {
+  if (env.DATABASE_URL_READ) return fromDatabaseUrl(env.DATABASE_URL_READ, 'DATABASE_URL_READ');
+  if (env.PGHOST_READ) return fromPgVariables(env, 'PGHOST_READ', 'PGPORT_READ');
+  return undefined;
+}
+
+/**
  * Where the database is, in order: Lakebase (OAuth tokens from the workspace), plain Postgres
  * settings with a password (DATABASE_URL or PG* variables), else the embedded database.
  */
@@ -102,7 +119,13 @@ export async function resolveConnectionTarget(
 ): Promise<ConnectionTarget> {
   const viaLakebase = lakebase ? await lakebase(env, logger) : null;
   if (viaLakebase) return viaLakebase;
-  if (env.DATABASE_URL) return fromDatabaseUrl(env.DATABASE_URL);
-  if (env.PGHOST) return fromPgVariables(env);
+  const plain = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : env.PGHOST ? fromPgVariables(env) : undefined;
+  if (plain) {
+    const replica = plainReplica(env);
+    return replica ? { ...plain, replica } : plain;
+  }
+  if (env.DATABASE_URL_READ || env.PGHOST_READ) {
+    logger.warn('DATABASE_URL_READ / PGHOST_READ ignored: a read replica needs its primary configured too (DATABASE_URL or PGHOST)');
+  }
   return startEmbedded(config, logger);
 }

@@ -21,6 +21,9 @@ export type LakebaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full
  * | `LAKEBASE_SSLMODE`, `PGSSLMODE` | `require` (default), `verify-ca`, `verify-full`; `disable` only for a loopback host |
  * | `PGSSLROOTCERT` | CA bundle file for the verify modes (default: Node's trusted CAs) |
  * | `TOKEN_REFRESH_*`, `WORKSPACE_REQUEST_TIMEOUT_SECONDS` | see lib/tokenManager.ts |
+ * | `LAKEBASE_READ_ENDPOINT` | Autoscaling: a read-only endpoint (read replica) of the same branch; its own host and credential |
+ * | `LAKEBASE_READ_REPLICAS` | Provisioned: `true` reads from the instance's readable secondaries (`read_only_dns`) |
+ * | `PGHOST_READ` | the read replica's host, instead of a lookup |
  *
  * Workspace auth is the SDK's: DATABRICKS_HOST + DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID +
  * DATABRICKS_CLIENT_SECRET, or DATABRICKS_CONFIG_PROFILE.
@@ -42,6 +45,8 @@ export interface LakebaseSettings {
   sslModeVariable: string | null;
   sslRootCertFile: string | null;
   refresh: TokenRefreshSettings;
+  /** A read replica: LAKEBASE_READ_ENDPOINT (Autoscaling) or LAKEBASE_READ_REPLICAS=true (Provisioned); null without one. */
+  read: { endpoint: string | null; host: string | null } | null;
   /** Variables present but not used in a Lakebase mode (logged as a warning). */
   ignored: string[];
 }
@@ -96,6 +101,44 @@ function looksLikeDatabricks(env: Env, pgHost: string): boolean {
   );
 }
 
+/** LAKEBASE_READ_ENDPOINT / LAKEBASE_READ_REPLICAS / PGHOST_READ, checked against the primary's mode. */
+function readLakebaseReplica(env: Env, instance: string | null, endpoint: string | null): LakebaseSettings['read'] {
+  const readEndpoint = nonEmpty(env, 'LAKEBASE_READ_ENDPOINT');
+  const readReplicasRaw = nonEmpty(env, 'LAKEBASE_READ_REPLICAS')?.toLowerCase() ?? 'false';
+  if (!['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(readReplicasRaw)) {
+    throw new ConfigError('LAKEBASE_READ_REPLICAS', `must be true or false, got "${env.LAKEBASE_READ_REPLICAS}"`);
+  }
+  const readReplicas = ['true', '1', 'yes', 'on'].includes(readReplicasRaw);
+  const host = nonEmpty(env, 'PGHOST_READ');
+  if (readEndpoint) {
+    if (!endpoint) {
+      throw new StartupError('LAKEBASE_READ_ENDPOINT names a Lakebase Autoscaling read replica, but the primary is not an Autoscaling endpoint', {
+        variable: 'LAKEBASE_READ_ENDPOINT',
+        hint: 'With DATABRICKS_DATABASE_INSTANCE (Provisioned) set LAKEBASE_READ_REPLICAS=true to read from its readable secondaries',
+      });
+    }
+    if (!ENDPOINT_PATH.test(readEndpoint)) {
+      throw new ConfigError('LAKEBASE_READ_ENDPOINT', `must be projects/<project>/branches/<branch>/endpoints/<endpoint>, got "${readEndpoint}"`);
+    }
+    // A replica serves its own branch's data: one of another branch would answer with other rows.
+    const branchOf = (path: string) => path.slice(0, path.lastIndexOf('/endpoints/'));
+    if (branchOf(readEndpoint) !== branchOf(endpoint)) {
+      throw new ConfigError('LAKEBASE_READ_ENDPOINT', `must be an endpoint of the primary's branch (${branchOf(endpoint)}), got "${readEndpoint}"`);
+    }
+    return { endpoint: readEndpoint, host };
+  }
+  if (readReplicas) {
+    if (!instance) {
+      throw new StartupError('LAKEBASE_READ_REPLICAS=true reads from a Lakebase Provisioned instance\'s readable secondaries, but no instance is configured', {
+        variable: 'LAKEBASE_READ_REPLICAS',
+        hint: 'With LAKEBASE_ENDPOINT (Autoscaling) set LAKEBASE_READ_ENDPOINT to a read-only endpoint of the same branch',
+      });
+    }
+    return { endpoint: null, host };
+  }
+  return null;
+}
+
 /**
  * Null when no Lakebase setting is present (the core then uses plain PG* / DATABASE_URL, or the
  * embedded database). Throws ConfigError for a malformed value, StartupError for a combination
@@ -143,6 +186,7 @@ export function readLakebaseSettings(env: Env): LakebaseSettings | null {
     sslModeVariable: ssl.variable,
     sslRootCertFile: nonEmpty(env, 'PGSSLROOTCERT'),
     refresh: readTokenRefreshSettings(env),
+    read: readLakebaseReplica(env, instance, endpoint),
     ignored,
   };
 }

@@ -3,10 +3,11 @@ import type { ConnectionOptions } from 'node:tls';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
-import { TokenManager } from '../tokenManager.ts';
+import { TokenManager, type CredentialSource } from '../tokenManager.ts';
 import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
+import { resolveLakebaseReplica } from './resolveLakebaseReplica.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError, createWorkspaceClient, workspaceAuthHint } from './workspaceClient.ts';
 
@@ -22,7 +23,7 @@ const AUTH_HINT =
   'DATABRICKS_CLIENT_SECRET (OAuth M2M, set automatically in a Databricks App), or DATABRICKS_CONFIG_PROFILE';
 
 /** A workspace failure at start-up, turned into one message naming what was being done and the likely fix. */
-function workspaceStartupError(doing: string, err: unknown, env: Env, settings: LakebaseSettings, notFoundHint?: string): StartupError {
+export function workspaceStartupError(doing: string, err: unknown, env: Env, settings: LakebaseSettings, notFoundHint?: string): StartupError {
   const { kind, message } = classifyWorkspaceError(err);
   const resourceVariable = settings.mode === 'lakebase-provisioned' ? 'DATABRICKS_DATABASE_INSTANCE' : 'LAKEBASE_ENDPOINT';
   const where = env.DATABRICKS_HOST ? ` at ${env.DATABRICKS_HOST}` : '';
@@ -167,6 +168,21 @@ async function resolveUser(w: WorkspaceClient, settings: LakebaseSettings, env: 
   return { user: me.userName, from: "the token's identity, SCIM Me" };
 }
 
+/** A token manager holding its first token (failing as the workspace failed), its refresh scheduled. */
+export async function startTokenManager(source: CredentialSource, settings: LakebaseSettings, logger: Logger): Promise<TokenManager> {
+  const manager = new TokenManager(source, settings.refresh, logger, {
+    // At start-up only a workspace that may come back is worth a second try; a 401/403/404 is not.
+    isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
+  });
+  try {
+    await manager.start();
+  } catch (err) {
+    await manager.stop();
+    throw err;
+  }
+  return manager;
+}
+
 /**
  * Lakebase (Provisioned or Autoscaling, or either as an attached app resource) as a connection
  * target whose password is a TokenManager. Null when no Lakebase setting is present.
@@ -195,15 +211,19 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
   const ssl = lakebaseSsl(settings, host);
   const { user, from: userFrom } = await resolveUser(w, settings, env, timeoutMs);
 
-  const manager = new TokenManager(credentialSourceFor(w, settings, timeoutMs), settings.refresh, logger, {
-    // At start-up only a workspace that may come back is worth a second try; a 401/403/404 is not.
-    isRetryable: (err) => ['unavailable', 'timeout', 'other'].includes(classifyWorkspaceError(err).kind),
-  });
+  let manager: TokenManager;
   try {
-    await manager.start();
+    manager = await startTokenManager(credentialSourceFor(w, settings, timeoutMs), settings, logger);
+  } catch (err) {
+    throw workspaceStartupError(`mint a database credential for ${resource}`, err, env, settings);
+  }
+
+  let replica: ConnectionTarget | undefined;
+  try {
+    replica = await resolveLakebaseReplica(w, settings, env, logger, timeoutMs, { port: settings.port, database: settings.database, user, password: manager });
   } catch (err) {
     await manager.stop();
-    throw workspaceStartupError(`mint a database credential for ${resource}`, err, env, settings);
+    throw err;
   }
 
   const tls = ssl === false ? 'no TLS (loopback)' : `TLS ${settings.sslMode}`;
@@ -223,6 +243,7 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
     description: `${kind} ${resource} at ${host}:${settings.port}/${settings.database} as "${user}" (OAuth token, ${tls})`,
     // The SDK resolved the workspace host while looking things up above.
     onBehalfOf: onBehalfOfIssuer((await w.config.getHost()).origin, settings, timeoutMs),
+    ...(replica ? { replica } : {}),
     close: () => manager.stop(),
   };
 }

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheStats } from '../cache/resultsCache.ts';
 import type { TokenState } from '../db/connectionTarget.ts';
 import type { UserPoolStats } from '../db/userPools.ts';
+import type { ReadRoutingStats } from '../replicas/readRouting.ts';
 
 /** What /metrics reports on; every source is read when Prometheus scrapes, never copied. */
 export interface MetricSources {
@@ -15,6 +16,8 @@ export interface MetricSources {
   invalidationStats?: () => { connected: boolean; received: number; reconnects: number };
   /** LAKEBASE_ACCESS=user: the per-user pools. */
   userPoolStats?: () => UserPoolStats;
+  /** With a read replica: where replica-declared reads ran, and the replica's lag. */
+  readRoutingStats?: () => ReadRoutingStats;
   /** Present only when connections log in with OAuth tokens; the token metrics exist only then. */
   tokenState?: () => TokenState | null;
 }
@@ -61,6 +64,28 @@ function readGauge(registry: Registry, name: string, help: string, read: () => n
     registers: [registry],
     collect() {
       this.set(read() ?? Number.NaN);
+    },
+  });
+}
+
+/** The read replica: its lag and state, its pool, and where the reads declared for it ran. */
+function registerReplicaMetrics(registry: Registry, stats: () => ReadRoutingStats): void {
+  readGauge(registry, `${PREFIX}db_replica_lag_seconds`, 'Seconds of primary writes the read replica has not replayed yet (0 when caught up)', () => stats().replica.lagSeconds ?? undefined);
+  readGauge(registry, `${PREFIX}db_replica_up`, '1 while the read replica serves reads (answering, within DB_READ_MAX_LAG_SECONDS)', () => Number(stats().replica.state === 'up'));
+  readGauge(registry, `${PREFIX}db_replica_pool_connections`, 'Connections the read replica pool holds open', () => stats().pool.total);
+  readGauge(registry, `${PREFIX}db_replica_pool_max_connections`, 'The most connections the read replica pool may open', () => stats().pool.max);
+  readGauge(registry, `${PREFIX}db_replica_write_fences`, 'Writes whose stale reads are held on the primary until the replica replays them', () => stats().fences);
+  mirroredCounter(registry, `${PREFIX}db_replica_replay_checks_total`, 'Reads held by a recent write that asked the replica for its replay position', () => stats().replayChecks);
+  new Counter({
+    name: `${PREFIX}db_replica_reads_total`,
+    help: 'Reads declared x-read-from: replica, by the server that answered (replica, primary) and why the primary did (down, lagging, fresh = read-your-writes, failed = the replica failed mid-read)',
+    labelNames: ['server', 'reason'],
+    registers: [registry],
+    collect() {
+      const { replicaReads, primaryReads } = stats();
+      this.reset();
+      this.inc({ server: 'replica', reason: 'replica' }, replicaReads);
+      for (const [reason, count] of Object.entries(primaryReads)) this.inc({ server: 'primary', reason }, count);
     },
   });
 }
@@ -141,6 +166,9 @@ export function createMetrics(sources: MetricSources): Metrics {
     mirroredCounter(registry, `${PREFIX}user_pool_waits_total`, 'Requests that waited for a per-user pool slot', stat('waited'));
     mirroredCounter(registry, `${PREFIX}user_pool_rejections_total`, 'Requests answered 503 after waiting DB_POOL_TIMEOUT for a per-user pool slot', stat('rejected'));
   }
+
+  const { readRoutingStats } = sources;
+  if (readRoutingStats) registerReplicaMetrics(registry, readRoutingStats);
 
   return {
     registry,

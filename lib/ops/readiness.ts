@@ -28,11 +28,21 @@ export interface TokenCheck {
   refresh_failures: number;
 }
 
+export interface ReplicaCheck {
+  /** up while the replica serves reads; down sends its reads to the primary, and never makes the instance unready. */
+  status: ComponentStatus;
+  state: 'starting' | 'up' | 'lagging' | 'down';
+  lag_seconds: number | null;
+  max_lag_seconds: number;
+  last_check_at: string | null;
+  last_error: string | null;
+}
+
 export interface Readiness {
   status: 'ready' | 'not_ready';
   /** The components that are down, e.g. `["database"]`; empty when ready. */
   failing: string[];
-  checks: { server: ServerCheck; database: DatabaseCheck; token?: TokenCheck };
+  checks: { server: ServerCheck; database: DatabaseCheck; token?: TokenCheck; replica?: ReplicaCheck };
 }
 
 const MAX_ERROR_LENGTH = 300;
@@ -92,6 +102,20 @@ function checkToken(state: TokenState): TokenCheck {
   };
 }
 
+/** The replica as its monitor last saw it: no query of its own, so a hung replica never slows the probe. */
+function checkReplica(ctx: Context): ReplicaCheck | undefined {
+  if (!ctx.readRouting) return undefined;
+  const status = ctx.readRouting.monitor.status();
+  return {
+    status: status.state === 'up' ? 'up' : 'down',
+    state: status.state,
+    lag_seconds: status.lagSeconds === null ? null : Math.round(status.lagSeconds * 1000) / 1000,
+    max_lag_seconds: ctx.config.readReplica.maxLagSeconds,
+    last_check_at: status.lastCheckAt?.toISOString() ?? null,
+    last_error: status.lastError === null ? null : status.lastError.slice(0, MAX_ERROR_LENGTH),
+  };
+}
+
 /**
  * Can this instance serve traffic now? The server is not shutting down, the database answers
  * through the pool, and (in OAuth modes) a valid token is held, so new connections can log in.
@@ -104,5 +128,8 @@ export async function checkReadiness(ctx: Context): Promise<Readiness> {
   const tokenState = ctx.tokenState();
   const checks: Readiness['checks'] = { server, database, ...(tokenState ? { token: checkToken(tokenState) } : {}) };
   const failing = Object.entries(checks).filter(([, check]) => check.status === 'down').map(([name]) => name);
+  // Reported, never failing: the primary answers the replica's reads while it is down.
+  const replica = checkReplica(ctx);
+  if (replica) checks.replica = replica;
   return { status: failing.length === 0 ? 'ready' : 'not_ready', failing, checks };
 }

@@ -36,15 +36,28 @@ export interface EmulatedLakebase {
  * one Autoscaling endpoint. Each suite starts one and stops it at the end.
  */
 export async function startEmulatedLakebase(
-  options: { rows?: number; tokenLifetimeSeconds?: number; emulator?: Partial<WorkspaceEmulatorOptions> } = {},
+  options: {
+    rows?: number;
+    tokenLifetimeSeconds?: number;
+    emulator?: Partial<WorkspaceEmulatorOptions>;
+    /** A seeded database the suite owns (e.g. the primary of a streaming replica): used as is, never stopped here. */
+    database?: { db: EmbeddedPostgres; admin: pg.Pool };
+  } = {},
 ): Promise<EmulatedLakebase> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-emulated-'));
-  const db = await startEmbeddedPostgres({ dataDir, port: 0, persistent: false });
-  const admin = new pg.Pool({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, max: 3 });
+  const owned = !options.database;
+  const dataDir = owned ? mkdtempSync(join(tmpdir(), 'lakebase-emulated-')) : '';
+  const db = options.database?.db ?? (await startEmbeddedPostgres({ dataDir, port: 0, persistent: false }));
+  const admin = options.database?.admin ?? new pg.Pool({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, max: 3 });
   admin.on('error', () => undefined);
+  const stopDatabase = async () => {
+    if (!owned) return;
+    await admin.end().catch(() => undefined);
+    await db.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   let emulator: WorkspaceEmulator | undefined;
   try {
-    await seedTrips(admin, { schema: 'public', table: 'nyc_train_synced', rows: options.rows ?? 500 });
+    if (owned) await seedTrips(admin, { schema: 'public', table: 'nyc_train_synced', rows: options.rows ?? 500 });
     emulator = await startWorkspaceEmulator({
       pg: { host: db.host, port: db.port, database: db.database, user: db.user, password: db.password },
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
@@ -55,9 +68,7 @@ export async function startEmulatedLakebase(
       ...options.emulator,
     });
   } catch (err) {
-    await admin.end().catch(() => undefined);
-    await db.stop().catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
+    await stopDatabase();
     throw err;
   }
   const emu = emulator;
@@ -78,9 +89,7 @@ export async function startEmulatedLakebase(
     },
     async stop() {
       await emu.stop().catch(() => undefined);
-      await admin.end().catch(() => undefined);
-      await db.stop().catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
+      await stopDatabase();
     },
   };
 }

@@ -37,6 +37,11 @@ export interface EmulatedInstance {
   state?: InstanceState;
   /** The host returned as read_write_dns; default 127.0.0.1 (the embedded database). */
   readWriteDns?: string;
+  /**
+   * Readable secondaries: the host returned as read_only_dns (a standby of the embedded database),
+   * with node_count 2 and enable_readable_secondaries true. Absent: one node, no read_only_dns.
+   */
+  readOnlyDns?: string;
   /** Identities (userName / client id) allowed to see it and mint for it; default everyone. */
   accessibleBy?: string[];
 }
@@ -46,6 +51,8 @@ export interface EmulatedEndpoint {
   name: string;
   state?: EndpointState;
   host?: string;
+  /** ENDPOINT_TYPE_READ_ONLY: a read replica, whose `status.hosts` has `host` and `read_only_host`. Default read-write. */
+  type?: 'ENDPOINT_TYPE_READ_WRITE' | 'ENDPOINT_TYPE_READ_ONLY';
   disabled?: boolean;
   accessibleBy?: string[];
 }
@@ -319,17 +326,36 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
     return ready;
   };
 
-  /** Mints a credential for the identity: a real password with a real expiry. One at a time per role. */
-  const mint = (identity: Identity): Promise<{ token: string; expiresAt: Date }> => {
+  /**
+   * The credential each role holds now, and the databases (instances / endpoints) it was issued
+   * for. Postgres keeps one password per role, where Lakebase keeps a token per request: a second
+   * database asking for the same identity (a read replica's endpoint) is handed the role's current
+   * token while it is valid, instead of a new one that would lock the first database's token out.
+   */
+  const current = new Map<string, { token: string; expiresAt: Date; scopes: Set<string> }>();
+
+  /**
+   * Mints a credential for the identity: a real password with a real expiry. One at a time per role.
+   * The same database asking again (a refresh) always gets a new token, which ends the previous
+   * one's logins: the strict rotation the rest of the suite relies on.
+   */
+  const mint = (identity: Identity, scope: string): Promise<{ token: string; expiresAt: Date }> => {
     const role = identity.userName;
     const previous = mintQueues.get(role) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(async () => {
+      const held = current.get(role);
+      if (held && !held.scopes.has(scope) && held.expiresAt.getTime() > Date.now()) {
+        held.scopes.add(scope);
+        stats.credentialsIssued += 1;
+        return { token: held.token, expiresAt: held.expiresAt };
+      }
       await ensureRole(role);
       const token = remember(randomToken('lbemu_'));
       const expiresAt = new Date(Date.now() + tokenLifetimeMs);
       await admin.query(
         `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`,
       );
+      current.set(role, { token, expiresAt, scopes: new Set([scope]) });
       minted.set(role, (minted.get(role) ?? 0) + 1);
       stats.credentialsIssued += 1;
       return { token, expiresAt };
@@ -359,6 +385,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
 
   const instanceJson = (instance: EmulatedInstance & { uid: string; createdAt: string }) => {
     const state = instance.state ?? 'AVAILABLE';
+    const readable = instance.readOnlyDns !== undefined;
     return {
       name: instance.name,
       uid: instance.uid,
@@ -368,28 +395,34 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
       creator: 'emulator@example.com',
       creation_time: instance.createdAt,
       read_write_dns: state === 'STOPPED' ? undefined : (instance.readWriteDns ?? '127.0.0.1'),
+      ...(readable && state !== 'STOPPED' ? { read_only_dns: instance.readOnlyDns } : {}),
       stopped: state === 'STOPPED',
       effective_stopped: state === 'STOPPED',
-      node_count: 1,
+      node_count: readable ? 2 : 1,
+      effective_node_count: readable ? 2 : 1,
+      enable_readable_secondaries: readable,
+      effective_enable_readable_secondaries: readable,
     };
   };
 
   const endpointJson = (endpoint: EmulatedEndpoint & { uid: string; createdAt: string }) => {
     const parent = endpoint.name.split('/endpoints/')[0];
+    const type = endpoint.type ?? 'ENDPOINT_TYPE_READ_WRITE';
+    const host = endpoint.host ?? '127.0.0.1';
     return {
       name: endpoint.name,
       uid: endpoint.uid,
       parent,
       create_time: endpoint.createdAt,
       update_time: endpoint.createdAt,
-      spec: { endpoint_type: 'ENDPOINT_TYPE_READ_WRITE', autoscaling_limit_min_cu: 0.5, autoscaling_limit_max_cu: 2, disabled: endpoint.disabled ?? false },
+      spec: { endpoint_type: type, autoscaling_limit_min_cu: 0.5, autoscaling_limit_max_cu: 2, disabled: endpoint.disabled ?? false },
       status: {
         current_state: endpoint.state ?? 'ACTIVE',
-        endpoint_type: 'ENDPOINT_TYPE_READ_WRITE',
+        endpoint_type: type,
         disabled: endpoint.disabled ?? false,
         autoscaling_limit_min_cu: 0.5,
         autoscaling_limit_max_cu: 2,
-        hosts: { host: endpoint.host ?? '127.0.0.1' },
+        hosts: type === 'ENDPOINT_TYPE_READ_ONLY' ? { host, read_only_host: host } : { host },
       },
     };
   };
@@ -474,7 +507,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
         if (!instance) throw new HttpProblem(404, 'RESOURCE_DOES_NOT_EXIST', `Database instance '${name}' does not exist.`);
         checkAccess(identity, instance, `database instance '${name}'`);
       }
-      const credential = await mint(identity);
+      const credential = await mint(identity, `instances:${[...(names as string[])].sort().join(',')}`);
       return { status: 200, identity, body: { token: credential.token, expiration_time: credential.expiresAt.toISOString() } };
     }
     if (method === 'GET' && path.startsWith('/api/2.0/postgres/')) {
@@ -491,7 +524,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
       const endpoint = endpoints.get(name);
       if (!endpoint) throw new HttpProblem(404, 'NOT_FOUND', `Endpoint '${name}' not found.`);
       checkAccess(identity, endpoint, `endpoint '${name}'`);
-      const credential = await mint(identity);
+      const credential = await mint(identity, `endpoint:${name}`);
       return { status: 200, identity, body: { token: credential.token, expire_time: credential.expiresAt.toISOString() } };
     }
     throw new HttpProblem(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${path}'`);
@@ -612,6 +645,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
     async revoke(userName) {
       await ensureRole(userName);
       await admin.query(`ALTER ROLE ${pg.escapeIdentifier(userName)} WITH PASSWORD ${pg.escapeLiteral(randomToken('revoked_'))}`);
+      current.delete(userName); // a revoked token is never handed out again
       stats.revocations += 1;
     },
     async down() {
