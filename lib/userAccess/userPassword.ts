@@ -1,5 +1,5 @@
 import type { OnBehalfOfIssuer, PasswordSource, TokenState } from '../db/connectionTarget.ts';
-import type { Credential } from '../tokenManager.ts';
+import type { Credential } from '../lakebase/tokenManager.ts';
 
 /** Renew this long before expiry (AppKit uses 2 minutes), and at most a quarter into short test lifetimes. */
 const RENEW_MARGIN_MS = 2 * 60 * 1000;

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { requestLogFields } from './ops/requestScope.ts';
+import { requestLogFields } from './requestScope.ts';
 
 /**
  * Structured JSON logs on stdout. Secrets are redacted by key as a second line of defence: the code
