@@ -1,16 +1,16 @@
 /**
  * The Express adapter's entry point: configuration, start-up, listen, graceful shutdown. All
- * request handling lives in the shared router (lib/router.ts) and the handlers (functions/).
+ * request handling lives in the shared router (lib/http/router.ts) and the handlers (functions/).
  */
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
 import { refuseOpenByDefault } from './lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
-import { createLogger } from './lib/logger.ts';
+import { createLogger } from './lib/ops/logger.ts';
 import { openContext } from './lib/openContext.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
-import { createRouter } from './lib/router.ts';
-import { createServiceServer } from './lib/serviceServer.ts';
+import { createRouter } from './lib/http/router.ts';
+import { createServiceServer } from './lib/http/serviceServer.ts';
 import { startTelemetryIfConfigured } from './lib/telemetry/startTelemetry.ts';
 import { APP_VERSION } from './lib/version.ts';
 

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../lib/config.ts';
-import { createLogger } from '../lib/logger.ts';
+import { createLogger } from '../lib/ops/logger.ts';
 import { openContext } from '../lib/openContext.ts';
 import { STANDBY_HOST, startReplicatedDatabase, type ReplicatedDatabase } from '../test/support/streamingReplica.ts';
 import { startLoadGenerator } from './loadGeneratorProcess.ts';

@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { createFetchHandler } from '../lib/adapters/fetch.ts';
+import { createFetchHandler } from '../lib/http/adapters/fetch.ts';
 import { refuseOpenByDefault } from '../lib/auth/openByDefault.ts';
 import { loadConfig } from '../lib/config.ts';
-import { createLogger } from '../lib/logger.ts';
+import { createLogger } from '../lib/ops/logger.ts';
 import { openContext } from '../lib/openContext.ts';
 import { shutDownGracefully } from '../lib/ops/gracefulShutdown.ts';
 

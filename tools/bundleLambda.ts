@@ -8,7 +8,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DOCS_ASSET_FILES } from '../lib/docs.ts';
+import { DOCS_ASSET_FILES } from '../lib/http/docs.ts';
 
 export async function bundleLambda(outDir: string): Promise<string> {
   const out = resolve(outDir);

@@ -14,10 +14,10 @@
  * DEFAULT_POSTGRES_SCHEMA / DEFAULT_POSTGRES_TABLE.
  */
 import pg from 'pg';
-import { createLogger } from '../lib/logger.ts';
+import { createLogger } from '../lib/ops/logger.ts';
 import { startEmbeddedPostgres } from '../lib/db/embeddedPostgres.ts';
 import { seedTrips } from '../lib/db/seedTrips.ts';
-import { startWorkspaceEmulator } from '../lib/lakebase/emulator/workspaceEmulator.ts';
+import { startWorkspaceEmulator } from './emulator/workspaceEmulator.ts';
 
 const USER = 'developer@example.com';
 const PAT = 'dapi-emulator-local-developer';

@@ -1,6 +1,6 @@
 /**
- * The service as `npm start` serves it (lib/serviceServer.ts: the Express adapter behind
- * lib/httpServer.ts, with h2c accepted on the same port), everything on: validation, request ids,
+ * The service as `npm start` serves it (lib/http/serviceServer.ts: the Express adapter behind
+ * lib/http/httpServer.ts, with h2c accepted on the same port), everything on: validation, request ids,
  * security headers, the results cache, metrics, and one JSON log line per request at info level on
  * stdout, which the orchestrator points at a file. It reaches the bench database as plain
  * PostgreSQL (PG* variables). `node` as the first argument serves the same router through the bare
@@ -8,12 +8,12 @@
  * telemetry scenarios) it also exports traces, metrics and logs, as server.ts does.
  */
 import { createServer } from 'node:http';
-import { createNodeHttpHandler } from '../../lib/adapters/nodeHttp.ts';
+import { createNodeHttpHandler } from '../../lib/http/adapters/nodeHttp.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
+import { createLogger } from '../../lib/ops/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
-import { createRouter } from '../../lib/router.ts';
-import { createServiceServer } from '../../lib/serviceServer.ts';
+import { createRouter } from '../../lib/http/router.ts';
+import { createServiceServer } from '../../lib/http/serviceServer.ts';
 import { startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { listenAndAnnounce } from './announce.ts';

@@ -3,10 +3,10 @@
  * integration). The context (pool, cache, token manager) is built on a container's first
  * invocation and reused by the next ones, so each container has its own pool and its own cache.
  */
-import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
+import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { refuseOpenByDefault } from '../../lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
+import { createLogger } from '../../lib/ops/logger.ts';
 import { openContext } from '../../lib/openContext.ts';
 
 /** The variables that point at a real database; without one, openContext would start the embedded one. */

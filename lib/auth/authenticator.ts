@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Forbidden } from '../errors.ts';
-import type { NeutralRequest } from '../http.ts';
+import type { NeutralRequest } from '../http/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import { appsProxyCallers } from './appsProxyCallers.ts';
 import type { AuthMode, AuthSettings } from './authSettings.ts';

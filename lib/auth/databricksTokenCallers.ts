@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { NeutralRequest } from '../http.ts';
+import type { NeutralRequest } from '../http/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import { WorkspaceTokens, type TokenSource } from '../userAccess/workspaceTokens.ts';
 import { AUTHORIZATION, readBearerToken } from './bearerToken.ts';

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { type ApiError, Unauthorized, Unavailable } from '../errors.ts';
-import type { NeutralRequest } from '../http.ts';
+import type { NeutralRequest } from '../http/neutralRequest.ts';
 import { secureOrLoopback, type JwtSettings } from './authSettings.ts';
 import { AUTHORIZATION, readBearerToken } from './bearerToken.ts';
 import type { Caller } from './caller.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
-import type { Credential, CredentialSource } from '../tokenManager.ts';
+import type { Credential, CredentialSource } from './tokenManager.ts';
 import { callWorkspace } from './workspaceClient.ts';
 
 /** Lakebase tokens last one hour; used only if a response ever lacks its expiry. */

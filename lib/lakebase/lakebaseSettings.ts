@@ -1,5 +1,5 @@
 import { ConfigError } from '../config.ts';
-import { readTokenRefreshSettings, type TokenRefreshSettings } from '../tokenManager.ts';
+import { readTokenRefreshSettings, type TokenRefreshSettings } from './tokenManager.ts';
 import { StartupError } from './startupError.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -20,7 +20,7 @@ export type LakebaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full
  * | `LAKEBASE_USER`, `PGUSER` | Postgres role; else `DATABRICKS_CLIENT_ID`, else the token's identity (SCIM Me) |
  * | `LAKEBASE_SSLMODE`, `PGSSLMODE` | `require` (default), `verify-ca`, `verify-full`; `disable` only for a loopback host |
  * | `PGSSLROOTCERT` | CA bundle file for the verify modes (default: Node's trusted CAs) |
- * | `TOKEN_REFRESH_*`, `WORKSPACE_REQUEST_TIMEOUT_SECONDS` | see lib/tokenManager.ts |
+ * | `TOKEN_REFRESH_*`, `WORKSPACE_REQUEST_TIMEOUT_SECONDS` | see lib/lakebase/tokenManager.ts |
  * | `LAKEBASE_READ_ENDPOINT` | Autoscaling: a read-only endpoint (read replica) of the same branch; its own host and credential |
  * | `LAKEBASE_READ_REPLICAS` | Provisioned: `true` reads from the instance's readable secondaries (`read_only_dns`) |
  * | `PGHOST_READ` | the read replica's host, instead of a lookup |

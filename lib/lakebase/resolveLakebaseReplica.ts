@@ -1,7 +1,7 @@
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget, PasswordSource } from '../db/connectionTarget.ts';
-import type { TokenManager } from '../tokenManager.ts';
+import type { TokenManager } from './tokenManager.ts';
 import { autoscalingCredentialSource, getPostgresEndpoint } from './credentialSources.ts';
 import type { LakebaseSettings } from './lakebaseSettings.ts';
 import { lakebaseSsl, startTokenManager, workspaceStartupError } from './resolveLakebaseTarget.ts';

@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import type { Logger } from 'pino';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
-import { TokenManager, type CredentialSource } from '../tokenManager.ts';
+import { TokenManager, type CredentialSource } from './tokenManager.ts';
 import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
 import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';

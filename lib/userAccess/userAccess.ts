@@ -6,7 +6,7 @@ import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
 import { UserPools, type UserPool, type UserPoolStats } from '../db/userPools.ts';
 import { ApiError, Forbidden, Unauthorized, Unavailable } from '../errors.ts';
-import type { NeutralRequest } from '../http.ts';
+import type { NeutralRequest } from '../http/neutralRequest.ts';
 import { ACCESS_TOKEN_HEADER, EMAIL_HEADER, readForwardedIdentity } from './forwardedIdentity.ts';
 import { UserPassword } from './userPassword.ts';
 import { WorkspaceTokens, type TokenSource } from './workspaceTokens.ts';

@@ -1,5 +1,5 @@
 import type { OnBehalfOfIssuer, PasswordSource, TokenState } from '../db/connectionTarget.ts';
-import type { Credential } from '../tokenManager.ts';
+import type { Credential } from '../lakebase/tokenManager.ts';
 import { tracing } from '../telemetry/tracing.ts';
 
 /** Renew this long before expiry (AppKit uses 2 minutes), and at most a quarter into short test lifetimes. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createFetchHandler } from '../../lib/adapters/fetch.ts';
+import { createFetchHandler } from '../../lib/http/adapters/fetch.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
 let service: TestService;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import { createLambdaHandler, toNeutralRequest, type LambdaEvent, type LambdaResult } from '../../lib/adapters/lambda.ts';
+import { createLambdaHandler, toNeutralRequest, type LambdaEvent, type LambdaResult } from '../../lib/http/adapters/lambda.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createNodeHttpHandler } from '../../lib/adapters/nodeHttp.ts';
-import { NodeNeutralRequest } from '../../lib/adapters/nodeMessages.ts';
+import { createNodeHttpHandler } from '../../lib/http/adapters/nodeHttp.ts';
+import { NodeNeutralRequest } from '../../lib/http/adapters/nodeMessages.ts';
 import { ApiClient, type ApiResponse } from '../support/api.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 

@@ -6,9 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Server } from 'node:http';
-import { createHttp2StreamHandler } from '../../lib/adapters/http2.ts';
-import { acceptH2c } from '../../lib/dualProtocolServer.ts';
-import { createHttpServer } from '../../lib/httpServer.ts';
+import { createHttp2StreamHandler } from '../../lib/http/adapters/http2.ts';
+import { acceptH2c } from '../../lib/http/dualProtocolServer.ts';
+import { createHttpServer } from '../../lib/http/httpServer.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
 /**

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { LambdaResult } from '../../lib/adapters/lambda.ts';
+import type { LambdaResult } from '../../lib/http/adapters/lambda.ts';
 import { ConfigError } from '../../lib/config.ts';
 import { processAlive } from '../../lib/db/embeddedPostgres.ts';
 import { bundleLambda } from '../../tools/bundleLambda.ts';

@@ -6,7 +6,7 @@ import { Database } from '../../lib/db/database.ts';
 import { Unavailable } from '../../lib/errors.ts';
 import { isLoginRefused, queryWithTokenRetry } from '../../lib/lakebase/connectWithTokenRetry.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import type { LakebaseTokenState } from '../../lib/tokenManager.ts';
+import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { TEST_USER, linesLeakingSecrets, poolFor, startEmulatedLakebase, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 

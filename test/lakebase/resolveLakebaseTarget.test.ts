@@ -4,7 +4,7 @@ import { ConfigError } from '../../lib/config.ts';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
 import { lakebaseSsl, resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import { StartupError } from '../../lib/lakebase/startupError.ts';
-import type { LakebaseTokenState } from '../../lib/tokenManager.ts';
+import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import {
   TEST_INSTANCE,

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { PasswordSource } from '../../lib/db/connectionTarget.ts';
 import { isLoginRefused, withTokenRetry } from '../../lib/lakebase/connectWithTokenRetry.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import type { LakebaseTokenState } from '../../lib/tokenManager.ts';
+import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { linesLeakingSecrets, poolFor, startEmulatedLakebase, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 

@@ -9,7 +9,7 @@ import {
   type Credential,
   type CredentialSource,
   type TokenRefreshSettings,
-} from '../../lib/tokenManager.ts';
+} from '../../lib/lakebase/tokenManager.ts';
 import { ConfigError } from '../../lib/config.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { linesLeakingSecrets, waitFor } from '../support/workspaceEmulator.ts';

@@ -6,7 +6,7 @@ import type { PasswordSource } from '../../lib/db/connectionTarget.ts';
 import { createPool } from '../../lib/db/createPool.ts';
 import { Database } from '../../lib/db/database.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import type { LakebaseTokenState } from '../../lib/tokenManager.ts';
+import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createExpressApp } from '../../lib/adapters/express.ts';
+import { createExpressApp } from '../../lib/http/adapters/express.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
 import type { Handler } from '../../lib/handler.ts';
-import { createRouter } from '../../lib/router.ts';
+import { createRouter } from '../../lib/http/router.ts';
 import { handlers } from '../../functions/index.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { ApiClient } from '../support/api.ts';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import type { RequestListener, Server } from 'node:http';
 import http2, { type IncomingHttpHeaders } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
-import { createHttp2StreamHandler, type Http2StreamHandler } from '../../lib/adapters/http2.ts';
-import { acceptH2c } from '../../lib/dualProtocolServer.ts';
-import { createHttpServer } from '../../lib/httpServer.ts';
+import { createHttp2StreamHandler, type Http2StreamHandler } from '../../lib/http/adapters/http2.ts';
+import { acceptH2c } from '../../lib/http/dualProtocolServer.ts';
+import { createHttpServer } from '../../lib/http/httpServer.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
 /**
@@ -46,7 +46,7 @@ function connectH2(port: number): Promise<http2.ClientHttp2Session> {
   });
 }
 
-/** The server as server.ts builds it: lib/httpServer.ts's HTTP/1 server, with h2c accepted too. */
+/** The server as server.ts builds it: lib/http/httpServer.ts's HTTP/1 server, with h2c accepted too. */
 function makeServer(http1: RequestListener, h2: Http2StreamHandler): Server {
   return acceptH2c(createHttpServer(http1, { maxHeaderBytes: 16 * 1024 }), h2, { maxHeaderBytes: 16 * 1024 });
 }

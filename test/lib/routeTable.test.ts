@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RouteTable } from '../../lib/routing/routeTable.ts';
+import { RouteTable } from '../../lib/http/routing/routeTable.ts';
 
 test('static segments win over templates, whatever the order of registration', () => {
   const table = new RouteTable<string>();

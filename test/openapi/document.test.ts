@@ -5,7 +5,7 @@ import type { OperationObject, PathItemObject } from 'openapi3-ts/oas31';
 import { handlers } from '../../functions/index.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { Context } from '../../lib/context.ts';
-import { createRouter } from '../../lib/router.ts';
+import { createRouter } from '../../lib/http/router.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { captureLogs } from '../support/logCapture.ts';
 

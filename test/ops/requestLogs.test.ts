@@ -75,7 +75,7 @@ describe('request ids', () => {
     const res = await service.router.handle({ method: 'GET', url: '/health', headers: { 'x-request-id': id } });
     assert.equal(res.status, 200);
     // A broken handler: the generic 500 names the request id, the error line in the log shares it.
-    const { createRouter } = await import('../../lib/router.ts');
+    const { createRouter } = await import('../../lib/http/router.ts');
     const { handlers } = await import('../../functions/index.ts');
     const broken = createRouter(service.ctx, { handlers: { ...handlers, getHealth: async () => { throw new Error('boom: internal detail'); } } });
     const failed = await broken.handle({ method: 'GET', url: '/health', headers: { 'x-request-id': id } });

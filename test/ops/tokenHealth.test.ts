@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { createExpressApp } from '../../lib/adapters/express.ts';
+import { createExpressApp } from '../../lib/http/adapters/express.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import type { PasswordSource, TokenState } from '../../lib/db/connectionTarget.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
-import { createRouter } from '../../lib/router.ts';
+import { createRouter } from '../../lib/http/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import type { ApiClient } from '../support/api.ts';
 import { captureLogs } from '../support/logCapture.ts';

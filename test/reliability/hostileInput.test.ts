@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createSchemaCompiler } from '../../lib/routing/schemaCompiler.ts';
+import { createSchemaCompiler } from '../../lib/http/routing/schemaCompiler.ts';
 import { reportFigures } from '../support/figures.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
 import { hostileRequests, malformedHttp, randomHostileRequests, type HostileRequest } from '../support/hostileRequests.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { createFetchHandler } from '../../lib/adapters/fetch.ts';
-import { createLambdaHandler } from '../../lib/adapters/lambda.ts';
+import { createFetchHandler } from '../../lib/http/adapters/fetch.ts';
+import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { MAX_SAFE_ID } from '../../openapi/document.ts';
 import { reportFigures } from '../support/figures.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PasswordSource } from '../../lib/db/connectionTarget.ts';
-import type { LakebaseTokenState } from '../../lib/tokenManager.ts';
+import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { reportFigures } from '../support/figures.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
 import { startLakebaseService, type LakebaseService } from '../support/lakebaseService.ts';

@@ -4,7 +4,7 @@ import { loadConfig, ConfigError } from '../../lib/config.ts';
 import { cacheKey, invalidationPrefixes } from '../../lib/cache/resultsCache.ts';
 import { formatLsn, parseLsn } from '../../lib/replicas/walPosition.ts';
 import { WriteFences } from '../../lib/replicas/writeFences.ts';
-import { createRouter } from '../../lib/router.ts';
+import { createRouter } from '../../lib/http/router.ts';
 import { buildOpenApiDocument, READ_FROM_EXTENSION } from '../../openapi/document.ts';
 import { startTestService } from '../support/testService.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ValidateFunction } from 'ajv';
 import type { HeaderObject, OpenAPIObject, OperationObject, PathItemObject, ReferenceObject, ResponseObject } from 'openapi3-ts/oas31';
-import { RouteTable } from '../../lib/routing/routeTable.ts';
-import { createSchemaCompiler } from '../../lib/routing/schemaCompiler.ts';
+import { RouteTable } from '../../lib/http/routing/routeTable.ts';
+import { createSchemaCompiler } from '../../lib/http/routing/schemaCompiler.ts';
 
 export interface ObservedResponse {
   status: number;

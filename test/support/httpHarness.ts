@@ -1,10 +1,10 @@
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHttp2StreamHandler } from '../../lib/adapters/http2.ts';
+import { createHttp2StreamHandler } from '../../lib/http/adapters/http2.ts';
 import type { Config } from '../../lib/config.ts';
-import { acceptH2c } from '../../lib/dualProtocolServer.ts';
-import { createHttpServer } from '../../lib/httpServer.ts';
-import type { Router } from '../../lib/router.ts';
+import { acceptH2c } from '../../lib/http/dualProtocolServer.ts';
+import { createHttpServer } from '../../lib/http/httpServer.ts';
+import type { Router } from '../../lib/http/router.ts';
 
 export interface RunningHttpServer {
   server: Server;
@@ -15,7 +15,7 @@ export interface RunningHttpServer {
 
 /**
  * The service behind the server `npm start` builds (server.ts): the HTTP/1.1 server of
- * lib/httpServer.ts with h2c accepted on the same port, here on a free loopback port.
+ * lib/http/httpServer.ts with h2c accepted on the same port, here on a free loopback port.
  */
 export async function listenOnLoopback(service: { app: RequestListener; router: Router; ctx: { config: Pick<Config, 'maxHeaderBytes' | 'maxBodyBytes'> } }): Promise<RunningHttpServer> {
   const { maxHeaderBytes, maxBodyBytes } = service.ctx.config;

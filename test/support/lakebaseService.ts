@@ -2,7 +2,7 @@ import pg from 'pg';
 import { loadConfig } from '../../lib/config.ts';
 import { createContext } from '../../lib/context.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
-import type { RouterOptions } from '../../lib/router.ts';
+import type { RouterOptions } from '../../lib/http/router.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { captureLogs, type CapturedLogs } from './logCapture.ts';
 import { serveContext, type TestService } from './testService.ts';

@@ -3,12 +3,12 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import request from 'supertest';
-import { createExpressApp } from '../../lib/adapters/express.ts';
-import { createFetchHandler } from '../../lib/adapters/fetch.ts';
-import { createLambdaHandler, type LambdaResult } from '../../lib/adapters/lambda.ts';
+import { createExpressApp } from '../../lib/http/adapters/express.ts';
+import { createFetchHandler } from '../../lib/http/adapters/fetch.ts';
+import { createLambdaHandler, type LambdaResult } from '../../lib/http/adapters/lambda.ts';
 import type { Context } from '../../lib/context.ts';
-import { createRouter } from '../../lib/router.ts';
-import { createServiceServer } from '../../lib/serviceServer.ts';
+import { createRouter } from '../../lib/http/router.ts';
+import { createServiceServer } from '../../lib/http/serviceServer.ts';
 
 /** One HTTP exchange in a runtime-neutral shape, so one behaviour suite can run through every adapter. */
 export interface Exchange {

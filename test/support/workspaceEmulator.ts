@@ -5,9 +5,9 @@ import pg from 'pg';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
 import { seedTrips } from '../../lib/db/seedTrips.ts';
-import { startWorkspaceEmulator, type WorkspaceEmulator, type WorkspaceEmulatorOptions } from '../../lib/lakebase/emulator/workspaceEmulator.ts';
+import { startWorkspaceEmulator, type WorkspaceEmulator, type WorkspaceEmulatorOptions } from '../../tools/emulator/workspaceEmulator.ts';
 
-export * from '../../lib/lakebase/emulator/workspaceEmulator.ts';
+export * from '../../tools/emulator/workspaceEmulator.ts';
 
 /** Identities and resources every emulated workspace in the tests has. */
 export const TEST_USER = 'developer@example.com';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { createLogger } from '../../lib/logger.ts';
+import { createLogger } from '../../lib/ops/logger.ts';
 import { readTelemetrySettings, startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { OtlpReceiver } from '../support/otlpReceiver.ts';

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { requestLogFields } from './ops/requestScope.ts';
-import { tracing } from './telemetry/tracing.ts';
+import { requestLogFields } from './requestScope.ts';
+import { tracing } from '../telemetry/tracing.ts';
 
 /**
  * Structured JSON logs on stdout. Secrets are redacted by key as a second line of defence: the code

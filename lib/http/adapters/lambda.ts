@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import type { Logger } from 'pino';
-import type { Context } from '../context.ts';
-import { mapDatabaseError } from '../db/databaseErrors.ts';
-import type { NeutralRequest, NeutralResponse } from '../http.ts';
-import { createLogger } from '../logger.ts';
+import type { Context } from '../../context.ts';
+import { mapDatabaseError } from '../../db/databaseErrors.ts';
+import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
+import { createLogger } from '../../ops/logger.ts';
 import { createRouter, problemResponse, requestIdOf, type Router } from '../router.ts';
 
 /** API Gateway proxy events: HTTP API payload 2.0, and payload 1.0 (REST API, or HTTP API set to 1.0). */

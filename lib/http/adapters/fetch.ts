@@ -1,5 +1,5 @@
-import type { Context } from '../context.ts';
-import type { NeutralRequest, NeutralResponse } from '../http.ts';
+import type { Context } from '../../context.ts';
+import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
 import { createRouter } from '../router.ts';
 
 /** Statuses whose response may not carry a body: `new Response(body, …)` throws for them. */

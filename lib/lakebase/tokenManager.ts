@@ -1,8 +1,8 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { ConfigError } from './config.ts';
-import type { PasswordSource, TokenState } from './db/connectionTarget.ts';
-import { tracing } from './telemetry/tracing.ts';
+import { ConfigError } from '../config.ts';
+import type { PasswordSource, TokenState } from '../db/connectionTarget.ts';
+import { tracing } from '../telemetry/tracing.ts';
 
 /**
  * Holds the current Lakebase OAuth token (the Postgres password) and keeps it fresh.

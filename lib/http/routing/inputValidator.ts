@@ -1,6 +1,6 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { OperationObject, ParameterObject, RequestBodyObject, SchemaObject } from 'openapi3-ts/oas31';
-import { BadRequest, UnsupportedMediaType } from '../errors.ts';
+import { BadRequest, UnsupportedMediaType } from '../../errors.ts';
 import type { SchemaCompiler } from './schemaCompiler.ts';
 
 export interface ValidatedInput {

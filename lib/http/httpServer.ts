@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ApiError, HeaderFieldsTooLarge } from './errors.ts';
+import { ApiError, HeaderFieldsTooLarge } from '../errors.ts';
 import { SECURITY_HEADERS } from './securityHeaders.ts';
 
 export interface HttpServerOptions {

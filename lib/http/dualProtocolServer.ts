@@ -15,7 +15,7 @@ import type { Http2StreamHandler } from './adapters/http2.ts';
  * `Upgrade: h2c` (the RFC 7540 upgrade dance) is not supported by Node and is answered over
  * HTTP/1.1, which the RFC allows.
  *
- * `acceptH2c` adds this to an existing http.Server (lib/httpServer.ts's), which keeps listening
+ * `acceptH2c` adds this to an existing http.Server (lib/http/httpServer.ts's), which keeps listening
  * itself, so its options, timeouts, connection tracking and events (`clientError`, `request`)
  * apply unchanged; only its 'connection' listener is wrapped. Its close methods are extended to
  * cover both protocols, so code written for a plain http.Server (lib/ops/gracefulShutdown.ts)
