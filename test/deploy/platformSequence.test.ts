@@ -36,7 +36,7 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
     run('npm', ['run', 'build'], clone.dir, cleanEnv(PLATFORM_ENV), 120_000);
     const built = filesUnder(join(clone.dir, 'dist'));
     assert.ok(built.includes('server.js'));
-    assert.ok(built.includes('lib/router.js') && built.includes('functions/getTrip.js'));
+    assert.ok(built.includes('lib/http/router.js') && built.includes('functions/getTrip.js'));
     assert.deepEqual(built.filter((f) => f.endsWith('.ts')), [], 'only JavaScript in dist/');
     const server = readFileSync(join(clone.dir, 'dist/server.js'), 'utf8');
     assert.doesNotMatch(server, /from ['"][^'"]+\.ts['"]/, 'relative imports were rewritten to .js');
@@ -79,7 +79,7 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
       const document = (await spec.json()) as { openapi: string; paths: Record<string, unknown> };
       assert.match(document.openapi, /^3\.1\./);
       assert.ok(document.paths['/trips/{trip_id}']);
-      // /docs and its assets come from swagger-ui-dist, resolved from the compiled lib/docs.js.
+      // /docs and its assets come from swagger-ui-dist, resolved from the compiled lib/http/docs.js.
       const docs = await fetch(`${base}/docs/`);
       assert.equal(docs.status, 200);
       const page = await docs.text();
