@@ -100,6 +100,7 @@ export const ridesApi: TableApi = {
         summary: 'public.nyc_train_synced rows, in primary key order (keyset pagination)',
         description: 'Follow `next_cursor` from the first page to visit every matching row exactly once; a page costs the same at any depth. Filters (combined with AND and with the cursor) are offered on id, the columns that lead an index.',
         'x-cache-ttl-seconds': 10,
+        'x-read-from': 'replica',
         parameters: [
           {
             name: 'limit',
@@ -129,6 +130,7 @@ export const ridesApi: TableApi = {
         tags: ['rides'],
         summary: 'Number of public.nyc_train_synced rows matching the filters',
         'x-cache-ttl-seconds': 30,
+        'x-read-from': 'replica',
         parameters: rideFilters,
         responses: {
           '200': { description: 'The number of rows', content: { 'application/json': { schema: schemaRef('RowCount') } } },

@@ -66,7 +66,7 @@ describe('write fences (read-your-writes)', () => {
 });
 
 describe('x-read-from in the OpenAPI document', () => {
-  test('the scanning reads declare the replica; the point lookup and the write the primary', () => {
+  test('the scanning reads declare the replica (the generated list and count too); point lookups and writes the primary', () => {
     const document = buildOpenApiDocument('test');
     const readFrom = Object.fromEntries(
       Object.values(document.paths ?? {}).flatMap((item) =>
@@ -75,9 +75,10 @@ describe('x-read-from in the OpenAPI document', () => {
     );
     assert.deepEqual(
       Object.entries(readFrom).filter(([, from]) => from === 'replica').map(([id]) => id).sort(),
-      ['getTripAnalytics', 'getTripCount', 'getTripSample', 'listTripPages', 'streamTrips'],
+      ['countRides', 'getTripAnalytics', 'getTripCount', 'getTripSample', 'listRides', 'listTripPages', 'streamTrips'],
     );
     assert.equal(readFrom.getTrip, 'primary');
+    assert.equal(readFrom.getRide, 'primary');
     assert.equal(readFrom.updateTripVendor, 'primary');
   });
 

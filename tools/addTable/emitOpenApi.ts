@@ -8,6 +8,8 @@ import { code, toSource } from './tsSource.ts';
 export const apiConstant = (plan: TablePlan) => `${plan.plural[0]!.toLowerCase()}${plan.plural.slice(1)}Api`;
 
 const CACHE_TTL = 'x-cache-ttl-seconds';
+/** Scanning reads tolerate a replica's lag (docs/read-replicas.md); a point lookup stays on the primary. */
+const READ_FROM = 'x-read-from';
 const CACHE_INVALIDATES = 'x-cache-invalidates';
 
 /** A value the key's schema accepts, for examples and docs "Try it out". */
@@ -104,6 +106,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
             ? `Filters (combined with AND and with the cursor) are offered on ${[...new Set(plan.filters.map((f) => f.column.name))].join(', ')}, the columns that lead an index.`
             : 'No filters are offered: no column of the table leads an index.'),
         [CACHE_TTL]: 10,
+        [READ_FROM]: 'replica',
         parameters: [
           { name: 'limit', in: 'query', description: 'Rows per page, 1 to 1000', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
           { name: 'cursor', in: 'query', description: 'The `next_cursor` of the previous page (omit for the first page)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 } },
@@ -121,6 +124,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
       tags,
       summary: `Number of ${shown} rows${plan.filters.length ? ' matching the filters' : ''}`,
       [CACHE_TTL]: 30,
+      [READ_FROM]: 'replica',
       ...(filterParams.length ? { parameters: code(filtersConstant) } : {}),
       responses: { '200': { description: 'The number of rows', content: { 'application/json': { schema: code("schemaRef('RowCount')") } } }, '...': code('tableDatabaseErrors') },
     },
