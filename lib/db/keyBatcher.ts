@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { ApiError, ClientClosedRequest } from '../errors.ts';
 
 /**
@@ -34,6 +35,8 @@ interface Waiter<K, R> {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
+  /** The caller's async context when it asked. */
+  scope: AsyncResource;
 }
 
 /** Failures that are about the database, not about one key's row: shared as they are. */
@@ -62,7 +65,8 @@ export class KeyBatcher<K, R> {
     if (signal?.aborted) return Promise.reject(new ClientClosedRequest());
     this.counters.lookups++;
     return new Promise<R | undefined>((resolve, reject) => {
-      const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false };
+      // The caller's async context (request-scoped log fields, the trace), restored for the statement its batch runs.
+      const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false, scope: new AsyncResource('lakebase-api.keyBatcher') };
       if (signal) {
         waiter.onAbort = () => this.leave(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
@@ -87,7 +91,9 @@ export class KeyBatcher<K, R> {
         batch.push(this.queue.shift()!);
       }
       this.inFlight++;
-      void this.run(batch, [...keys]).finally(() => {
+      // In the context of the batch's first caller, not of whatever finished before and pumped it:
+      // its statement is that request's child in a trace, and its log lines carry that request's id.
+      void batch[0]!.scope.runInAsyncScope(() => this.run(batch, [...keys])).finally(() => {
         this.inFlight--;
         this.pump();
       });

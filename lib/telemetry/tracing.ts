@@ -82,7 +82,7 @@ export function installTracing(implementation: Tracing | null): void {
 
 /**
  * The operation of a statement for its span's name: the prepared statement's name when it has
- * one (`trip_by_id_json:public.nyc_train_synced`), else its first SQL keyword. Never the text's
+ * one (`trips_by_ids_json:public.nyc_train_synced`), else its first SQL keyword. Never the text's
  * values: statements are parameterised, and only this summary reaches a span.
  */
 export function statementSummary(statement: { name?: string; text: string }): { name: string; operation: string } {

@@ -13,7 +13,7 @@ import { serveContext } from '../support/testService.ts';
 /** The reads the OpenAPI document sends to the replica, and the statements each runs. */
 const SCANNING_READS = ['/trips/count', '/trips/analytics', '/trips/pages?page=2&page_size=50', '/trips/stream?cursor=100&page_size=50', '/trips/sample'];
 const REPLICA_STATEMENTS = ['trip_count', 'trip_analytics', 'trip_page_json', 'trip_stream_json', 'trip_sample'];
-const PRIMARY_STATEMENTS = ['trip_by_id_json', 'trip_update_vendor'];
+const PRIMARY_STATEMENTS = ['trips_by_ids_json', 'trip_update_vendor'];
 const MAX_LAG_SECONDS = 1;
 const SERVICE_ROLE = 'lakebase_app';
 // Loopback only.

@@ -69,11 +69,11 @@ test('a cache miss: server span, the cache load, and the statement by name, each
   assert.notEqual(server.statusCode, ERROR);
   const load = childOf(spans, server, (name) => name === 'cache.load');
   assert.equal(load.attributes['cache.operation'], 'getTrip');
-  const statement = childOf(spans, load, (name) => name.startsWith('trip_by_id_json'));
+  const statement = childOf(spans, load, (name) => name.startsWith('trips_by_ids_json'));
   assert.equal(statement.kind, CLIENT);
   assert.equal(statement.attributes['db.system.name'], 'postgresql');
   assert.equal(statement.attributes['db.operation.name'], 'SELECT');
-  assert.match(String(statement.attributes['db.query.summary']), /^trip_by_id_json:public\.nyc_train_synced$/);
+  assert.match(String(statement.attributes['db.query.summary']), /^trips_by_ids_json:public\.nyc_train_synced$/);
   assert.equal(statement.attributes['db.query.text'], undefined, 'no statement text, let alone values');
   assert.ok(!spans.some((span) => span.name === 'db.pool.acquire'), 'an idle connection was there: no wait, no span');
   assert.equal(server.resource['service.name'], 'lakebase-api-under-test', 'OTEL_SERVICE_NAME');
@@ -88,7 +88,8 @@ test('waiting for a connection: a db.pool.acquire span under the statement that 
     // Every connection the pool holds busy on a locked table, so the next statements must wait for (or open) one.
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE nyc_train_synced IN ACCESS EXCLUSIVE MODE');
-    const reads = [40, 41, 42, 43].map((id) => service.api.get(`/trips/${id}`, { headers: { 'cache-control': 'no-cache' } }));
+    // Stream pages, not point lookups: concurrent lookups share one batched statement.
+    const reads = [40, 41, 42, 43].map((id) => service.api.get(`/trips/stream?cursor=${id}&page_size=5`, { headers: { 'cache-control': 'no-cache' } }));
     await pollUntil('the reads waiting on the lock', 1500, async () => {
       const { rows } = await service.database.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nyc_train_synced%'");
       return rows[0].n >= 4 ? true : undefined;
@@ -100,7 +101,7 @@ test('waiting for a connection: a db.pool.acquire span under the statement that 
     assert.ok(waits.length >= 2, `${waits.length} of 4 reads waited for a connection (2 were idle)`);
     for (const { acquire, spans } of waits) {
       const parent = spans.find((span) => span.spanId === acquire.parentSpanId);
-      assert.match(parent?.name ?? '', /^trip_by_id_json/);
+      assert.match(parent?.name ?? '', /^trip_stream_json/);
     }
   } finally {
     await locker.query('ROLLBACK').catch(() => undefined);
@@ -181,7 +182,7 @@ test('failed requests: a 400 and a 404 are answered spans, a statement timeout (
     assert.equal(server.statusCode, ERROR);
     assert.equal(server.attributes['error.type'], '504');
     const load = childOf(spans, server, (name) => name === 'cache.load');
-    const statement = childOf(spans, load, (name) => name.startsWith('trip_by_id_json'));
+    const statement = childOf(spans, load, (name) => name.startsWith('trips_by_ids_json'));
     assert.equal(statement.statusCode, ERROR);
     assert.equal(statement.attributes['error.type'], '504');
     // The error line logged while answering is a log record carrying the request's trace and span.

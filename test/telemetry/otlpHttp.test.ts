@@ -45,7 +45,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       });
       assert.equal(server.name, 'GET /trips/{trip_id}');
       assert.match(server.traceId, /^[0-9a-f]{32}$/);
-      const statement = receiver.spans.find((span) => span.traceId === server.traceId && span.name.startsWith('trip_by_id_json'));
+      const statement = receiver.spans.find((span) => span.traceId === server.traceId && span.name.startsWith('trips_by_ids_json'));
       assert.ok(statement, 'the statement span in the same trace');
       assert.ok(receiver.logs.some((log) => log.attributes.marker === protocol && log.body === 'a line through OTLP/HTTP'));
       assert.ok(receiver.metrics.some((metric) => metric.name === 'lakebase_api_http_requests_total'));
