@@ -35,8 +35,8 @@ interface Waiter<K, R> {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
-  /** The caller's async context when it asked. */
-  scope: AsyncResource;
+  /** The caller's async context, kept only when it had to wait in the queue. */
+  scope?: AsyncResource;
 }
 
 /** Failures that are about the database, not about one key's row: shared as they are. */
@@ -65,14 +65,16 @@ export class KeyBatcher<K, R> {
     if (signal?.aborted) return Promise.reject(new ClientClosedRequest());
     this.counters.lookups++;
     return new Promise<R | undefined>((resolve, reject) => {
-      // The caller's async context (request-scoped log fields, the trace), restored for the statement its batch runs.
-      const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false, scope: new AsyncResource('lakebase-api.keyBatcher') };
+      const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false };
       if (signal) {
         waiter.onAbort = () => this.leave(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.queue.push(waiter);
       this.pump();
+      // Still queued: its batch will be started later, from another request's context. Keep this
+      // caller's (request-scoped log fields, the trace) for it; a lookup sent at once needs none.
+      if (this.queue[this.queue.length - 1] === waiter) waiter.scope = new AsyncResource('lakebase-api.keyBatcher');
     });
   }
 
@@ -93,7 +95,9 @@ export class KeyBatcher<K, R> {
       this.inFlight++;
       // In the context of the batch's first caller, not of whatever finished before and pumped it:
       // its statement is that request's child in a trace, and its log lines carry that request's id.
-      void batch[0]!.scope.runInAsyncScope(() => this.run(batch, [...keys])).finally(() => {
+      const scope = batch[0]!.scope;
+      const ran = scope ? scope.runInAsyncScope(() => this.run(batch, [...keys])) : this.run(batch, [...keys]);
+      void ran.finally(() => {
         this.inFlight--;
         this.pump();
       });
