@@ -37,10 +37,8 @@ describe('README quick start on a clean clone', { timeout: 420_000 }, () => {
     assert.deepEqual(commands, ['npm install && npm start', 'npm test']);
     const pkg = JSON.parse(readFileSync(join(clone.dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     assert.ok(pkg.scripts.test, 'package.json has a test script');
-    // The command itself, possibly after environment assignments (CI puts the platform's Node first on PATH).
-    const ci = readFileSync(join(clone.dir, '.ci/run'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => !l.startsWith('#'));
-    const withoutAssignments = ci.map((l) => l.replace(/^(?:[A-Za-z_][A-Za-z0-9_]*=(?:"[^"]*"|'[^']*'|\S+)\s+)+/, ''));
-    assert.ok(withoutAssignments.includes(commands[1]!), `.ci/run runs "${commands[1]}"`);
+    const ci = readFileSync(join(clone.dir, '.ci/run'), 'utf8').split('\n').map((l) => l.trim());
+    assert.ok(ci.includes(commands[1]!), `.ci/run runs "${commands[1]}"`);
   });
 
   test(`"${commands[0]}" as written starts the API`, async () => {
