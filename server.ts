@@ -38,7 +38,10 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ host: config.host, port, protocols: ['http/1.1', 'h2c'] }, `Application startup complete: listening on http://${config.host}:${port} (docs at /docs)`);
+  logger.info(
+    { host: config.host, port, protocols: ['http/1.1', 'h2c'] },
+    `Application startup complete: listening on http://${config.host}:${port} (docs at /docs)`,
+  );
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -18,7 +18,13 @@ export interface BenchDatabase {
  * (default `.data/bench`) keeps the seeded table, so a later run with the same BENCH_ROWS reuses
  * it instead of generating a million rows again.
  */
-export async function startBenchDatabase(options: { dataDir: string; rows: number; schema: string; table: string; log: (msg: string) => void }): Promise<BenchDatabase> {
+export async function startBenchDatabase(options: {
+  dataDir: string;
+  rows: number;
+  schema: string;
+  table: string;
+  log: (msg: string) => void;
+}): Promise<BenchDatabase> {
   const server = await startEmbeddedPostgres({ dataDir: resolve(options.dataDir), port: 0, persistent: true });
   const admin = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password });
   try {

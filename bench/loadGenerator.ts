@@ -38,14 +38,20 @@ function chooser(plan: RequestPlan): () => OneRequest {
     case 'randomStream': {
       const span = plan.cursorTo - plan.cursorFrom + 1;
       const headers = plan.headers ?? {};
-      return () => ({ method: 'GET', path: `/trips/stream?cursor=${plan.cursorFrom + Math.floor(Math.random() * span)}&page_size=${plan.pageSize}`, headers, body: undefined });
+      return () => ({
+        method: 'GET',
+        path: `/trips/stream?cursor=${plan.cursorFrom + Math.floor(Math.random() * span)}&page_size=${plan.pageSize}`,
+        headers,
+        body: undefined,
+      });
     }
     case 'mixed': {
       const { pointRead, streamRead } = plan.shares;
       return (): OneRequest => {
         const draw = Math.random();
         if (draw < pointRead) return { method: 'GET', path: `/trips/${randomId(plan.maxId)}`, headers: {}, body: undefined };
-        if (draw < pointRead + streamRead) return { method: 'GET', path: `/trips/stream?cursor=${randomId(plan.maxId) - 1}&page_size=100`, headers: {}, body: undefined };
+        if (draw < pointRead + streamRead)
+          return { method: 'GET', path: `/trips/stream?cursor=${randomId(plan.maxId) - 1}&page_size=100`, headers: {}, body: undefined };
         const body = JSON.stringify({ vendor_id: Math.random() < 0.5 ? '1' : '2' });
         return { method: 'POST', path: `/trips/${randomId(plan.maxId)}/vendor`, headers: { 'content-type': 'application/json' }, body };
       };
@@ -114,7 +120,9 @@ async function runPaced(spec: LoadSpec): Promise<LoadResult> {
   let outstanding = 0;
 
   await new Promise<void>((resolve) => {
-    const finishIfDone = () => { if (sent === total && outstanding === 0) resolve(); };
+    const finishIfDone = () => {
+      if (sent === total && outstanding === 0) resolve();
+    };
     const send = (dueAt: number) => {
       const { method, path, headers, body } = next();
       outstanding++;
@@ -130,8 +138,15 @@ async function runPaced(spec: LoadSpec): Promise<LoadResult> {
           finishIfDone();
         });
       });
-      req.once('timeout', () => { timeouts++; req.destroy(new Error('timeout')); });
-      req.once('error', () => { errors++; outstanding--; finishIfDone(); });
+      req.once('timeout', () => {
+        timeouts++;
+        req.destroy(new Error('timeout'));
+      });
+      req.once('error', () => {
+        errors++;
+        outstanding--;
+        finishIfDone();
+      });
       req.end(body);
     };
     const tick = () => {

@@ -33,6 +33,8 @@ export async function startLoadGenerator(): Promise<{ run(spec: LoadSpec): Promi
         child.send({ type: 'run', id, spec });
       });
     },
-    stop: () => { child.disconnect(); },
+    stop: () => {
+      child.disconnect();
+    },
   };
 }

@@ -19,7 +19,9 @@ export interface MachineDescription {
 function cpuModel(): string {
   const fromOs = os.cpus()[0]?.model?.trim() ?? 'unknown';
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
     const fromProc = line?.split(':')[1]?.trim();
     return fromProc && fromProc.length > fromOs.length ? fromProc : fromOs;
   } catch {

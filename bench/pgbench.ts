@@ -21,8 +21,12 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
   return new Promise((resolve) => {
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.once('error', (err) => resolve({ code: null, output: err.message }));
     child.once('exit', (code) => resolve({ code, output }));
   });
@@ -50,7 +54,11 @@ export async function runPgbenchPointSelect(options: {
     writeFileSync(script, `\\set id random(1, ${options.rows})\nSELECT ${TRIP_COLUMNS} FROM ${options.table} WHERE id = :id;\n`);
     const seconds = Math.max(1, Math.round(options.seconds));
     const threads = Math.min(2, options.clients);
-    const result = await run('pgbench', ['-n', '-M', 'prepared', '-f', script, '-c', String(options.clients), '-j', String(threads), '-T', String(seconds)], env);
+    const result = await run(
+      'pgbench',
+      ['-n', '-M', 'prepared', '-f', script, '-c', String(options.clients), '-j', String(threads), '-T', String(seconds)],
+      env,
+    );
     const tps = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(result.output);
     if (result.code !== 0 || !tps) {
       options.log(`pgbench failed (exit ${result.code}): ${result.output.trim().split('\n').slice(-3).join(' | ')}`);

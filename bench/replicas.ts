@@ -54,7 +54,8 @@ function serverCpuSeconds(dataDir: string): number {
 async function replicaReads(server: ServerProcess): Promise<Record<string, number>> {
   const text = await (await fetch(`${server.origin}/metrics`)).text();
   const counts: Record<string, number> = { answered: 0 };
-  for (const match of text.matchAll(/^lakebase_api_db_replica_reads_total\{server="(\w+)",reason="(\w+)"\} (\d+)/gm)) counts[`${match[1]}/${match[2]}`] = Number(match[3]);
+  for (const match of text.matchAll(/^lakebase_api_db_replica_reads_total\{server="(\w+)",reason="(\w+)"\} (\d+)/gm))
+    counts[`${match[1]}/${match[2]}`] = Number(match[3]);
   for (const match of text.matchAll(/^lakebase_api_http_requests_total\{[^}]*route="\/trips[^"]*"[^}]*\} (\d+)/gm)) counts.answered! += Number(match[1]);
   return counts;
 }
@@ -160,13 +161,33 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
   };
   const withReplica = { ...base, PGHOST_READ: STANDBY_HOST };
   const servers: Record<'primary' | 'replica', ServerProcess> = {
-    primary: await startServer({ name: 'service, primary only', script: join(here, 'servers', 'service.ts'), env: base, logFile: join(logsDir, 'replicas-primary.log') }),
-    replica: await startServer({ name: 'service, with replica', script: join(here, 'servers', 'service.ts'), env: withReplica, logFile: join(logsDir, 'replicas-replica.log') }),
+    primary: await startServer({
+      name: 'service, primary only',
+      script: join(here, 'servers', 'service.ts'),
+      env: base,
+      logFile: join(logsDir, 'replicas-primary.log'),
+    }),
+    replica: await startServer({
+      name: 'service, with replica',
+      script: join(here, 'servers', 'service.ts'),
+      env: withReplica,
+      logFile: join(logsDir, 'replicas-replica.log'),
+    }),
   };
   const load = await startLoadGenerator();
   const workloads: Workload[] = [
-    { id: 'reads', label: '90% stream pages (random cursor), 10% point reads', plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.1, streamRead: 0.9, write: 0 } }, shares: { streamRead: 0.9, pointRead: 0.1, write: 0 } },
-    { id: 'mixed', label: '80% stream pages, 10% point reads, 10% vendor updates', plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.1, streamRead: 0.8, write: 0.1 } }, shares: { streamRead: 0.8, pointRead: 0.1, write: 0.1 } },
+    {
+      id: 'reads',
+      label: '90% stream pages (random cursor), 10% point reads',
+      plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.1, streamRead: 0.9, write: 0 } },
+      shares: { streamRead: 0.9, pointRead: 0.1, write: 0 },
+    },
+    {
+      id: 'mixed',
+      label: '80% stream pages, 10% point reads, 10% vendor updates',
+      plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.1, streamRead: 0.8, write: 0.1 } },
+      shares: { streamRead: 0.8, pointRead: 0.1, write: 0.1 },
+    },
   ];
   const results = new Map<string, Measured>();
   const sliceSeconds = Math.max(1, settings.durationSeconds / settings.rounds);
@@ -216,7 +237,7 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
       `${rows.toLocaleString('en-US')} rows, ${connections} connections, ${settings.rounds} alternating slices of ${sliceSeconds} s per cell, ` +
       `cache off (every read reaches a database), primary and standby on the same ${os()} as the service and the load generator. ` +
       'Primary and standby CPU: seconds of all their processes (from /proc), per 1,000 requests. Each request runs one ' +
-      'statement (a write adds the WAL-position query of its read-your-writes fence, on the primary); the replica\'s monitor adds one ' +
+      "statement (a write adds the WAL-position query of its read-your-writes fence, on the primary); the replica's monitor adds one " +
       'query a second on each server.',
     '',
     '| Workload | Service | req/s | p50 ms | p99 ms | primary CPU ms / 1k req | standby CPU ms / 1k req | requests answered by the primary | replica-declared reads: replica / primary (why) | non-2xx |',
@@ -227,8 +248,13 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
       const m = results.get(`${workload.id}/${key}`)!;
       const latency = summarizeLatencies(m.latencies);
       const replicaAnswered = m.reads['replica/replica'] ?? 0;
-      const primaryAnswered = Object.entries(m.reads).filter(([name]) => name.startsWith('primary/')).reduce((n, [, c]) => n + c, 0);
-      const why = Object.entries(m.reads).filter(([name, c]) => name.startsWith('primary/') && c > 0).map(([name, c]) => `${name.slice(8)} ${c}`).join(', ');
+      const primaryAnswered = Object.entries(m.reads)
+        .filter(([name]) => name.startsWith('primary/'))
+        .reduce((n, [, c]) => n + c, 0);
+      const why = Object.entries(m.reads)
+        .filter(([name, c]) => name.startsWith('primary/') && c > 0)
+        .map(([name, c]) => `${name.slice(8)} ${c}`)
+        .join(', ');
       // Point reads and writes always run on the primary; stream pages where the router sent them.
       const answered = m.reads.answered ?? 0;
       const primaryShare = answered > 0 ? (answered - (key === 'primary' ? 0 : replicaAnswered)) / answered : 0;
@@ -240,14 +266,16 @@ export async function runReplicaBench(settings: BenchSettings, log: (message: st
     }
     const alone = results.get(`${workload.id}/primary`)!;
     const split = results.get(`${workload.id}/replica`)!;
-    const ratio = (split.primaryCpu / split.requests) / (alone.primaryCpu / alone.requests);
-    lines.push(`| | **ratio** with / without | ${((split.requests / split.seconds) / (alone.requests / alone.seconds)).toFixed(2)} | | | **${ratio.toFixed(2)}** | | | | |`);
+    const ratio = split.primaryCpu / split.requests / (alone.primaryCpu / alone.requests);
+    lines.push(
+      `| | **ratio** with / without | ${(split.requests / split.seconds / (alone.requests / alone.seconds)).toFixed(2)} | | | **${ratio.toFixed(2)}** | | | | |`,
+    );
   }
   lines.push(
     '',
     '## The read-your-writes check per read',
     '',
-    'Measured in the bench process on the service\'s own routing, sequentially (one read at a time).',
+    "Measured in the bench process on the service's own routing, sequentially (one read at a time).",
     '',
     '| What | Cost | Baseline (same run) | Ratio |',
     '| --- | ---: | ---: | ---: |',

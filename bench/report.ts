@@ -80,7 +80,10 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
     const range = s?.baseline?.roundRatios ? `, rounds ${times(s.baseline.roundRatios.min)}–${times(s.baseline.roundRatios.max)}` : '';
     targets.push({
       target: `${what}, ${conns ?? '–'} connections, vs (${baselineId})`,
-      measured: r === undefined ? 'not measured' : `${times(r)} (${Math.round(s!.requestsPerSecond)} vs ${Math.round(b!.requestsPerSecond)} req/s${range}${ceiling(s!.requestsPerSecond)})`,
+      measured:
+        r === undefined
+          ? 'not measured'
+          : `${times(r)} (${Math.round(s!.requestsPerSecond)} vs ${Math.round(b!.requestsPerSecond)} req/s${range}${ceiling(s!.requestsPerSecond)})`,
       needed: `≥ ${times(min)}`,
       met: r === undefined ? null : r >= min,
     });
@@ -88,7 +91,13 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   throughputTarget('point', 'C', high, 2.0, 'Point lookup `GET /trips/{id}`');
   throughputTarget('point', 'C', low, 1.5, 'Point lookup `GET /trips/{id}`');
   // The operations other work added, each against its own baseline in the same slices.
-  throughputTarget('count-jwt', 'count-bearer', low, 0.9, 'Cached `/trips/count` with AUTH_MODE=jwt (every request verified), vs the same request with AUTH_MODE=none');
+  throughputTarget(
+    'count-jwt',
+    'count-bearer',
+    low,
+    0.9,
+    'Cached `/trips/count` with AUTH_MODE=jwt (every request verified), vs the same request with AUTH_MODE=none',
+  );
   throughputTarget('ride-get', 'trip-get', low, 0.9, 'Generated `GET /rides/{id}` (add-table)');
   throughputTarget('ride-list', 'trip-stream', low, 0.9, 'Generated `GET /rides` list (add-table)');
   throughputTarget('count-otel', 'count-otel-off', low, 0.9, 'Cached `/trips/count` with OpenTelemetry export on, vs off');
@@ -109,9 +118,10 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   const singleRatio = single && cSingle ? ratio(single.latencyMs.p50, cSingle.latencyMs.p50) : undefined;
   targets.push({
     target: 'Point lookup with one connection (no concurrency), median latency vs (C)',
-    measured: singleRatio === undefined
-      ? 'not measured'
-      : `${times(singleRatio)} (p50 ${ms(single!.latencyMs.p50)} vs ${ms(cSingle!.latencyMs.p50)}; mean ${ms(single!.latencyMs.mean)} vs ${ms(cSingle!.latencyMs.mean)})`,
+    measured:
+      singleRatio === undefined
+        ? 'not measured'
+        : `${times(singleRatio)} (p50 ${ms(single!.latencyMs.p50)} vs ${ms(cSingle!.latencyMs.p50)}; mean ${ms(single!.latencyMs.mean)} vs ${ms(cSingle!.latencyMs.mean)})`,
     needed: '≤ 1.10×',
     met: singleRatio === undefined ? null : singleRatio <= 1.1,
   });
@@ -124,7 +134,10 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   const flatRange = sDeep?.baseline?.roundRatios ? `, rounds ${times(sDeep.baseline.roundRatios.min)}–${times(sDeep.baseline.roundRatios.max)}` : '';
   targets.push({
     target: `\`/trips/stream\`, random deep cursors vs random shallow cursors, uncached, ${low} connections`,
-    measured: flat === undefined ? 'not measured' : `${times(flat)} (${Math.round(sDeep!.requestsPerSecond)} vs ${Math.round(s0!.requestsPerSecond)} req/s${flatRange})`,
+    measured:
+      flat === undefined
+        ? 'not measured'
+        : `${times(flat)} (${Math.round(sDeep!.requestsPerSecond)} vs ${Math.round(s0!.requestsPerSecond)} req/s${flatRange})`,
     needed: '≥ 0.90×',
     met: flat === undefined ? null : flat >= 0.9,
   });
@@ -135,7 +148,9 @@ export function evaluateTargets(results: ScenarioResult[], connections: number[]
   const cPaced = runsOf('C-paced');
   targets.push({
     target: `Point lookup p99 at a fixed rate of half (C)'s throughput, evenly paced (open loop, latency from each request's due time)${paced[0] ? `, ${paced[0].overallRate} req/s at ${paced[0].connections} connections, ${paced.length} run${paced.length > 1 ? 's' : ''}` : ''}`,
-    measured: paced.length ? `${paced.map((r) => ms(r.latencyMs.p99)).join(' / ')}; (C): ${cPaced.map((r) => ms(r.latencyMs.p99)).join(' / ') || '–'}` : 'not measured',
+    measured: paced.length
+      ? `${paced.map((r) => ms(r.latencyMs.p99)).join(' / ')}; (C): ${cPaced.map((r) => ms(r.latencyMs.p99)).join(' / ') || '–'}`
+      : 'not measured',
     needed: '< 25 ms in every run',
     met: paced.length ? paced.every((r) => r.latencyMs.p99 < 25) : null,
   });
@@ -185,12 +200,17 @@ function renderStartup(report: BenchReport): string[] {
       'alternating: time from spawning node to the start-up line (listening), and RSS after one idle second (the node process only: the embedded PostgreSQL is a process of its own). Median (lowest–highest).',
     '',
   );
-  lines.push('| Database mode | Compiled: start | tsx: start | Compiled: idle RSS | tsx: idle RSS | Start, compiled / tsx |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+  lines.push(
+    '| Database mode | Compiled: start | tsx: start | Compiled: idle RSS | tsx: idle RSS | Start, compiled / tsx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const mode of [...new Set(report.startup.map((r) => r.mode))]) {
     const compiled = report.startup.find((r) => r.mode === mode && r.build === 'compiled')!;
     const tsx = report.startup.find((r) => r.mode === mode && r.build === 'tsx')!;
     const speed = compiled.startsMs.length && tsx.startsMs.length ? pct(median(compiled.startsMs) / median(tsx.startsMs)) : '–';
-    lines.push(`| ${mode} | ${spread(compiled.startsMs, 'ms')} | ${spread(tsx.startsMs, 'ms')} | ${spread(compiled.idleRssMiB, 'MiB')} | ${spread(tsx.idleRssMiB, 'MiB')} | ${speed} |`);
+    lines.push(
+      `| ${mode} | ${spread(compiled.startsMs, 'ms')} | ${spread(tsx.startsMs, 'ms')} | ${spread(compiled.idleRssMiB, 'MiB')} | ${spread(tsx.idleRssMiB, 'MiB')} | ${speed} |`,
+    );
   }
   lines.push('');
   const peakOf = (server: string) => {
@@ -229,7 +249,10 @@ export function renderMarkdown(report: BenchReport): string {
     `${fmtInt(report.seed.rows)} rows (${report.seed.reused ? 'seed reused' : `seeded in ${report.seed.seconds.toFixed(0)} s`}); ` +
       `${s.durationSeconds} s per scenario (in ${s.rounds} interleaved slices for all but the offset pages) after ${s.warmupSeconds} s of warm-up; pool ${s.pool.size} + ${s.pool.maxOverflow} overflow for the service and (C); ` +
       `load from autocannon ${m.packages.autocannon} in its own process; whole run ${report.totalSeconds.toFixed(0)} s. ` +
-      `Packages: ${Object.entries(m.packages).filter(([p]) => p !== 'autocannon').map(([p, v]) => `${p} ${v}`).join(', ')}.`,
+      `Packages: ${Object.entries(m.packages)
+        .filter(([p]) => p !== 'autocannon')
+        .map(([p, v]) => `${p} ${v}`)
+        .join(', ')}.`,
     '',
   );
 
@@ -242,7 +265,9 @@ export function renderMarkdown(report: BenchReport): string {
   if (report.telemetry) {
     lines.push(
       `Telemetry scenarios: ${fmtInt(report.telemetry.sinkExports)} OTLP exports taken by the sink; dropped (lakebase_api_telemetry_dropped_total): ` +
-        `${Object.entries(report.telemetry.dropped).map(([signal, n]) => `${signal} ${fmtInt(n)}`).join(', ')}.`,
+        `${Object.entries(report.telemetry.dropped)
+          .map(([signal, n]) => `${signal} ${fmtInt(n)}`)
+          .join(', ')}.`,
       '',
     );
   }
@@ -276,7 +301,7 @@ export function renderMarkdown(report: BenchReport): string {
     'Baselines: (A) bare `node:http` answering a fixed small JSON, the HTTP ceiling; (B) a minimal Express 5 app answering the same JSON, ' +
       'the framework ceiling; (C) a minimal Express 5 app running the same prepared point select through a `pg.Pool` of the same size. ' +
       '"Uncached" scenarios send `Cache-Control: no-cache`, so every request runs its query. Latencies are per request as measured ' +
-      '(2xx only; evenly paced: from when each request was due). results.json also has autocannon\'s ' +
+      "(2xx only; evenly paced: from when each request was due). results.json also has autocannon's " +
       'coordinated-omission-corrected p99 for its rate option. ' +
       'Log lines count what the service logged during the measurement: one line per request, at info level.',
     '',

@@ -165,7 +165,13 @@ async function main(): Promise<void> {
   const db = await startBenchDatabase({ dataDir: settings.dataDir, rows: settings.rows, schema: config.schema, table: config.table, log });
   log(db.seed.reused ? 'seed reused' : `seeded in ${(db.seed.ms / 1000).toFixed(1)} s`);
   const machine = describeMachine(db.serverVersion);
-  const admin = new pg.Client({ host: db.env.PGHOST, port: Number(db.env.PGPORT), database: db.env.PGDATABASE, user: db.env.PGUSER, password: db.env.PGPASSWORD });
+  const admin = new pg.Client({
+    host: db.env.PGHOST,
+    port: Number(db.env.PGPORT),
+    database: db.env.PGDATABASE,
+    user: db.env.PGUSER,
+    password: db.env.PGPASSWORD,
+  });
   await admin.connect();
 
   // The servers see the bench database as plain PostgreSQL and nothing else of the caller's setup.
@@ -185,13 +191,20 @@ async function main(): Promise<void> {
   const issuer: TestIssuer = await startTestIssuer();
   const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
   const groups = () => scenarioGroups(settings.rows, bearerToken);
-  const serverScripts: Record<Exclude<ServerKey, 'service' | 'serviceTsx'>, { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }> = {
+  const serverScripts: Record<
+    Exclude<ServerKey, 'service' | 'serviceTsx'>,
+    { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }
+  > = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
     serviceTelemetry: { script: 'servers/service.ts', args: ['express'], telemetry: true },
-    serviceJwt: { script: 'servers/service.ts', args: ['express'], env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: issuer.issuer, AUTH_JWT_AUDIENCE: TEST_AUDIENCE } },
+    serviceJwt: {
+      script: 'servers/service.ts',
+      args: ['express'],
+      env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: issuer.issuer, AUTH_JWT_AUDIENCE: TEST_AUDIENCE },
+    },
   };
   // The service itself through its real entry point, on a free loopback port.
   const entryEnv: NodeJS.ProcessEnv = { ...env, PORT: '0' };
@@ -235,7 +248,17 @@ async function main(): Promise<void> {
         const { script, args, env: own, telemetry: exporting } = serverScripts[key];
         // Telemetry on as a Databricks App has it: OTLP/gRPC to a collector on the same machine.
         const telemetryEnv = exporting ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' } : {};
-        return [key, await startServer({ name: SERVER_LABELS[key], script: join(here, script), args, nodeArgs: settings.serverNodeArgs, env: { ...env, ...own, ...telemetryEnv }, logFile })] as const;
+        return [
+          key,
+          await startServer({
+            name: SERVER_LABELS[key],
+            script: join(here, script),
+            args,
+            nodeArgs: settings.serverNodeArgs,
+            env: { ...env, ...own, ...telemetryEnv },
+            logFile,
+          }),
+        ] as const;
       }),
     );
     for (const [key, server] of entries) servers.set(key, server);
@@ -247,7 +270,14 @@ async function main(): Promise<void> {
       const before = statSync(server.logFile).size;
       server.resetPeakRss();
       const sampler = new PeakRssSampler(server);
-      const result = await load!.run({ origin: server.origin, connections, durationSeconds: seconds, overallRate, pacing: scenario.pacing, plan: scenario.plan });
+      const result = await load!.run({
+        origin: server.origin,
+        connections,
+        durationSeconds: seconds,
+        overallRate,
+        pacing: scenario.pacing,
+        plan: scenario.plan,
+      });
       const peakRssMiB = sampler.stop();
       const logLines = await settledLinesSince(server.logFile, before);
       // Requests queued in a server's pool would still run after the clients left: let them finish.
@@ -262,7 +292,14 @@ async function main(): Promise<void> {
         const server = servers.get(scenario.server)!;
         await probe(server, scenario);
         if (settings.warmupSeconds > 0) {
-          await load!.run({ origin: server.origin, connections, durationSeconds: settings.warmupSeconds, overallRate, pacing: scenario.pacing, plan: scenario.plan });
+          await load!.run({
+            origin: server.origin,
+            connections,
+            durationSeconds: settings.warmupSeconds,
+            overallRate,
+            pacing: scenario.pacing,
+            plan: scenario.plan,
+          });
           await waitForIdleDatabase(admin);
         }
       }
@@ -298,7 +335,9 @@ async function main(): Promise<void> {
           `${scenario.id.padEnd(12)} ${String(connections).padStart(4)}c  ${Math.round(entry.requestsPerSecond).toString().padStart(6)} req/s  ` +
             `p50 ${entry.latencyMs.p50.toFixed(2)} ms  p99 ${entry.latencyMs.p99.toFixed(2)} ms  errors ${entry.errors}  non-2xx ${entry.non2xx}  ` +
             `rss ${entry.peakRssMiB?.toFixed(0)} MiB${entry.baseline ? `  ${(entry.baseline.ratio * 100).toFixed(0)}% of ${entry.baseline.id}` : ''}` +
-            (entry.baseline?.roundRatios ? ` (rounds ${(entry.baseline.roundRatios.min * 100).toFixed(0)}–${(entry.baseline.roundRatios.max * 100).toFixed(0)}%)` : ''),
+            (entry.baseline?.roundRatios
+              ? ` (rounds ${(entry.baseline.roundRatios.min * 100).toFixed(0)}–${(entry.baseline.roundRatios.max * 100).toFixed(0)}%)`
+              : ''),
         );
       }
     };
@@ -321,7 +360,15 @@ async function main(): Promise<void> {
     await runGroup(singleConnectionGroup(settings.rows), 1);
     // The database's own ceiling for the same point select, with as many connections as the service may open.
     const pgbenchClients = config.pool.size + config.pool.maxOverflow;
-    if (!settings.only || settings.only.includes('pgbench')) pgbench = await runPgbenchPointSelect({ env: db.env, rows: settings.rows, table: `${config.schema}.${config.table}`, clients: pgbenchClients, seconds: settings.durationSeconds, log });
+    if (!settings.only || settings.only.includes('pgbench'))
+      pgbench = await runPgbenchPointSelect({
+        env: db.env,
+        rows: settings.rows,
+        table: `${config.schema}.${config.table}`,
+        clients: pgbenchClients,
+        seconds: settings.durationSeconds,
+        log,
+      });
     await waitForIdleDatabase(admin);
   } finally {
     load?.stop();

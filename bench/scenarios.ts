@@ -56,7 +56,13 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
   // too): the first tenth of the table against the last tenth, each page a real query.
   const shallowTo = Math.floor(rows / 10);
   const deepFrom = Math.max(0, deepCursor - Math.floor(rows / 10));
-  const randomStream = (cursorFrom: number, cursorTo: number): RequestPlan => ({ kind: 'randomStream', cursorFrom, cursorTo, pageSize: 100, headers: NO_CACHE });
+  const randomStream = (cursorFrom: number, cursorTo: number): RequestPlan => ({
+    kind: 'randomStream',
+    cursorFrom,
+    cursorTo,
+    pageSize: 100,
+    headers: NO_CACHE,
+  });
   return [
     {
       name: 'http',
@@ -65,14 +71,49 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         { id: 'A', label: 'A: fixed JSON', server: 'A', plan: fixed('/'), probe: { path: '/' } },
         { id: 'B', label: 'B: fixed JSON', server: 'B', plan: fixed('/'), probe: { path: '/' }, baseline: 'A' },
         { id: 'count', label: 'GET /trips/count (cached)', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'B' },
-        { id: 'count-tsx', label: 'GET /trips/count (cached), through tsx', server: 'serviceTsx', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count' },
+        {
+          id: 'count-tsx',
+          label: 'GET /trips/count (cached), through tsx',
+          server: 'serviceTsx',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+          baseline: 'count',
+        },
         // The same cached read with every request's JWT checked (the verified-token cache keeps it cheap),
         // against AUTH_MODE=none sent the very same request: what verification costs, apart from the
         // ~600 header bytes every bearer request carries, which count-bearer measures against count.
-        { id: 'count-bearer', label: 'GET /trips/count (cached), AUTH_MODE=none, with the JWT header', server: 'service', plan: fixed('/trips/count', authorized), probe: { path: '/trips/count', headers: authorized }, baseline: 'count' },
-        { id: 'count-jwt', label: 'GET /trips/count (cached), AUTH_MODE=jwt', server: 'serviceJwt', plan: fixed('/trips/count', authorized), probe: { path: '/trips/count', headers: authorized }, baseline: 'count-bearer' },
-        { id: 'count-node', label: 'GET /trips/count (cached), node:http adapter', server: 'serviceNode', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'A' },
-        { id: 'analytics', label: 'GET /trips/analytics (cached)', server: 'service', plan: fixed('/trips/analytics'), probe: { path: '/trips/analytics' }, baseline: 'B' },
+        {
+          id: 'count-bearer',
+          label: 'GET /trips/count (cached), AUTH_MODE=none, with the JWT header',
+          server: 'service',
+          plan: fixed('/trips/count', authorized),
+          probe: { path: '/trips/count', headers: authorized },
+          baseline: 'count',
+        },
+        {
+          id: 'count-jwt',
+          label: 'GET /trips/count (cached), AUTH_MODE=jwt',
+          server: 'serviceJwt',
+          plan: fixed('/trips/count', authorized),
+          probe: { path: '/trips/count', headers: authorized },
+          baseline: 'count-bearer',
+        },
+        {
+          id: 'count-node',
+          label: 'GET /trips/count (cached), node:http adapter',
+          server: 'serviceNode',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+          baseline: 'A',
+        },
+        {
+          id: 'analytics',
+          label: 'GET /trips/analytics (cached)',
+          server: 'service',
+          plan: fixed('/trips/analytics'),
+          probe: { path: '/trips/analytics' },
+          baseline: 'B',
+        },
       ],
     },
     {
@@ -124,18 +165,27 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
       scenarios: [
         { id: 'trip-get', label: 'GET /trips/{id} (random ids)', server: 'service', plan: point, probe: probeTrip },
         {
-          id: 'ride-get', label: 'GET /rides/{id} (generated, random ids)', server: 'service',
-          plan: { kind: 'randomKey', path: '/rides/{id}', maxId: rows }, probe: { path: '/rides/1' }, baseline: 'trip-get',
+          id: 'ride-get',
+          label: 'GET /rides/{id} (generated, random ids)',
+          server: 'service',
+          plan: { kind: 'randomKey', path: '/rides/{id}', maxId: rows },
+          probe: { path: '/rides/1' },
+          baseline: 'trip-get',
         },
         {
-          id: 'trip-stream', label: 'GET /trips/stream (random cursors, uncached)', server: 'service',
+          id: 'trip-stream',
+          label: 'GET /trips/stream (random cursors, uncached)',
+          server: 'service',
           plan: { kind: 'randomKey', path: '/trips/stream?cursor={id}&page_size=100', maxId: rows - 100, headers: NO_CACHE },
           probe: { path: '/trips/stream?cursor=0&page_size=100' },
         },
         {
-          id: 'ride-list', label: 'GET /rides (generated, random cursors, uncached)', server: 'service',
+          id: 'ride-list',
+          label: 'GET /rides (generated, random cursors, uncached)',
+          server: 'service',
           plan: { kind: 'randomKey', path: '/rides?cursor={cursor}&limit=100', maxId: rows - 100, headers: NO_CACHE },
-          probe: { path: '/rides?limit=100' }, baseline: 'trip-stream',
+          probe: { path: '/rides?limit=100' },
+          baseline: 'trip-stream',
         },
       ],
     },
@@ -145,10 +195,30 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
       name: 'telemetry',
       interleave: true,
       scenarios: [
-        { id: 'count-otel-off', label: 'GET /trips/count (cached), telemetry off', server: 'service', plan: fixed('/trips/count'), probe: { path: '/trips/count' } },
-        { id: 'count-otel', label: 'GET /trips/count (cached), telemetry on', server: 'serviceTelemetry', plan: fixed('/trips/count'), probe: { path: '/trips/count' }, baseline: 'count-otel-off' },
+        {
+          id: 'count-otel-off',
+          label: 'GET /trips/count (cached), telemetry off',
+          server: 'service',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+        },
+        {
+          id: 'count-otel',
+          label: 'GET /trips/count (cached), telemetry on',
+          server: 'serviceTelemetry',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+          baseline: 'count-otel-off',
+        },
         { id: 'point-otel-off', label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
-        { id: 'point-otel', label: 'GET /trips/{id} (random ids), telemetry on', server: 'serviceTelemetry', plan: point, probe: probeTrip, baseline: 'point-otel-off' },
+        {
+          id: 'point-otel',
+          label: 'GET /trips/{id} (random ids), telemetry on',
+          server: 'serviceTelemetry',
+          plan: point,
+          probe: probeTrip,
+          baseline: 'point-otel-off',
+        },
       ],
     },
     {
@@ -189,9 +259,25 @@ export function fixedRateGroup(rows: number): ScenarioGroup {
     interleave: true,
     scenarios: [
       { id: 'C-rate', label: 'C: point select, fixed rate (autocannon rate option)', server: 'C', plan: point, probe, pacing: 'autocannon' },
-      { id: 'point-rate', label: 'GET /trips/{id}, fixed rate (autocannon rate option)', server: 'service', plan: point, probe, baseline: 'C-rate', pacing: 'autocannon' },
+      {
+        id: 'point-rate',
+        label: 'GET /trips/{id}, fixed rate (autocannon rate option)',
+        server: 'service',
+        plan: point,
+        probe,
+        baseline: 'C-rate',
+        pacing: 'autocannon',
+      },
       { id: 'C-paced', label: 'C: point select, fixed rate (evenly paced)', server: 'C', plan: point, probe, pacing: 'constant' },
-      { id: 'point-paced', label: 'GET /trips/{id}, fixed rate (evenly paced)', server: 'service', plan: point, probe, baseline: 'C-paced', pacing: 'constant' },
+      {
+        id: 'point-paced',
+        label: 'GET /trips/{id}, fixed rate (evenly paced)',
+        server: 'service',
+        plan: point,
+        probe,
+        baseline: 'C-paced',
+        pacing: 'constant',
+      },
     ],
   };
 }

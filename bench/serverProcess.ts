@@ -49,7 +49,10 @@ function statusField(pid: number, field: string): number | null {
 export class PeakRssSampler {
   private peak: number | null = null;
   private readonly timer: NodeJS.Timeout;
-  constructor(private readonly server: ServerProcess, intervalMs = 250) {
+  constructor(
+    private readonly server: ServerProcess,
+    intervalMs = 250,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
   private sample(): void {
@@ -81,10 +84,19 @@ export async function startServer(options: {
   });
   closeSync(logFd);
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${options.name} did not start within ${options.startTimeoutMs ?? 60_000} ms (see ${options.logFile})`)), options.startTimeoutMs ?? 60_000);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${options.name} exited with code ${code} before listening (see ${options.logFile})`)); });
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name} did not start within ${options.startTimeoutMs ?? 60_000} ms (see ${options.logFile})`)),
+      options.startTimeoutMs ?? 60_000,
+    );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.name} exited with code ${code} before listening (see ${options.logFile})`));
+    });
     child.on('message', (message: { type?: string; port?: number }) => {
-      if (message?.type === 'ready' && message.port) { clearTimeout(timer); resolve(message.port); }
+      if (message?.type === 'ready' && message.port) {
+        clearTimeout(timer);
+        resolve(message.port);
+      }
     });
   });
   return tracked(options.name, child, `http://127.0.0.1:${port}`, options.logFile, performance.now() - began, () => child.send({ type: 'stop' }));
@@ -112,7 +124,9 @@ export async function startEntryPoint(options: {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], { cwd: options.root, env: options.env, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   let exitCode: number | null | undefined;
-  child.once('exit', (code) => { exitCode = code; });
+  child.once('exit', (code) => {
+    exitCode = code;
+  });
   const deadline = began + (options.startTimeoutMs ?? 120_000);
   for (;;) {
     const found = STARTUP_LINE.exec(readFileSync(options.logFile, 'utf8'));
@@ -133,7 +147,9 @@ export async function startEntryPoint(options: {
 function tracked(name: string, child: ChildProcess, origin: string, logFile: string, startMs: number, askToStop: () => void): ServerProcess {
   const pid = child.pid!;
   let exited = child.exitCode !== null;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   let canReset = true;
   return {
     name,

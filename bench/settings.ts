@@ -41,7 +41,8 @@ function positive(env: Env, name: string, fallback: number, integer = true): num
 export function readSettings(env: Env = process.env): BenchSettings {
   const quick = ['1', 'true', 'yes'].includes((env.BENCH_QUICK ?? '').trim().toLowerCase());
   const connections = (env.BENCH_CONNECTIONS?.trim() || (quick ? '4' : '32,128')).split(',').map((c) => Number(c.trim()));
-  if (connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`BENCH_CONNECTIONS must be a list of positive integers, got "${env.BENCH_CONNECTIONS}"`);
+  if (connections.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error(`BENCH_CONNECTIONS must be a list of positive integers, got "${env.BENCH_CONNECTIONS}"`);
   const rows = positive(env, 'BENCH_ROWS', quick ? 5_000 : 1_000_000);
   if (rows < 2_000) throw new Error('BENCH_ROWS must be at least 2000 (the deep scenarios start 1000 rows before the end)');
   return {

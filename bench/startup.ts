@@ -57,6 +57,9 @@ export async function measureStartups(options: {
       }
     }
   }
-  for (const r of results) options.log(`start-up ${r.mode}, ${r.build}: ${r.startsMs.map((m) => m.toFixed(0)).join(', ')} ms; idle RSS ${r.idleRssMiB.map((m) => m.toFixed(0)).join(', ')} MiB`);
+  for (const r of results)
+    options.log(
+      `start-up ${r.mode}, ${r.build}: ${r.startsMs.map((m) => m.toFixed(0)).join(', ')} ms; idle RSS ${r.idleRssMiB.map((m) => m.toFixed(0)).join(', ')} MiB`,
+    );
   return results;
 }

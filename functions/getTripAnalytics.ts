@@ -15,14 +15,17 @@ interface AggregateRow {
 export const getTripAnalytics: Handler = async ({ signal }, ctx) => {
   // One scan computes the total, the mean duration, per-hour and per-vendor counts (GROUPING SETS),
   // instead of three full scans.
-  const { rows } = await ctx.db.query<AggregateRow>({
-    name: statementName('trip_analytics', ctx.trips),
-    text: `
+  const { rows } = await ctx.db.query<AggregateRow>(
+    {
+      name: statementName('trip_analytics', ctx.trips),
+      text: `
       SELECT 1 - grouping(hour) AS by_hour, 1 - grouping(vendor_id) AS by_vendor, hour, vendor_id,
              count(*) AS trips, avg(trip_duration)::float8 AS avg_seconds
       FROM (SELECT extract(hour FROM pickup_datetime)::int AS hour, vendor_id, trip_duration FROM ${ctx.trips.qualified}) AS t
       GROUP BY GROUPING SETS ((), (hour), (vendor_id))`,
-  }, { signal });
+    },
+    { signal },
+  );
 
   let total = 0;
   let avgSeconds: number | null = null;

@@ -10,9 +10,10 @@ export const getTripSample: Handler = async ({ signal }, ctx) => {
   // Random points between min(id) and max(id), each resolved to the next existing id through the
   // primary-key index: a handful of index probes, whatever the table size, and uniform while ids
   // are dense (as they are here). ORDER BY random() would read the whole table.
-  const { rows } = await ctx.db.query<{ id: number }>({
-    name: statementName('trip_sample', ctx.trips),
-    text: `
+  const { rows } = await ctx.db.query<{ id: number }>(
+    {
+      name: statementName('trip_sample', ctx.trips),
+      text: `
       WITH bounds AS (SELECT min(id) AS lo, max(id) AS hi FROM ${table}),
       draws AS (
         SELECT lo + floor(random() * (hi - lo + 1))::bigint AS point
@@ -27,15 +28,20 @@ export const getTripSample: Handler = async ({ signal }, ctx) => {
       ) AS found
       ORDER BY random()
       LIMIT $2::int`,
-    values: [CANDIDATES, SAMPLE_SIZE],
-  }, { signal });
+      values: [CANDIDATES, SAMPLE_SIZE],
+    },
+    { signal },
+  );
   if (rows.length === SAMPLE_SIZE) return { body: { sample_trip_ids: rows.map((r) => r.id) } };
 
   // Few rows or very sparse ids: the table is small enough (or odd enough) for a plain random pick.
-  const fallback = await ctx.db.query<{ id: number }>({
-    name: statementName('trip_sample_small', ctx.trips),
-    text: `SELECT id FROM ${table} ORDER BY random() LIMIT $1::int`,
-    values: [SAMPLE_SIZE],
-  }, { signal });
+  const fallback = await ctx.db.query<{ id: number }>(
+    {
+      name: statementName('trip_sample_small', ctx.trips),
+      text: `SELECT id FROM ${table} ORDER BY random() LIMIT $1::int`,
+      values: [SAMPLE_SIZE],
+    },
+    { signal },
+  );
   return { body: { sample_trip_ids: fallback.rows.map((r) => r.id) } };
 };

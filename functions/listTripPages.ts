@@ -8,9 +8,7 @@ export const listTripPages: Handler<ListTripPagesInput> = async ({ query, signal
   const offset = (page - 1) * pageSize;
   // Whether a next page exists comes from one row fetched past the page, not a count.
   const pageQuery = ctx.db.query<TripPageJsonRow>(offsetPageStatement(ctx.trips, offset, pageSize), { signal });
-  const countQuery = includeCount
-    ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips), { signal })
-    : undefined;
+  const countQuery = includeCount ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips), { signal }) : undefined;
   const [pageResult, countResult] = await Promise.all([pageQuery, countQuery]);
 
   const { trips, has_next: hasNext } = pageResult.rows[0]!;

@@ -6,6 +6,8 @@ import { getRide } from './getRide.ts';
 
 /** Handlers of the tables served by `npm run add-table`, by operationId (see openapi/tables.ts). */
 export const tableHandlers: Readonly<Record<string, Handler>> = {
-  countRides, listRides, getRide,
+  countRides,
+  listRides,
+  getRide,
   // add-table: entries (npm run add-table appends one line per table above this marker)
 };

@@ -3,9 +3,17 @@ import type { TripsTable } from '../lib/context.ts';
 
 /** The columns every trip response carries, selected by name so extra table columns stay private. */
 export const TRIP_COLUMNS = [
-  'id', 'vendor_id', 'pickup_datetime', 'dropoff_datetime', 'passenger_count',
-  'pickup_longitude', 'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude',
-  'store_and_fwd_flag', 'trip_duration',
+  'id',
+  'vendor_id',
+  'pickup_datetime',
+  'dropoff_datetime',
+  'passenger_count',
+  'pickup_longitude',
+  'pickup_latitude',
+  'dropoff_longitude',
+  'dropoff_latitude',
+  'store_and_fwd_flag',
+  'trip_duration',
 ].join(', ');
 
 export interface Trip {

@@ -6,7 +6,10 @@ import { readReadReplicaSettings, type ReadReplicaSettings } from './replicas/re
  * start-up. A bad value stops the process with a message naming the variable.
  */
 export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(`Invalid configuration: ${variable} ${message}`);
     this.name = 'ConfigError';
   }
@@ -137,7 +140,10 @@ function readOrigins(env: Env, name: string): string[] {
   const raw = env[name]?.trim();
   if (!raw) return [];
   const origins: string[] = [];
-  for (const entry of raw.split(',').map((o) => o.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)) {
     if (entry === '*' || entry.includes('*')) throw new ConfigError(name, 'must list explicit origins (https://host[:port]); wildcards are not allowed');
     let url: URL;
     try {
@@ -173,9 +179,7 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 export function loadConfig(env: Env = process.env): Config {
   // Every Databricks App gets DATABRICKS_APP_NAME; its port is 8000 unless DATABRICKS_APP_PORT says otherwise.
   const inDatabricksApp = Boolean(env.DATABRICKS_APP_PORT?.trim() || env.DATABRICKS_APP_NAME?.trim());
-  const port = inDatabricksApp
-    ? readInt(env, 'DATABRICKS_APP_PORT', 8000, 1, 65535)
-    : readInt(env, 'PORT', 8000, 0, 65535);
+  const port = inDatabricksApp ? readInt(env, 'DATABRICKS_APP_PORT', 8000, 1, 65535) : readInt(env, 'PORT', 8000, 0, 65535);
   const host = env.HOST?.trim() || (inDatabricksApp ? '0.0.0.0' : '127.0.0.1');
   const logLevel = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);

@@ -82,18 +82,19 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   let closed: Promise<void> | undefined;
   const pool = createPool(target, config, undefined, { onConnectError: () => metrics?.connectionError('connect') });
   // An idle connection that dies (database restart) must not crash the process; the pool drops it.
-  pool.on('error', outsideRequestScope((err: Error) => {
-    // pg-pool's end() resolves before its sockets close: a server stopping right after (the embedded
-    // one) may still reach them. That is shutdown, not a lost connection.
-    if (closed) return;
-    metrics?.connectionError('lost');
-    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost');
-  }));
+  pool.on(
+    'error',
+    outsideRequestScope((err: Error) => {
+      // pg-pool's end() resolves before its sockets close: a server stopping right after (the embedded
+      // one) may still reach them. That is shutdown, not a lost connection.
+      if (closed) return;
+      metrics?.connectionError('lost');
+      logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost');
+    }),
+  );
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
   const db = new Database(pool, passwordSource);
-  const cache = config.cache.enabled
-    ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now })
-    : null;
+  const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
   const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
   const authenticator = await createAuthenticator(config.auth, { userAccess, logger });
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;

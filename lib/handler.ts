@@ -29,7 +29,4 @@ export interface HandlerInput<P = Record<string, never>, Q = Record<string, neve
 }
 
 /** One operation: validated input in, result out. No HTTP framework, no globals. */
-export type Handler<I extends HandlerInput<any, any, any> = HandlerInput<any, any, any>, B = unknown> = (
-  input: I,
-  ctx: Context,
-) => Promise<HandlerResult<B>>;
+export type Handler<I extends HandlerInput<any, any, any> = HandlerInput<any, any, any>, B = unknown> = (input: I, ctx: Context) => Promise<HandlerResult<B>>;

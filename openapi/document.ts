@@ -1,6 +1,15 @@
 import { OpenApiBuilder } from 'openapi3-ts/oas31';
 import type {
-  HeadersObject, OpenAPIObject, OperationObject, ParameterObject, ReferenceObject, ResponseObject, ResponsesObject, SchemaObject, SecurityRequirementObject, SecuritySchemeObject,
+  HeadersObject,
+  OpenAPIObject,
+  OperationObject,
+  ParameterObject,
+  ReferenceObject,
+  ResponseObject,
+  ResponsesObject,
+  SchemaObject,
+  SecurityRequirementObject,
+  SecuritySchemeObject,
 } from 'openapi3-ts/oas31';
 import type { AuthMode } from '../lib/auth/authSettings.ts';
 import { schemas } from './schemas.ts';
@@ -40,11 +49,14 @@ const retryAfter: HeadersObject = { 'Retry-After': { description: 'Seconds to wa
 const errorResponses = {
   Unauthorized: {
     ...problem(
-      'The request does not say who is calling as AUTH_MODE requires (a bearer token, or the Databricks Apps proxy\'s ' +
+      "The request does not say who is calling as AUTH_MODE requires (a bearer token, or the Databricks Apps proxy's " +
         'X-Forwarded-Email / X-Forwarded-Access-Token), or the token is malformed, expired or not accepted; `field` names the header',
       {
-        type: '/problems/unauthorized', title: 'Unauthorized', status: 401,
-        detail: 'The bearer token was refused: the token has expired', field: 'authorization',
+        type: '/problems/unauthorized',
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'The bearer token was refused: the token has expired',
+        field: 'authorization',
       },
     ),
     headers: {
@@ -55,41 +67,73 @@ const errorResponses = {
       },
     },
   },
-  Forbidden: problem('The caller may not run the operation: not in AUTH_WRITERS, or Postgres refused it to the database user (a missing grant or a row-level security policy); `operation` names it', {
-    type: '/problems/forbidden', title: 'Forbidden', status: 403,
-    detail: 'reader@example.com may not run updateTripVendor: permission denied for table nyc_train_synced', operation: 'updateTripVendor',
-  }),
+  Forbidden: problem(
+    'The caller may not run the operation: not in AUTH_WRITERS, or Postgres refused it to the database user (a missing grant or a row-level security policy); `operation` names it',
+    {
+      type: '/problems/forbidden',
+      title: 'Forbidden',
+      status: 403,
+      detail: 'reader@example.com may not run updateTripVendor: permission denied for table nyc_train_synced',
+      operation: 'updateTripVendor',
+    },
+  ),
   BadRequest: problem('The input is invalid; `field` names the offending parameter or body member', {
-    type: '/problems/bad-request', title: 'Bad Request', status: 400, detail: 'trip_id must be an integer', field: 'trip_id',
+    type: '/problems/bad-request',
+    title: 'Bad Request',
+    status: 400,
+    detail: 'trip_id must be an integer',
+    field: 'trip_id',
   }),
   NotFound: problem('No such resource', {
-    type: '/problems/not-found', title: 'Not Found', status: 404, detail: 'Trip 123 not found',
+    type: '/problems/not-found',
+    title: 'Not Found',
+    status: 404,
+    detail: 'Trip 123 not found',
   }),
   UriTooLong: problem('The path and query string are longer than MAX_URL_LENGTH', {
-    type: '/problems/uri-too-long', title: 'URI Too Long', status: 414, detail: 'The path and query string exceed 4096 characters',
+    type: '/problems/uri-too-long',
+    title: 'URI Too Long',
+    status: 414,
+    detail: 'The path and query string exceed 4096 characters',
   }),
   PayloadTooLarge: problem('The request body is larger than MAX_BODY_BYTES', {
-    type: '/problems/payload-too-large', title: 'Payload Too Large', status: 413, detail: 'The request body exceeds 16384 bytes', field: 'body',
+    type: '/problems/payload-too-large',
+    title: 'Payload Too Large',
+    status: 413,
+    detail: 'The request body exceeds 16384 bytes',
+    field: 'body',
   }),
   UnsupportedMediaType: problem('The request body is not application/json', {
-    type: '/problems/unsupported-media-type', title: 'Unsupported Media Type', status: 415,
-    detail: 'the request body must be application/json, got "text/plain"', field: 'content-type',
+    type: '/problems/unsupported-media-type',
+    title: 'Unsupported Media Type',
+    status: 415,
+    detail: 'the request body must be application/json, got "text/plain"',
+    field: 'content-type',
   }),
   InternalError: problem('An unexpected error; details are in the service log under the request id', {
-    type: '/problems/internal-server-error', title: 'Internal Server Error', status: 500,
-    detail: 'An unexpected error occurred; the request id identifies it in the logs', request_id: '3f1c…',
+    type: '/problems/internal-server-error',
+    title: 'Internal Server Error',
+    status: 500,
+    detail: 'An unexpected error occurred; the request id identifies it in the logs',
+    request_id: '3f1c…',
   }),
   Unavailable: {
     ...problem('The database is unreachable or no connection became free in time', {
-      type: '/problems/service-unavailable', title: 'Service Unavailable', status: 503,
-      detail: 'The database is unavailable; retry shortly', request_id: '3f1c…',
+      type: '/problems/service-unavailable',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The database is unavailable; retry shortly',
+      request_id: '3f1c…',
     }),
     headers: retryAfter,
   },
   Timeout: {
     ...problem('The database cancelled the query at the command timeout', {
-      type: '/problems/gateway-timeout', title: 'Gateway Timeout', status: 504,
-      detail: 'The database cancelled the query because it exceeded the command timeout', request_id: '3f1c…',
+      type: '/problems/gateway-timeout',
+      title: 'Gateway Timeout',
+      status: 504,
+      detail: 'The database cancelled the query because it exceeded the command timeout',
+      request_id: '3f1c…',
     }),
     headers: retryAfter,
   },
@@ -234,7 +278,8 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
         { name: 'page', in: 'query', description: 'Page number, from 1', schema: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 1 } },
         pageSizeParam,
         {
-          name: 'include_count', in: 'query',
+          name: 'include_count',
+          in: 'query',
           description: 'Also count all trips for total_count/total_pages (a full count); false returns null totals',
           schema: { type: 'boolean', default: true },
         },
@@ -255,7 +300,12 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
         'the cost of a page does not grow with the cursor.',
       [CACHE_TTL_EXTENSION]: 10,
       parameters: [
-        { name: 'cursor', in: 'query', description: 'Start after this id (0 = from the beginning)', schema: { type: 'integer', minimum: 0, maximum: MAX_SAFE_ID, default: 0 } },
+        {
+          name: 'cursor',
+          in: 'query',
+          description: 'Start after this id (0 = from the beginning)',
+          schema: { type: 'integer', minimum: 0, maximum: MAX_SAFE_ID, default: 0 },
+        },
         pageSizeParam,
       ],
       responses: { ...ok('Trips after the cursor', 'TripStreamPage'), ...databaseErrors },
@@ -327,12 +377,21 @@ function securityOf(auth: AuthMode, access: 'service' | 'user'): { schemes: Reco
       return { schemes: {}, requirement: [] };
     case 'jwt':
       return {
-        schemes: { bearerJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT from the configured OIDC issuer (AUTH_JWT_ISSUER) for this API (AUTH_JWT_AUDIENCE)' } },
+        schemes: {
+          bearerJwt: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A JWT from the configured OIDC issuer (AUTH_JWT_ISSUER) for this API (AUTH_JWT_AUDIENCE)',
+          },
+        },
         requirement: [{ bearerJwt: [] }],
       };
     case 'databricks-token':
       return {
-        schemes: { databricksToken: { type: 'http', scheme: 'bearer', description: 'A Databricks OAuth access token or personal access token of the calling user' } },
+        schemes: {
+          databricksToken: { type: 'http', scheme: 'bearer', description: 'A Databricks OAuth access token or personal access token of the calling user' },
+        },
         requirement: [{ databricksToken: [] }],
       };
     case 'apps-proxy':
@@ -394,7 +453,11 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
     paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
   }
   for (const [path, item] of paths) builder.addPath(path, item);
-  builder.addHeader('ETag', { description: 'Strong validator of the response body; send it back in If-None-Match', required: true, schema: { type: 'string' } });
+  builder.addHeader('ETag', {
+    description: 'Strong validator of the response body; send it back in If-None-Match',
+    required: true,
+    schema: { type: 'string' },
+  });
   builder.addHeader('X-Cache', {
     description: 'HIT when served from the results cache, MISS when queried (absent when the cache is off)',
     schema: { type: 'string', enum: ['HIT', 'MISS'] },

@@ -31,8 +31,17 @@ export const schemas: Record<string, SchemaObject> = {
     type: 'object',
     description: 'One NYC taxi trip, with every column of the table',
     required: [
-      'id', 'vendor_id', 'pickup_datetime', 'dropoff_datetime', 'passenger_count', 'pickup_longitude',
-      'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude', 'store_and_fwd_flag', 'trip_duration',
+      'id',
+      'vendor_id',
+      'pickup_datetime',
+      'dropoff_datetime',
+      'passenger_count',
+      'pickup_longitude',
+      'pickup_latitude',
+      'dropoff_longitude',
+      'dropoff_latitude',
+      'store_and_fwd_flag',
+      'trip_duration',
     ],
     additionalProperties: false,
     properties: {
@@ -87,13 +96,15 @@ export const schemas: Record<string, SchemaObject> = {
         description: 'Trips per vendor id, the 10 largest vendors',
       },
     },
-    examples: [{
-      total_trips: 200000,
-      avg_trip_duration_minutes: 14.87,
-      peak_hour: 18,
-      peak_hour_trip_count: 14012,
-      vendor_distribution: { '2': 106120, '1': 93880 },
-    }],
+    examples: [
+      {
+        total_trips: 200000,
+        avg_trip_duration_minutes: 14.87,
+        peak_hour: 18,
+        peak_hour_trip_count: 14012,
+        vendor_distribution: { '2': 106120, '1': 93880 },
+      },
+    ],
   },
   PagePagination: {
     type: 'object',
@@ -116,10 +127,12 @@ export const schemas: Record<string, SchemaObject> = {
       trips: { type: 'array', items: ref('Trip') },
       pagination: ref('PagePagination'),
     },
-    examples: [{
-      trips: [tripExample],
-      pagination: { page: 1, page_size: 1, total_pages: 200000, total_count: 200000, has_next: true, has_previous: false },
-    }],
+    examples: [
+      {
+        trips: [tripExample],
+        pagination: { page: 1, page_size: 1, total_pages: 200000, total_count: 200000, has_next: true, has_previous: false },
+      },
+    ],
   },
   StreamPagination: {
     type: 'object',
@@ -140,10 +153,12 @@ export const schemas: Record<string, SchemaObject> = {
       trips: { type: 'array', items: ref('Trip') },
       pagination: ref('StreamPagination'),
     },
-    examples: [{
-      trips: [tripExample],
-      pagination: { page_size: 1, has_next: true, next_cursor: 123, has_previous: true },
-    }],
+    examples: [
+      {
+        trips: [tripExample],
+        pagination: { page_size: 1, has_next: true, next_cursor: 123, has_previous: true },
+      },
+    ],
   },
   VendorUpdate: {
     type: 'object',

@@ -11,8 +11,9 @@ export interface TableApi {
   operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: OperationObject & { operationId: string } }>;
 }
 
-export const errorRef = (name: 'BadRequest' | 'NotFound' | 'Conflict' | 'PayloadTooLarge' | 'UnsupportedMediaType' | 'Forbidden' | 'InternalError' | 'Unavailable' | 'Timeout'): ReferenceObject =>
-  ({ $ref: `#/components/responses/${name}` });
+export const errorRef = (
+  name: 'BadRequest' | 'NotFound' | 'Conflict' | 'PayloadTooLarge' | 'UnsupportedMediaType' | 'Forbidden' | 'InternalError' | 'Unavailable' | 'Timeout',
+): ReferenceObject => ({ $ref: `#/components/responses/${name}` });
 
 export const schemaRef = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
 
@@ -41,7 +42,10 @@ export const tableResponses: Record<string, ResponseObject> = {
       'application/problem+json': {
         schema: schemaRef('Problem'),
         example: {
-          type: '/problems/conflict', title: 'Conflict', status: 409, field: 'email',
+          type: '/problems/conflict',
+          title: 'Conflict',
+          status: 409,
+          field: 'email',
           detail: 'A row with the same email already exists (constraint customers_email_key)',
         },
       },

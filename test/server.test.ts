@@ -53,14 +53,20 @@ async function startServer(extraEnv: Record<string, string> = {}, cwd = root): P
         buffer = buffer.slice(newline + 1);
         lines.push(line);
         const started = /Application startup complete: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-        if (started) { clearTimeout(deadline); resolve(Number(started[1])); }
+        if (started) {
+          clearTimeout(deadline);
+          resolve(Number(started[1]));
+        }
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => {
       lines.push(chunk.toString());
       errors.push(chunk.toString());
     });
-    void exited.then((code) => { clearTimeout(deadline); reject(new Error(`server exited with ${code}:\n${lines.join('\n')}`)); });
+    void exited.then((code) => {
+      clearTimeout(deadline);
+      reject(new Error(`server exited with ${code}:\n${lines.join('\n')}`));
+    });
   });
   return { child, port, lines, errors, exited };
 }
@@ -74,7 +80,10 @@ test('starts on the embedded database, serves the API and the docs, and stops on
     const docs = await fetch(`http://127.0.0.1:${first.port}/docs/`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger-ui/);
-    assert.ok(first.lines.some((l) => l.includes('Seeding')), 'the first start seeds');
+    assert.ok(
+      first.lines.some((l) => l.includes('Seeding')),
+      'the first start seeds',
+    );
     for (const line of first.lines.filter((l) => l.startsWith('{'))) assert.doesNotThrow(() => JSON.parse(line), 'logs are JSON lines');
     // Start-up says what it connected to (no secrets) before it says it is ready to serve.
     const records = first.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -100,8 +109,15 @@ test('starts on the embedded database, serves the API and the docs, and stops on
   }
   const step = (text: string) => first.lines.findIndex((l) => l.includes(text));
   const steps = ['Shutting down: readiness now answers 503', 'In-flight requests finished', 'Database pool closed', 'Shutdown complete'].map(step);
-  assert.ok(steps.every((i) => i >= 0), `every shutdown step is logged: ${steps}`);
-  assert.deepEqual([...steps].sort((a, b) => a - b), steps, 'readiness 503, then in-flight requests, then the pool');
+  assert.ok(
+    steps.every((i) => i >= 0),
+    `every shutdown step is logged: ${steps}`,
+  );
+  assert.deepEqual(
+    [...steps].sort((a, b) => a - b),
+    steps,
+    'readiness 503, then in-flight requests, then the pool',
+  );
   for (const line of first.lines) assert.ok(!line.includes('embedded-local-only'), `no password in the log: ${line}`);
 });
 
@@ -126,8 +142,12 @@ function h2Get(session: http2.ClientHttp2Session, path: string): Promise<{ statu
     let status = 0;
     let body = '';
     stream.setEncoding('utf8');
-    stream.on('response', (h) => { status = Number(h[':status']); });
-    stream.on('data', (chunk: string) => { body += chunk; });
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+    });
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
     stream.once('error', reject);
     stream.once('end', () => resolvePromise({ status, body }));
   });
@@ -147,7 +167,13 @@ const VENDOR_BODY = JSON.stringify({ vendor_id: '2' });
  * `100 Continue` once it has parsed the headers; the body follows only when told.
  */
 function h1RequestInFlight(port: number, path: string): InFlight {
-  const req = http.request({ port, host: '127.0.0.1', method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(VENDOR_BODY), expect: '100-continue' } });
+  const req = http.request({
+    port,
+    host: '127.0.0.1',
+    method: 'POST',
+    path,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(VENDOR_BODY), expect: '100-continue' },
+  });
   const response = new Promise<{ status: number; connection?: string }>((resolvePromise, reject) => {
     req.once('response', (res) => {
       res.resume();
@@ -157,7 +183,13 @@ function h1RequestInFlight(port: number, path: string): InFlight {
   });
   const received = new Promise<void>((resolvePromise) => req.once('continue', () => resolvePromise()));
   req.flushHeaders();
-  return { received, finish: () => { req.end(VENDOR_BODY); return response; } };
+  return {
+    received,
+    finish: () => {
+      req.end(VENDOR_BODY);
+      return response;
+    },
+  };
 }
 
 /**
@@ -168,13 +200,21 @@ function h2RequestInFlight(session: http2.ClientHttp2Session, path: string): InF
   const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' }, { endStream: false });
   const response = new Promise<{ status: number }>((resolvePromise, reject) => {
     let status = 0;
-    stream.on('response', (h) => { status = Number(h[':status']); });
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+    });
     stream.resume();
     stream.once('error', reject);
     stream.once('end', () => resolvePromise({ status }));
   });
   const received = new Promise<void>((resolvePromise, reject) => session.ping((err) => (err ? reject(err) : resolvePromise())));
-  return { received, finish: () => { stream.end(VENDOR_BODY); return response; } };
+  return {
+    received,
+    finish: () => {
+      stream.end(VENDOR_BODY);
+      return response;
+    },
+  };
 }
 
 test('HTTP/1.1 and h2c on one port; SIGTERM finishes in-flight requests on both; logs only on stdout', async () => {
@@ -221,7 +261,9 @@ test('HTTP/1.1 and h2c on one port; SIGTERM finishes in-flight requests on both;
 test('a bad setting stops start-up with one clear message naming the variable', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], { env: { ...process.env, DB_POOL_SIZE: 'lots' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
   const code = await new Promise((resolve) => child.once('exit', resolve));
   assert.equal(code, 1);
   assert.match(stderr, /Start-up failed: Invalid configuration: DB_POOL_SIZE must be an integer/);

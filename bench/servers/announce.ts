@@ -22,7 +22,9 @@ export async function listenAndAnnounce(server: Server, onStop: () => Promise<vo
   };
   process.on('disconnect', stop);
   process.on('SIGTERM', stop);
-  process.on('message', (message: { type?: string }) => { if (message?.type === 'stop') stop(); });
+  process.on('message', (message: { type?: string }) => {
+    if (message?.type === 'stop') stop();
+  });
   process.send!({ type: 'ready', port });
 }
 

@@ -5,5 +5,7 @@ import { FIXED_BODY, listenAndAnnounce } from './announce.ts';
 
 const fixed = JSON.parse(FIXED_BODY) as object;
 const app = express();
-app.get('/', (_req, res) => { res.json(fixed); });
+app.get('/', (_req, res) => {
+  res.json(fixed);
+});
 await listenAndAnnounce(createServer(app));

@@ -3,7 +3,9 @@ import { createServer } from 'node:http';
 import { FIXED_BODY, listenAndAnnounce } from './announce.ts';
 
 const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(FIXED_BODY)) };
-await listenAndAnnounce(createServer((_req, res) => {
-  res.writeHead(200, headers);
-  res.end(FIXED_BODY);
-}));
+await listenAndAnnounce(
+  createServer((_req, res) => {
+    res.writeHead(200, headers);
+    res.end(FIXED_BODY);
+  }),
+);

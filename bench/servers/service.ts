@@ -26,9 +26,7 @@ const logger = createLogger({ level: config.logLevel, pretty: false, destination
 const ctx = await openContext(config, process.env, logger);
 if (telemetry && ctx.metrics) await telemetry.exportMetrics(ctx.metrics);
 const router = createRouter(ctx);
-const server = adapter === 'node'
-  ? createServer(createNodeHttpHandler(router, { maxBodyBytes: config.maxBodyBytes }))
-  : createServiceServer(router, config);
+const server = adapter === 'node' ? createServer(createNodeHttpHandler(router, { maxBodyBytes: config.maxBodyBytes })) : createServiceServer(router, config);
 await listenAndAnnounce(server, async () => {
   await ctx.close();
   await telemetry?.shutdown();

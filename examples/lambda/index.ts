@@ -20,7 +20,10 @@ export const handler = createLambdaHandler(async () => {
   // API Gateway makes every function reachable: no silent open door (docs/authentication.md).
   refuseOpenByDefault(config, 'lambda');
   if (!DATABASE_SETTINGS.some((name) => env[name])) {
-    throw new ConfigError('DATABASE_URL', '(or PGHOST, DATABRICKS_DATABASE_INSTANCE, LAKEBASE_ENDPOINT) must be set on Lambda: the embedded database is for local use only');
+    throw new ConfigError(
+      'DATABASE_URL',
+      '(or PGHOST, DATABRICKS_DATABASE_INSTANCE, LAKEBASE_ENDPOINT) must be set on Lambda: the embedded database is for local use only',
+    );
   }
   return openContext(config, env, createLogger({ level: config.logLevel, pretty: false }));
 });

@@ -40,7 +40,10 @@ export interface AuthSettings {
 export const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
 
 function readList(env: Env, name: string): string[] {
-  return (env[name] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  return (env[name] ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 function readSeconds(env: Env, name: string, fallback: number, max: number): number {
@@ -96,10 +99,11 @@ export function readAuthSettings(env: Env, context: { inDatabricksApp: boolean; 
     );
   }
   const writers = readList(env, 'AUTH_WRITERS');
-  if (writers.length > 0 && mode === 'none') throw new ConfigError('AUTH_WRITERS', 'needs an AUTH_MODE that identifies callers (apps-proxy, databricks-token or jwt)');
+  if (writers.length > 0 && mode === 'none')
+    throw new ConfigError('AUTH_WRITERS', 'needs an AUTH_MODE that identifies callers (apps-proxy, databricks-token or jwt)');
   const workspaceHost = env.DATABRICKS_HOST?.trim() || null;
   if (mode === 'databricks-token' && !context.userAccess && !workspaceHost) {
-    throw new ConfigError('DATABRICKS_HOST', 'must be set with AUTH_MODE=databricks-token (the workspace that verifies callers\' tokens)');
+    throw new ConfigError('DATABRICKS_HOST', "must be set with AUTH_MODE=databricks-token (the workspace that verifies callers' tokens)");
   }
   return {
     mode,

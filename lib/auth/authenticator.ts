@@ -39,10 +39,7 @@ function writersCheck(writers: readonly string[] | null): (caller: Caller) => bo
 }
 
 /** The authenticator of AUTH_MODE; null for `none` (nothing is checked). */
-export async function createAuthenticator(
-  settings: AuthSettings,
-  deps: { userAccess: UserAccess | null; logger: Logger },
-): Promise<Authenticator | null> {
+export async function createAuthenticator(settings: AuthSettings, deps: { userAccess: UserAccess | null; logger: Logger }): Promise<Authenticator | null> {
   const { mode } = settings;
   if (mode === 'none') return null;
   const identify =

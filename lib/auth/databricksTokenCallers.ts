@@ -14,9 +14,11 @@ const WORKSPACE_TIMEOUT_MS = 10_000;
  * token hash, one call per token at a time). With LAKEBASE_ACCESS=user the same token mints the
  * caller's own Postgres login; otherwise `workspaceHost` (DATABRICKS_HOST) answers who it is.
  */
-export async function databricksTokenCallers(
-  deps: { userAccess: UserAccess | null; workspaceHost: string | null; logger: Logger },
-): Promise<(headers: NeutralRequest['headers']) => Promise<Caller>> {
+export async function databricksTokenCallers(deps: {
+  userAccess: UserAccess | null;
+  workspaceHost: string | null;
+  logger: Logger;
+}): Promise<(headers: NeutralRequest['headers']) => Promise<Caller>> {
   const { userAccess } = deps;
   if (userAccess) {
     return async (headers) => {

@@ -88,7 +88,7 @@ export function jwtCallers(settings: JwtSettings, logger: Logger): (headers: Neu
       return new Unauthorized(`The bearer token was refused: ${refusal(err)}`, AUTHORIZATION, { error: 'invalid_token' });
     }
     if (err instanceof Unauthorized) return err;
-    logger.warn({ issuer: settings.issuer, error: (err as Error).message }, 'Could not get the JWT issuer\'s signing keys');
+    logger.warn({ issuer: settings.issuer, error: (err as Error).message }, "Could not get the JWT issuer's signing keys");
     return new Unavailable('The token issuer could not be reached to verify the token; retry shortly', { cause: err });
   }
 
@@ -105,7 +105,9 @@ export function jwtCallers(settings: JwtSettings, logger: Logger): (headers: Neu
       });
       const email = payload[settings.emailClaim];
       if (typeof email !== 'string' || email === '' || email.length > 320) {
-        throw new Unauthorized(`The bearer token has no ${settings.emailClaim} claim (AUTH_JWT_EMAIL_CLAIM) to identify the caller`, AUTHORIZATION, { error: 'invalid_token' });
+        throw new Unauthorized(`The bearer token has no ${settings.emailClaim} claim (AUTH_JWT_EMAIL_CLAIM) to identify the caller`, AUTHORIZATION, {
+          error: 'invalid_token',
+        });
       }
       return { value: { email, groups: groupsOf(payload, settings.groupsClaim) }, ttlMs: payload.exp! * 1000 - Date.now() };
     },

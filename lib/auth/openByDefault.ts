@@ -11,5 +11,8 @@ export function refuseOpenByDefault(config: Pick<Config, 'auth' | 'host'>, runti
   if (!config.auth.defaulted) return;
   if (runtime === 'server' && LOOPBACK_HOST.test(config.host)) return;
   const where = runtime === 'lambda' ? 'on AWS Lambda' : `for a server bound to ${config.host} (beyond loopback)`;
-  throw new ConfigError('AUTH_MODE', `must be set ${where}, or anyone who reaches the API may call it: one of ${AUTH_MODES.join(', ')} (see docs/authentication.md)`);
+  throw new ConfigError(
+    'AUTH_MODE',
+    `must be set ${where}, or anyone who reaches the API may call it: one of ${AUTH_MODES.join(', ')} (see docs/authentication.md)`,
+  );
 }

@@ -29,12 +29,7 @@ export interface InvalidationChannel {
  * with backoff after a drop, logging in with the current token. It must reach the database
  * directly, not through a transaction-pooling proxy, which does not keep LISTEN sessions.
  */
-export function openInvalidationChannel(options: {
-  target: ConnectionTarget;
-  db: Database;
-  cache: ResultsCache;
-  logger: Logger;
-}): InvalidationChannel {
+export function openInvalidationChannel(options: { target: ConnectionTarget; db: Database; cache: ResultsCache; logger: Logger }): InvalidationChannel {
   const { target, db, cache, logger } = options;
   const origin = randomUUID();
   let client: pg.Client | undefined;
@@ -75,8 +70,14 @@ export function openInvalidationChannel(options: {
   async function connect(): Promise<void> {
     const password = typeof target.password === 'string' ? target.password : await target.password.getPassword().catch(() => '');
     const next = new pg.Client({
-      host: target.host, port: target.port, database: target.database, user: target.user, password,
-      ssl: target.ssl === false ? false : target.ssl, application_name: 'lakebase-api-cache-listener', keepAlive: true,
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      user: target.user,
+      password,
+      ssl: target.ssl === false ? false : target.ssl,
+      application_name: 'lakebase-api-cache-listener',
+      keepAlive: true,
     });
     next.on('notification', onNotification);
     next.on('error', (err) => {
@@ -84,7 +85,9 @@ export function openInvalidationChannel(options: {
       void next.end().catch(() => undefined);
       scheduleReconnect(err.message);
     });
-    next.on('end', () => { if (client === next) scheduleReconnect('connection ended'); });
+    next.on('end', () => {
+      if (client === next) scheduleReconnect('connection ended');
+    });
     try {
       await next.connect();
       await next.query(`LISTEN ${INVALIDATION_CHANNEL}`);

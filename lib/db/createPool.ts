@@ -117,16 +117,18 @@ class ObservedPool extends pg.Pool {
         }),
       );
     }
-    return span.run(() => super.connect()).then(
-      (client) => {
-        span.end();
-        return client;
-      },
-      (err: unknown) => {
-        span.end(err);
-        throw err;
-      },
-    );
+    return span
+      .run(() => super.connect())
+      .then(
+        (client) => {
+          span.end();
+          return client;
+        },
+        (err: unknown) => {
+          span.end(err);
+          throw err;
+        },
+      );
   }
 }
 

@@ -129,7 +129,9 @@ export class Database {
   private async acquire(): Promise<Lease> {
     const client = await this.connect();
     let lost: Error | undefined;
-    const onError = (err: Error) => { lost ??= err; };
+    const onError = (err: Error) => {
+      lost ??= err;
+    };
     client.on('error', onError);
     return {
       client,

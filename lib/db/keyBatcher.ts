@@ -124,7 +124,14 @@ export class KeyBatcher<K, R> {
           for (const w of batch) this.settle(w, () => w.reject(err));
           return;
         }
-        await Promise.all(keys.map((key) => this.runAlone(key, batch.filter((w) => w.key === key))));
+        await Promise.all(
+          keys.map((key) =>
+            this.runAlone(
+              key,
+              batch.filter((w) => w.key === key),
+            ),
+          ),
+        );
         return;
       }
       for (const w of batch) this.settle(w, () => w.resolve(rows.get(w.key)));

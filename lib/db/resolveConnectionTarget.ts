@@ -83,7 +83,10 @@ async function startEmbedded(config: Config, logger: Logger): Promise<Connection
 }
 
 /** The connection target of an embedded server; `close` decides whether closing stops it. */
-export function embeddedTarget(server: Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>, close: () => Promise<void>): ConnectionTarget {
+export function embeddedTarget(
+  server: Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>,
+  close: () => Promise<void>,
+): ConnectionTarget {
   return {
     mode: 'embedded',
     host: server.host,
@@ -111,12 +114,7 @@ function plainReplica(env: Env): ConnectionTarget | undefined {
  * Where the database is, in order: Lakebase (OAuth tokens from the workspace), plain Postgres
  * settings with a password (DATABASE_URL or PG* variables), else the embedded database.
  */
-export async function resolveConnectionTarget(
-  config: Config,
-  env: Env,
-  logger: Logger,
-  lakebase?: LakebaseResolver,
-): Promise<ConnectionTarget> {
+export async function resolveConnectionTarget(config: Config, env: Env, logger: Logger, lakebase?: LakebaseResolver): Promise<ConnectionTarget> {
   const viaLakebase = lakebase ? await lakebase(env, logger) : null;
   if (viaLakebase) return viaLakebase;
   const plain = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : env.PGHOST ? fromPgVariables(env) : undefined;

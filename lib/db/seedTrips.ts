@@ -49,10 +49,7 @@ const ADVISORY_LOCK_CLASS = 0x1a4eba5e;
 
 /** Relative pickups per hour of day, close to the 2016 NYC yellow-cab profile: quiet 3-5 am, a
  * morning rush at 8-9, a long afternoon and the day's peak at 18-19. */
-const HOURLY_WEIGHTS = [
-  36, 26, 19, 14, 11, 10, 23, 38, 46, 46, 44, 46,
-  48, 48, 50, 48, 44, 52, 64, 63, 58, 58, 55, 47,
-];
+const HOURLY_WEIGHTS = [36, 26, 19, 14, 11, 10, 23, 38, 46, 46, 44, 46, 48, 48, 50, 48, 44, 52, 64, 63, 58, 58, 55, 47];
 
 /** Cumulative thresholds for width_bucket: bucket i (0-based) = the i-th weight's share of 65536. */
 function cumulativeThresholds(weights: readonly number[]): number[] {
@@ -64,8 +61,18 @@ function cumulativeThresholds(weights: readonly number[]): number[] {
 /** Trip duration (seconds) at cumulative probability u/65536, interpolated linearly between knots:
  * median 11 min, 90% between 4 and 35 min, 1 in 1000 over two hours, at most four. */
 const DURATION_KNOTS: ReadonlyArray<readonly [u: number, seconds: number]> = [
-  [0, 60], [655, 120], [3277, 180], [6554, 245], [16384, 397], [32768, 662],
-  [49152, 1075], [58982, 1634], [62259, 2100], [64881, 3440], [65470, 7200], [65536, 14400],
+  [0, 60],
+  [655, 120],
+  [3277, 180],
+  [6554, 245],
+  [16384, 397],
+  [32768, 662],
+  [49152, 1075],
+  [58982, 1634],
+  [62259, 2100],
+  [64881, 3440],
+  [65470, 7200],
+  [65536, 14400],
 ];
 
 /** Passengers 1..6: 71% alone, then 14, 4, 2, 5 and 4 percent (5 and 6 are the minivans). */

@@ -109,9 +109,13 @@ export class UserPools<P extends UserPool> {
 
   private create(user: string): Entry<P> {
     const value = this.options.open(user, this.options.connectionsPerUser);
-    value.pool.on('error', outsideRequestScope((err: Error) => {
-      if (!this.closed) this.options.logger.warn({ user, err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle per-user database connection lost');
-    }));
+    value.pool.on(
+      'error',
+      outsideRequestScope((err: Error) => {
+        if (!this.closed)
+          this.options.logger.warn({ user, err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle per-user database connection lost');
+      }),
+    );
     const entry: Entry<P> = { user, value, active: 1, lastUsed: Date.now() };
     this.entries.set(user, entry);
     this.counters.created++;

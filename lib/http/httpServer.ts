@@ -35,7 +35,9 @@ function problemHeaders(body: string): Record<string, string> {
 /** Answers on a bare socket (no request object exists yet) and closes it. */
 function answerOnSocket(socket: Duplex, problem: ApiError): void {
   const body = JSON.stringify(problem.toProblem());
-  const head = Object.entries({ ...problemHeaders(body), ...problem.headers }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries({ ...problemHeaders(body), ...problem.headers })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${head}\r\n${body}`);
 }
 
@@ -90,7 +92,10 @@ export function createHttpServer(listener: RequestListener, options: HttpServerO
   // Without these listeners node closes a CONNECT without a word, and answers an unknown Expect with an empty 417.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => undefined);
-    answerOnSocket(socket, new ApiError(405, 'Method Not Allowed', `${req.method} is not allowed here: this is not a proxy`, { headers: { allow: 'GET, HEAD, POST, OPTIONS' } }));
+    answerOnSocket(
+      socket,
+      new ApiError(405, 'Method Not Allowed', `${req.method} is not allowed here: this is not a proxy`, { headers: { allow: 'GET, HEAD, POST, OPTIONS' } }),
+    );
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     answer(res, new ApiError(417, 'Expectation Failed', `Expect: ${String(req.headers.expect).slice(0, 100)} is not supported`));

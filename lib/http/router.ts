@@ -102,8 +102,10 @@ function compileOperations(document: OpenAPIObject, handlers: Readonly<Record<st
 /** `x-read-from`, checked: only a GET may be sent to a read-only server. */
 function readFromOf(operation: Record<string, unknown>, method: string, template: string): ReadFrom {
   const declared = operation[READ_FROM_EXTENSION] ?? 'primary';
-  if (declared !== 'replica' && declared !== 'primary') throw new Error(`${method.toUpperCase()} ${template}: ${READ_FROM_EXTENSION} must be replica or primary`);
-  if (declared === 'replica' && method !== 'get') throw new Error(`${method.toUpperCase()} ${template}: only a GET may declare ${READ_FROM_EXTENSION}: replica`);
+  if (declared !== 'replica' && declared !== 'primary')
+    throw new Error(`${method.toUpperCase()} ${template}: ${READ_FROM_EXTENSION} must be replica or primary`);
+  if (declared === 'replica' && method !== 'get')
+    throw new Error(`${method.toUpperCase()} ${template}: only a GET may declare ${READ_FROM_EXTENSION}: replica`);
   return declared;
 }
 

@@ -13,9 +13,7 @@ import type { Router } from './router.ts';
  */
 export function createServiceServer(router: Router, config: Pick<Config, 'maxBodyBytes' | 'maxHeaderBytes'>): Server {
   const app = createExpressApp(router, { maxBodyBytes: config.maxBodyBytes });
-  return acceptH2c(
-    createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes }),
-    createHttp2StreamHandler(router, { maxBodyBytes: config.maxBodyBytes }),
-    { maxHeaderBytes: config.maxHeaderBytes },
-  );
+  return acceptH2c(createHttpServer(app, { maxHeaderBytes: config.maxHeaderBytes }), createHttp2StreamHandler(router, { maxBodyBytes: config.maxBodyBytes }), {
+    maxHeaderBytes: config.maxHeaderBytes,
+  });
 }

@@ -129,7 +129,7 @@ function readLakebaseReplica(env: Env, instance: string | null, endpoint: string
   }
   if (readReplicas) {
     if (!instance) {
-      throw new StartupError('LAKEBASE_READ_REPLICAS=true reads from a Lakebase Provisioned instance\'s readable secondaries, but no instance is configured', {
+      throw new StartupError("LAKEBASE_READ_REPLICAS=true reads from a Lakebase Provisioned instance's readable secondaries, but no instance is configured", {
         variable: 'LAKEBASE_READ_REPLICAS',
         hint: 'With LAKEBASE_ENDPOINT (Autoscaling) set LAKEBASE_READ_ENDPOINT to a read-only endpoint of the same branch',
       });

@@ -47,7 +47,14 @@ function replicaStartupError(variable: string, doing: string, err: unknown, env:
  * Without readable secondaries there is nothing to read from: said once, clearly, and every read
  * stays on the primary.
  */
-async function provisionedReplica(w: WorkspaceClient, settings: LakebaseSettings, env: Env, logger: Logger, timeoutMs: number, primary: PrimaryLogin): Promise<ConnectionTarget | undefined> {
+async function provisionedReplica(
+  w: WorkspaceClient,
+  settings: LakebaseSettings,
+  env: Env,
+  logger: Logger,
+  timeoutMs: number,
+  primary: PrimaryLogin,
+): Promise<ConnectionTarget | undefined> {
   const name = settings.instance!;
   let host = settings.read!.host;
   let hostFrom = 'PGHOST_READ';
@@ -56,7 +63,14 @@ async function provisionedReplica(w: WorkspaceClient, settings: LakebaseSettings
     try {
       instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) => w.database.getDatabaseInstance({ name }, context));
     } catch (err) {
-      throw replicaStartupError('LAKEBASE_READ_REPLICAS', `look up the readable secondaries of database instance "${name}"`, err, env, settings, `Check DATABRICKS_DATABASE_INSTANCE="${name}"`);
+      throw replicaStartupError(
+        'LAKEBASE_READ_REPLICAS',
+        `look up the readable secondaries of database instance "${name}"`,
+        err,
+        env,
+        settings,
+        `Check DATABRICKS_DATABASE_INSTANCE="${name}"`,
+      );
     }
     const readable = instance.effective_enable_readable_secondaries ?? instance.enable_readable_secondaries;
     if (!instance.read_only_dns || readable === false) {
@@ -73,8 +87,15 @@ async function provisionedReplica(w: WorkspaceClient, settings: LakebaseSettings
     hostFrom = 'read_only_dns';
   }
   // The token manager is the primary's: it stops with the primary.
-  return replicaTarget(settings, host, lakebaseSsl(settings, host), primary, primary.password, nothingToClose,
-    (address) => `Lakebase Provisioned instance "${name}" readable secondaries at ${address} (from ${hostFrom}; the instance's credential)`);
+  return replicaTarget(
+    settings,
+    host,
+    lakebaseSsl(settings, host),
+    primary,
+    primary.password,
+    nothingToClose,
+    (address) => `Lakebase Provisioned instance "${name}" readable secondaries at ${address} (from ${hostFrom}; the instance's credential)`,
+  );
 }
 
 /**
@@ -82,7 +103,14 @@ async function provisionedReplica(w: WorkspaceClient, settings: LakebaseSettings
  * (`status.hosts.read_only_host`, else `status.hosts.host`) and its own credential
  * (`POST /api/2.0/postgres/credentials` naming that endpoint), kept fresh by its own token manager.
  */
-async function autoscalingReplica(w: WorkspaceClient, settings: LakebaseSettings, env: Env, logger: Logger, timeoutMs: number, primary: PrimaryLogin): Promise<ConnectionTarget> {
+async function autoscalingReplica(
+  w: WorkspaceClient,
+  settings: LakebaseSettings,
+  env: Env,
+  logger: Logger,
+  timeoutMs: number,
+  primary: PrimaryLogin,
+): Promise<ConnectionTarget> {
   const path = settings.read!.endpoint!;
   let host = settings.read!.host;
   let hostFrom = 'PGHOST_READ';
@@ -91,8 +119,14 @@ async function autoscalingReplica(w: WorkspaceClient, settings: LakebaseSettings
     try {
       endpoint = await getPostgresEndpoint(w, path, timeoutMs);
     } catch (err) {
-      throw replicaStartupError('LAKEBASE_READ_ENDPOINT', `look up the Lakebase read endpoint "${path}"`, err, env, settings,
-        `Check LAKEBASE_READ_ENDPOINT="${path}" (a read replica of the primary's branch), and that the identity may see it`);
+      throw replicaStartupError(
+        'LAKEBASE_READ_ENDPOINT',
+        `look up the Lakebase read endpoint "${path}"`,
+        err,
+        env,
+        settings,
+        `Check LAKEBASE_READ_ENDPOINT="${path}" (a read replica of the primary's branch), and that the identity may see it`,
+      );
     }
     if (endpoint.status?.disabled === true || endpoint.spec?.disabled === true) {
       logger.warn({ endpoint: path }, `Lakebase read endpoint "${path}" is disabled: reads go to the primary until it is enabled`);
@@ -106,7 +140,10 @@ async function autoscalingReplica(w: WorkspaceClient, settings: LakebaseSettings
         type === 'ENDPOINT_TYPE_READ_WRITE'
           ? `LAKEBASE_READ_ENDPOINT "${path}" is a read-write endpoint without readable secondaries: reading from it would not offload the primary`
           : `Lakebase read endpoint "${path}" reports no host (status.hosts)`,
-        { variable: 'LAKEBASE_READ_ENDPOINT', hint: 'Point it at a read replica (endpoint_type ENDPOINT_TYPE_READ_ONLY) of the same branch, or set PGHOST_READ' },
+        {
+          variable: 'LAKEBASE_READ_ENDPOINT',
+          hint: 'Point it at a read replica (endpoint_type ENDPOINT_TYPE_READ_ONLY) of the same branch, or set PGHOST_READ',
+        },
       );
     }
     hostFrom = hosts?.read_only_host ? 'status.hosts.read_only_host' : 'status.hosts.host';
@@ -116,15 +153,35 @@ async function autoscalingReplica(w: WorkspaceClient, settings: LakebaseSettings
   try {
     manager = await startTokenManager(autoscalingCredentialSource(w, path, timeoutMs), settings, logger);
   } catch (err) {
-    throw replicaStartupError('LAKEBASE_READ_ENDPOINT', `mint a database credential for the read endpoint "${path}"`, err, env, settings,
-      'Grant the identity access to the read replica (in a Databricks App: add it as a postgres resource)');
+    throw replicaStartupError(
+      'LAKEBASE_READ_ENDPOINT',
+      `mint a database credential for the read endpoint "${path}"`,
+      err,
+      env,
+      settings,
+      'Grant the identity access to the read replica (in a Databricks App: add it as a postgres resource)',
+    );
   }
-  return replicaTarget(settings, host, ssl, primary, manager, () => manager.stop(),
-    (address) => `Lakebase Autoscaling read endpoint "${path}" at ${address} (from ${hostFrom}; its own credential)`);
+  return replicaTarget(
+    settings,
+    host,
+    ssl,
+    primary,
+    manager,
+    () => manager.stop(),
+    (address) => `Lakebase Autoscaling read endpoint "${path}" at ${address} (from ${hostFrom}; its own credential)`,
+  );
 }
 
 /** The read replica of a Lakebase database, when one is configured (see lakebaseSettings.ts). */
-export async function resolveLakebaseReplica(w: WorkspaceClient, settings: LakebaseSettings, env: Env, logger: Logger, timeoutMs: number, primary: PrimaryLogin): Promise<ConnectionTarget | undefined> {
+export async function resolveLakebaseReplica(
+  w: WorkspaceClient,
+  settings: LakebaseSettings,
+  env: Env,
+  logger: Logger,
+  timeoutMs: number,
+  primary: PrimaryLogin,
+): Promise<ConnectionTarget | undefined> {
   if (!settings.read) return undefined;
   return settings.mode === 'lakebase-provisioned'
     ? provisionedReplica(w, settings, env, logger, timeoutMs, primary)

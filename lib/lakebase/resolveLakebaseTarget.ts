@@ -29,7 +29,11 @@ export function workspaceStartupError(doing: string, err: unknown, env: Env, set
   const where = env.DATABRICKS_HOST ? ` at ${env.DATABRICKS_HOST}` : '';
   switch (kind) {
     case 'auth-config':
-      return new StartupError(`Could not configure Databricks workspace auth while trying to ${doing}: ${message}`, { variable: 'DATABRICKS_HOST', hint: AUTH_HINT, cause: err });
+      return new StartupError(`Could not configure Databricks workspace auth while trying to ${doing}: ${message}`, {
+        variable: 'DATABRICKS_HOST',
+        hint: AUTH_HINT,
+        cause: err,
+      });
     case 'unauthenticated':
       return new StartupError(`The workspace${where} rejected the credentials in ${workspaceAuthHint(env)} while trying to ${doing}: ${message}`, {
         variable: env.DATABRICKS_CLIENT_ID ? 'DATABRICKS_CLIENT_SECRET' : 'DATABRICKS_TOKEN',
@@ -75,7 +79,10 @@ export function lakebaseSsl(settings: Pick<LakebaseSettings, 'sslMode' | 'sslMod
     try {
       ca = readFileSync(settings.sslRootCertFile, 'utf8');
     } catch (err) {
-      throw new StartupError(`PGSSLROOTCERT (${settings.sslRootCertFile}) could not be read: ${(err as Error).message}`, { variable: 'PGSSLROOTCERT', cause: err });
+      throw new StartupError(`PGSSLROOTCERT (${settings.sslRootCertFile}) could not be read: ${(err as Error).message}`, {
+        variable: 'PGSSLROOTCERT',
+        cause: err,
+      });
     }
   }
   switch (settings.sslMode) {
@@ -102,9 +109,14 @@ async function provisionedHost(w: WorkspaceClient, settings: LakebaseSettings, e
   try {
     instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) => w.database.getDatabaseInstance({ name }, context));
   } catch (err) {
-    throw workspaceStartupError(`look up the database instance "${name}"`, err, env, settings,
+    throw workspaceStartupError(
+      `look up the database instance "${name}"`,
+      err,
+      env,
+      settings,
       `Check DATABRICKS_DATABASE_INSTANCE="${name}" against the workspace's database instances (Compute > Lakebase Postgres); ` +
-      'if it exists, the identity may lack permission to see it (add it as an app database resource)');
+        'if it exists, the identity may lack permission to see it (add it as an app database resource)',
+    );
   }
   const state = instance.state ?? 'UNKNOWN';
   if (state === 'STOPPED' || instance.effective_stopped === true || instance.stopped === true) {
@@ -114,7 +126,10 @@ async function provisionedHost(w: WorkspaceClient, settings: LakebaseSettings, e
     });
   }
   if (state === 'DELETING') {
-    throw new StartupError(`Database instance "${name}" is being deleted`, { variable: 'DATABRICKS_DATABASE_INSTANCE', hint: 'Point DATABRICKS_DATABASE_INSTANCE at another instance' });
+    throw new StartupError(`Database instance "${name}" is being deleted`, {
+      variable: 'DATABRICKS_DATABASE_INSTANCE',
+      hint: 'Point DATABRICKS_DATABASE_INSTANCE at another instance',
+    });
   }
   if (state !== 'AVAILABLE') logger.warn({ instance: name, state }, `Database instance "${name}" is ${state}, not AVAILABLE: connections may fail until it is`);
   const host = instance.read_write_dns;
@@ -133,9 +148,14 @@ async function autoscalingHost(w: WorkspaceClient, settings: LakebaseSettings, e
   try {
     endpoint = await getPostgresEndpoint(w, path, timeoutMs);
   } catch (err) {
-    throw workspaceStartupError(`look up the Lakebase endpoint "${path}"`, err, env, settings,
+    throw workspaceStartupError(
+      `look up the Lakebase endpoint "${path}"`,
+      err,
+      env,
+      settings,
       `Check LAKEBASE_ENDPOINT="${path}" (projects/<project>/branches/<branch>/endpoints/<endpoint>); ` +
-      'if it exists, the identity may lack permission to see it (add it as an app postgres resource)');
+        'if it exists, the identity may lack permission to see it (add it as an app postgres resource)',
+    );
   }
   if (endpoint.status?.disabled === true || endpoint.spec?.disabled === true) {
     throw new StartupError(`Lakebase endpoint "${path}" is disabled: it accepts no connections`, {
@@ -162,9 +182,17 @@ async function resolveUser(w: WorkspaceClient, settings: LakebaseSettings, env: 
   } catch (err) {
     const wrapped = workspaceStartupError('find the identity of the workspace token (currentUser.me) to use as the Postgres user', err, env, settings);
     if (classifyWorkspaceError(err).kind === 'auth-config' || classifyWorkspaceError(err).kind === 'unauthenticated') throw wrapped;
-    throw new StartupError(`${wrapped.message.replace(/\.$/, '')}`, { variable: 'LAKEBASE_USER', hint: 'Or set LAKEBASE_USER to the Postgres role to log in as', cause: err });
+    throw new StartupError(`${wrapped.message.replace(/\.$/, '')}`, {
+      variable: 'LAKEBASE_USER',
+      hint: 'Or set LAKEBASE_USER to the Postgres role to log in as',
+      cause: err,
+    });
   }
-  if (!me.userName) throw new StartupError('The workspace identity has no userName to use as the Postgres user', { variable: 'LAKEBASE_USER', hint: 'Set LAKEBASE_USER to the Postgres role to log in as' });
+  if (!me.userName)
+    throw new StartupError('The workspace identity has no userName to use as the Postgres user', {
+      variable: 'LAKEBASE_USER',
+      hint: 'Set LAKEBASE_USER to the Postgres role to log in as',
+    });
   return { user: me.userName, from: "the token's identity, SCIM Me" };
 }
 
@@ -201,7 +229,10 @@ export async function resolveLakebaseTarget(env: Env, logger: Logger, options: R
   const timeoutMs = settings.refresh.requestTimeoutSeconds * 1000;
   const resource = settings.instance ? `instance "${settings.instance}"` : `endpoint "${settings.endpoint}"`;
   const kind = settings.mode === 'lakebase-provisioned' ? 'Lakebase Provisioned' : 'Lakebase Autoscaling';
-  logger.info({ mode: settings.mode, instance: settings.instance ?? undefined, endpoint: settings.endpoint ?? undefined, auth: workspaceAuthHint(env) }, `${kind}: resolving ${resource}`);
+  logger.info(
+    { mode: settings.mode, instance: settings.instance ?? undefined, endpoint: settings.endpoint ?? undefined, auth: workspaceAuthHint(env) },
+    `${kind}: resolving ${resource}`,
+  );
 
   const host =
     settings.host ??

@@ -276,9 +276,7 @@ export class TokenManager implements PasswordSource {
     const held = this.held;
     if (held) {
       const newer =
-        options.refusedPasswordTakenAt !== undefined
-          ? held.obtainedAt > options.refusedPasswordTakenAt
-          : Date.now() - held.obtainedAt < this.loginRetryGraceMs;
+        options.refusedPasswordTakenAt !== undefined ? held.obtainedAt > options.refusedPasswordTakenAt : Date.now() - held.obtainedAt < this.loginRetryGraceMs;
       if (newer) {
         this.log.debug({ reason }, 'A newer token was obtained since the failed login started: retrying with it');
         return;
@@ -336,7 +334,9 @@ export class TokenManager implements PasswordSource {
     if (this.inflight) return this.inflight;
     const abort = new AbortController();
     this.inflightAbort = abort;
-    const run = tracing().inSpan('credential.refresh', { 'credential.kind': 'service', 'credential.refresh.reason': reason }, () => this.runAttempt(reason, scheduleRetry, abort.signal));
+    const run = tracing().inSpan('credential.refresh', { 'credential.kind': 'service', 'credential.refresh.reason': reason }, () =>
+      this.runAttempt(reason, scheduleRetry, abort.signal),
+    );
     const tracked = run.finally(() => {
       if (this.inflight === tracked) {
         this.inflight = null;

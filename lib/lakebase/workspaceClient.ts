@@ -72,12 +72,7 @@ class AbortCancellationToken implements CancellationToken {
  * hang the call forever), and M2M token exchange is not cancellable at all, so the deadline both
  * cancels the HTTP request (through the SDK Context's cancellation token) and stops waiting.
  */
-export async function callWorkspace<T>(
-  what: string,
-  timeoutMs: number,
-  fn: (context: Context) => Promise<T>,
-  outer?: AbortSignal,
-): Promise<T> {
+export async function callWorkspace<T>(what: string, timeoutMs: number, fn: (context: Context) => Promise<T>, outer?: AbortSignal): Promise<T> {
   const controller = new AbortController();
   const abortFromOuter = () => controller.abort(outer?.reason);
   if (outer?.aborted) abortFromOuter();

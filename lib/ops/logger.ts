@@ -8,9 +8,20 @@ import { tracing } from '../telemetry/tracing.ts';
  * never logs a token, password or connection string in the first place.
  */
 export const REDACTED_PATHS = [
-  'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'client_secret', '*.client_secret',
-  'authorization', '*.authorization', 'headers.authorization', 'headers["x-forwarded-access-token"]',
-  'connectionString', '*.connectionString',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'client_secret',
+  '*.client_secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'headers["x-forwarded-access-token"]',
+  'connectionString',
+  '*.connectionString',
 ];
 
 function prettyAvailable(): boolean {

@@ -70,12 +70,29 @@ function readGauge(registry: Registry, name: string, help: string, read: () => n
 
 /** The read replica: its lag and state, its pool, and where the reads declared for it ran. */
 function registerReplicaMetrics(registry: Registry, stats: () => ReadRoutingStats): void {
-  readGauge(registry, `${PREFIX}db_replica_lag_seconds`, 'Seconds of primary writes the read replica has not replayed yet (0 when caught up)', () => stats().replica.lagSeconds ?? undefined);
-  readGauge(registry, `${PREFIX}db_replica_up`, '1 while the read replica serves reads (answering, within DB_READ_MAX_LAG_SECONDS)', () => Number(stats().replica.state === 'up'));
+  readGauge(
+    registry,
+    `${PREFIX}db_replica_lag_seconds`,
+    'Seconds of primary writes the read replica has not replayed yet (0 when caught up)',
+    () => stats().replica.lagSeconds ?? undefined,
+  );
+  readGauge(registry, `${PREFIX}db_replica_up`, '1 while the read replica serves reads (answering, within DB_READ_MAX_LAG_SECONDS)', () =>
+    Number(stats().replica.state === 'up'),
+  );
   readGauge(registry, `${PREFIX}db_replica_pool_connections`, 'Connections the read replica pool holds open', () => stats().pool.total);
   readGauge(registry, `${PREFIX}db_replica_pool_max_connections`, 'The most connections the read replica pool may open', () => stats().pool.max);
-  readGauge(registry, `${PREFIX}db_replica_write_fences`, 'Writes whose stale reads are held on the primary until the replica replays them', () => stats().fences);
-  mirroredCounter(registry, `${PREFIX}db_replica_replay_checks_total`, 'Reads held by a recent write that asked the replica for its replay position', () => stats().replayChecks);
+  readGauge(
+    registry,
+    `${PREFIX}db_replica_write_fences`,
+    'Writes whose stale reads are held on the primary until the replica replays them',
+    () => stats().fences,
+  );
+  mirroredCounter(
+    registry,
+    `${PREFIX}db_replica_replay_checks_total`,
+    'Reads held by a recent write that asked the replica for its replay position',
+    () => stats().replayChecks,
+  );
   new Counter({
     name: `${PREFIX}db_replica_reads_total`,
     help: 'Reads declared x-read-from: replica, by the server that answered (replica, primary) and why the primary did (down, lagging, fresh = read-your-writes, failed = the replica failed mid-read)',
@@ -98,8 +115,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  new Gauge({ name: `${PREFIX}info`, help: 'Always 1; the labels say which version runs in which database mode', labelNames: ['version', 'mode'], registers: [registry] })
-    .set({ version: sources.version, mode: sources.mode }, 1);
+  new Gauge({
+    name: `${PREFIX}info`,
+    help: 'Always 1; the labels say which version runs in which database mode',
+    labelNames: ['version', 'mode'],
+    registers: [registry],
+  }).set({ version: sources.version, mode: sources.mode }, 1);
 
   const requests = new Counter({
     name: `${PREFIX}http_requests_total`,
@@ -119,7 +140,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   readGauge(registry, `${PREFIX}db_pool_connections`, 'Connections the pool holds open (busy and idle)', () => pool.totalCount);
   readGauge(registry, `${PREFIX}db_pool_idle_connections`, 'Open connections not in use', () => pool.idleCount);
   readGauge(registry, `${PREFIX}db_pool_waiting_requests`, 'Callers waiting for a free connection', () => pool.waitingCount);
-  readGauge(registry, `${PREFIX}db_pool_max_connections`, 'The most connections the pool may open (DB_POOL_SIZE + DB_MAX_OVERFLOW)', () => sources.maxConnections);
+  readGauge(
+    registry,
+    `${PREFIX}db_pool_max_connections`,
+    'The most connections the pool may open (DB_POOL_SIZE + DB_MAX_OVERFLOW)',
+    () => sources.maxConnections,
+  );
   const connectionErrors = new Counter({
     name: `${PREFIX}db_connection_errors_total`,
     help: 'Database connection failures: connect = a new connection could not be opened, lost = an idle connection died',
@@ -132,7 +158,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   if (tokenState) {
     readGauge(registry, `${PREFIX}token_valid`, '1 while a valid OAuth token for the database is held', () => Number(tokenState()?.valid ?? false));
     readGauge(registry, `${PREFIX}token_age_seconds`, 'Seconds since the current token was obtained', () => tokenState()?.ageSeconds ?? undefined);
-    readGauge(registry, `${PREFIX}token_expiry_seconds`, 'Seconds until the current token expires (negative once expired)', () => tokenState()?.secondsToExpiry ?? undefined);
+    readGauge(
+      registry,
+      `${PREFIX}token_expiry_seconds`,
+      'Seconds until the current token expires (negative once expired)',
+      () => tokenState()?.secondsToExpiry ?? undefined,
+    );
     mirroredCounter(registry, `${PREFIX}token_refreshes_total`, 'Successful token refreshes', () => tokenState()?.refreshCount);
     mirroredCounter(registry, `${PREFIX}token_refresh_failures_total`, 'Failed token refresh attempts', () => tokenState()?.refreshFailures);
   }
@@ -150,9 +181,21 @@ export function createMetrics(sources: MetricSources): Metrics {
   }
   const { invalidationStats } = sources;
   if (invalidationStats) {
-    readGauge(registry, `${PREFIX}cache_invalidation_listener_connected`, '1 while the LISTEN connection for cross-instance invalidation is open', () => Number(invalidationStats().connected));
-    mirroredCounter(registry, `${PREFIX}cache_invalidation_notifications_total`, 'Invalidations received from other instances', () => invalidationStats().received);
-    mirroredCounter(registry, `${PREFIX}cache_invalidation_reconnects_total`, 'Times the LISTEN connection was re-opened', () => invalidationStats().reconnects);
+    readGauge(registry, `${PREFIX}cache_invalidation_listener_connected`, '1 while the LISTEN connection for cross-instance invalidation is open', () =>
+      Number(invalidationStats().connected),
+    );
+    mirroredCounter(
+      registry,
+      `${PREFIX}cache_invalidation_notifications_total`,
+      'Invalidations received from other instances',
+      () => invalidationStats().received,
+    );
+    mirroredCounter(
+      registry,
+      `${PREFIX}cache_invalidation_reconnects_total`,
+      'Times the LISTEN connection was re-opened',
+      () => invalidationStats().reconnects,
+    );
   }
 
   const { userPoolStats } = sources;
@@ -160,11 +203,21 @@ export function createMetrics(sources: MetricSources): Metrics {
     const stat = (key: keyof UserPoolStats) => () => userPoolStats()[key];
     readGauge(registry, `${PREFIX}user_pools`, 'Per-user pools open (LAKEBASE_ACCESS=user)', stat('pools'));
     readGauge(registry, `${PREFIX}user_pool_connections`, 'Connections all per-user pools hold', stat('connections'));
-    readGauge(registry, `${PREFIX}user_pool_max_connections`, 'The most connections the per-user pools may hold together (DB_USER_CONNECTIONS_MAX, rounded down to whole pools)', stat('ceiling'));
+    readGauge(
+      registry,
+      `${PREFIX}user_pool_max_connections`,
+      'The most connections the per-user pools may hold together (DB_USER_CONNECTIONS_MAX, rounded down to whole pools)',
+      stat('ceiling'),
+    );
     mirroredCounter(registry, `${PREFIX}user_pools_opened_total`, 'Per-user pools opened', stat('created'));
     mirroredCounter(registry, `${PREFIX}user_pools_closed_total`, 'Per-user pools closed (idle, or to make room for another user)', stat('closed'));
     mirroredCounter(registry, `${PREFIX}user_pool_waits_total`, 'Requests that waited for a per-user pool slot', stat('waited'));
-    mirroredCounter(registry, `${PREFIX}user_pool_rejections_total`, 'Requests answered 503 after waiting DB_POOL_TIMEOUT for a per-user pool slot', stat('rejected'));
+    mirroredCounter(
+      registry,
+      `${PREFIX}user_pool_rejections_total`,
+      'Requests answered 503 after waiting DB_POOL_TIMEOUT for a per-user pool slot',
+      stat('rejected'),
+    );
   }
 
   const { readRoutingStats } = sources;

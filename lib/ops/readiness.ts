@@ -127,7 +127,9 @@ export async function checkReadiness(ctx: Context): Promise<Readiness> {
   const database = await checkDatabase(ctx, timeoutMs);
   const tokenState = ctx.tokenState();
   const checks: Readiness['checks'] = { server, database, ...(tokenState ? { token: checkToken(tokenState) } : {}) };
-  const failing = Object.entries(checks).filter(([, check]) => check.status === 'down').map(([name]) => name);
+  const failing = Object.entries(checks)
+    .filter(([, check]) => check.status === 'down')
+    .map(([name]) => name);
   // Reported, never failing: the primary answers the replica's reads while it is down.
   const replica = checkReplica(ctx);
   if (replica) checks.replica = replica;

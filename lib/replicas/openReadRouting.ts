@@ -22,7 +22,14 @@ export function openReadRouting({ target, primary, config, logger }: OpenReadRou
     return null;
   }
   logger.info(
-    { replica: { host: replica.host, port: replica.port, maxLagSeconds: config.readReplica.maxLagSeconds, pool: { size: config.readReplica.poolSize, max: config.readReplica.poolSize + config.readReplica.maxOverflow } } },
+    {
+      replica: {
+        host: replica.host,
+        port: replica.port,
+        maxLagSeconds: config.readReplica.maxLagSeconds,
+        pool: { size: config.readReplica.poolSize, max: config.readReplica.poolSize + config.readReplica.maxOverflow },
+      },
+    },
     `Read replica: ${replica.description}; reads declared x-read-from: replica go there`,
   );
   return new ReadRouting({ primary, replicaTarget: replica, config, logger });

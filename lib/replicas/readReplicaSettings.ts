@@ -27,7 +27,8 @@ function readNumber(env: Env, name: string, fallback: number, min: number, max: 
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new ConfigError(name, `must be ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)))
+    throw new ConfigError(name, `must be ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
 }

@@ -89,16 +89,24 @@ export class ReadRouting {
       pool: { ...config.pool, size: settings.poolSize, maxOverflow: settings.maxOverflow, timeoutSeconds: settings.timeoutSeconds },
     };
     this.replicaPool = createPool(replicaTarget, replicaPoolConfig, 'lakebase-api-read', { onConnectError: () => options.onConnectError?.() });
-    this.replicaPool.on('error', outsideRequestScope((err: Error) => {
-      if (this.closed) return;
-      logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle read replica connection lost');
-    }));
+    this.replicaPool.on(
+      'error',
+      outsideRequestScope((err: Error) => {
+        if (this.closed) return;
+        logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle read replica connection lost');
+      }),
+    );
     this.replica = new Database(this.replicaPool, typeof replicaTarget.password === 'string' ? undefined : replicaTarget.password);
-    this.monitor = new ReplicationMonitor(options.primary, this.replica, {
-      maxLagSeconds: settings.maxLagSeconds,
-      checkIntervalSeconds: settings.checkIntervalSeconds,
-      checkTimeoutMs: Math.max(1000, settings.timeoutSeconds * 1000, config.operations.readinessTimeoutSeconds * 1000),
-    }, logger);
+    this.monitor = new ReplicationMonitor(
+      options.primary,
+      this.replica,
+      {
+        maxLagSeconds: settings.maxLagSeconds,
+        checkIntervalSeconds: settings.checkIntervalSeconds,
+        checkTimeoutMs: Math.max(1000, settings.timeoutSeconds * 1000, config.operations.readinessTimeoutSeconds * 1000),
+      },
+      logger,
+    );
   }
 
   start(): Promise<void> {
@@ -137,7 +145,10 @@ export class ReadRouting {
       fence = { lsn: parseLsn(rows[0]!.lsn), until: 0 };
     } catch (err) {
       // The position could not be read: hold the reads for as long as a replica serving reads may lag.
-      this.options.logger.warn({ err: err instanceof ApiError ? (err.cause ?? err) : err }, 'Could not read the write\'s WAL position: its reads stay on the primary for DB_READ_MAX_LAG_SECONDS');
+      this.options.logger.warn(
+        { err: err instanceof ApiError ? (err.cause ?? err) : err },
+        "Could not read the write's WAL position: its reads stay on the primary for DB_READ_MAX_LAG_SECONDS",
+      );
       fence = { lsn: null, until: Date.now() + this.options.config.readReplica.maxLagSeconds * 1000 };
     }
     this.fences.add(prefixes, fence);

@@ -131,7 +131,10 @@ export class ReplicationMonitor {
    */
   refreshReplay(): Promise<bigint | null> {
     this.replayProbe ??= this.readReplicaPosition()
-      .then((lsn) => lsn, () => null)
+      .then(
+        (lsn) => lsn,
+        () => null,
+      )
       .finally(() => {
         this.replayProbe = undefined;
       });

@@ -58,7 +58,10 @@ export function refusedRow(err: unknown, context: RefusalContext): unknown {
   const named = columns.length > 0 ? ` (${columns.join(', ')})` : '';
   switch (code) {
     case '23505':
-      return new Conflict(`A row with the same ${columns.join(', ') || 'key'} already exists (constraint ${pgError.constraint ?? 'unique'})`, columns[0] ?? context.fallbackField);
+      return new Conflict(
+        `A row with the same ${columns.join(', ') || 'key'} already exists (constraint ${pgError.constraint ?? 'unique'})`,
+        columns[0] ?? context.fallbackField,
+      );
     case '23503':
       return new Conflict(`${message}${named}`, columns[0] ?? context.fallbackField);
     case '23P01':

@@ -23,7 +23,11 @@ export class DroppedTelemetry {
 export class ExportBound {
   private pending = 0;
 
-  constructor(private readonly capacity: number, private readonly signal: Signal, private readonly dropped: DroppedTelemetry) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly signal: Signal,
+    private readonly dropped: DroppedTelemetry,
+  ) {}
 
   /** Room for one more item? If not, the item is counted as dropped. */
   admit(): boolean {

@@ -7,17 +7,7 @@
  * modules as they load: that needs a preload flag on the command line, costs every call of every
  * patched module, and still would not know a route template, a cache outcome or a statement's name.
  */
-import {
-  context,
-  defaultTextMapGetter,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
+import { context, defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -82,11 +72,19 @@ class OtelTracing implements Tracing {
 
   constructor(private readonly tracer: Tracer) {}
 
-  serve<T>(method: string, headers: Readonly<Record<string, string | string[] | undefined>>, work: (span: { finish(outcome: RequestOutcome): void }) => Promise<T>): Promise<T> {
+  serve<T>(
+    method: string,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    work: (span: { finish(outcome: RequestOutcome): void }) => Promise<T>,
+  ): Promise<T> {
     // Only the W3C trace context is read from the headers; no header is ever copied into a span.
     const parent = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     const known = KNOWN_METHODS.has(method);
-    const span = this.tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.SERVER, attributes: { 'http.request.method': known ? method : '_OTHER' } }, parent);
+    const span = this.tracer.startSpan(
+      known ? method : 'HTTP',
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': known ? method : '_OTHER' } },
+      parent,
+    );
     let finished = false;
     const finish = (outcome: RequestOutcome) => {
       finished = true;
@@ -105,12 +103,19 @@ class OtelTracing implements Tracing {
       }
       span.end();
     };
-    return context.with(trace.setSpan(parent, span), () => work({ finish })).finally(() => {
-      if (!finished) span.end();
-    });
+    return context
+      .with(trace.setSpan(parent, span), () => work({ finish }))
+      .finally(() => {
+        if (!finished) span.end();
+      });
   }
 
-  inSpan<T>(name: string, attributes: SpanAttributes, work: (span: { set(name: string, value: string | number | boolean): void }) => Promise<T>, kind: 'internal' | 'client' = 'internal'): Promise<T> {
+  inSpan<T>(
+    name: string,
+    attributes: SpanAttributes,
+    work: (span: { set(name: string, value: string | number | boolean): void }) => Promise<T>,
+    kind: 'internal' | 'client' = 'internal',
+  ): Promise<T> {
     const parent = context.active();
     const span = this.tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, parent);
     return context.with(trace.setSpan(parent, span), async () => {
@@ -206,14 +211,23 @@ function samplerFromEnv(env: Readonly<Record<string, string | undefined>>): Samp
     return new TraceIdRatioBasedSampler(value);
   };
   switch (name) {
-    case 'always_on': return new AlwaysOnSampler();
-    case 'always_off': return new AlwaysOffSampler();
-    case 'traceidratio': return ratio();
-    case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: ratio() });
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio();
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio() });
     default:
-      throw new ConfigError('OTEL_TRACES_SAMPLER', `must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; got "${name}"`);
+      throw new ConfigError(
+        'OTEL_TRACES_SAMPLER',
+        `must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; got "${name}"`,
+      );
   }
 }
 
@@ -250,7 +264,10 @@ function emitLine(logger: OtelLogger, line: string): void {
   });
 }
 
-export async function startOtlpTelemetry(settings: TelemetrySettings, options: { env: Readonly<Record<string, string | undefined>>; version: string }): Promise<Telemetry> {
+export async function startOtlpTelemetry(
+  settings: TelemetrySettings,
+  options: { env: Readonly<Record<string, string | undefined>>; version: string },
+): Promise<Telemetry> {
   const resource = serviceResource(options.version);
   const dropped = new DroppedTelemetry();
   // Export batches run on a timer; a request only ever appends to a bounded queue.
@@ -258,7 +275,11 @@ export async function startOtlpTelemetry(settings: TelemetrySettings, options: {
 
   const spanBound = new ExportBound(settings.maxQueueSize, 'traces', dropped);
   const spanProcessor = new BatchSpanProcessor({ exporter: settlingExporter(await spanExporter(settings.traces), spanBound), ...batch });
-  const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(options.env), spanProcessors: [boundedSpanProcessor(spanProcessor, spanBound)] });
+  const tracerProvider = new TracerProvider({
+    resource,
+    sampler: samplerFromEnv(options.env),
+    spanProcessors: [boundedSpanProcessor(spanProcessor, spanBound)],
+  });
 
   const logBound = new ExportBound(settings.maxQueueSize, 'logs', dropped);
   const logProcessor = new BatchLogRecordProcessor({ exporter: settlingExporter(await logExporter(settings.logs), logBound), ...batch });

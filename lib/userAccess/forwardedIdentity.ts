@@ -24,7 +24,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
  */
 export function readForwardedIdentity(headers: NeutralRequest['headers']): ForwardedIdentity {
   const repeated = headers[ACCESS_TOKEN_HEADER];
-  if (Array.isArray(repeated) && repeated.length > 1) throw new Unauthorized(`${ACCESS_TOKEN_HEADER} was sent more than once`, ACCESS_TOKEN_HEADER, { error: 'invalid_request' });
+  if (Array.isArray(repeated) && repeated.length > 1)
+    throw new Unauthorized(`${ACCESS_TOKEN_HEADER} was sent more than once`, ACCESS_TOKEN_HEADER, { error: 'invalid_request' });
   const token = headerValue(headers, ACCESS_TOKEN_HEADER)?.trim();
   if (!token) {
     throw new Unauthorized(
@@ -33,7 +34,8 @@ export function readForwardedIdentity(headers: NeutralRequest['headers']): Forwa
       ACCESS_TOKEN_HEADER,
     );
   }
-  if (token.length > MAX_TOKEN_LENGTH || !TOKEN.test(token)) throw new Unauthorized('X-Forwarded-Access-Token is not a well-formed access token', ACCESS_TOKEN_HEADER, { error: 'invalid_token' });
+  if (token.length > MAX_TOKEN_LENGTH || !TOKEN.test(token))
+    throw new Unauthorized('X-Forwarded-Access-Token is not a well-formed access token', ACCESS_TOKEN_HEADER, { error: 'invalid_token' });
   return { email: readForwardedEmail(headers, 'This API runs each request as the signed-in Databricks user'), token };
 }
 
@@ -43,6 +45,7 @@ export function readForwardedEmail(headers: NeutralRequest['headers'], why: stri
   if (Array.isArray(value) && value.length > 1) throw new Unauthorized(`${EMAIL_HEADER} was sent more than once`, EMAIL_HEADER, { error: 'invalid_request' });
   const email = headerValue(headers, EMAIL_HEADER)?.trim();
   if (!email) throw new Unauthorized(`${why}: the X-Forwarded-Email header is missing`, EMAIL_HEADER);
-  if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) throw new Unauthorized('X-Forwarded-Email is not an e-mail address', EMAIL_HEADER, { error: 'invalid_request' });
+  if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email))
+    throw new Unauthorized('X-Forwarded-Email is not an e-mail address', EMAIL_HEADER, { error: 'invalid_request' });
   return email;
 }

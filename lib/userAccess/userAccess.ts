@@ -118,7 +118,10 @@ export class UserAccess {
     if (err instanceof ApiError) return err;
     const { kind, message } = this.issuer.classify(err);
     if (kind === 'unauthenticated') {
-      return new Unauthorized(`The workspace did not accept ${source.label} for a database credential (${message})`, source.field, { cause: err, error: 'invalid_token' });
+      return new Unauthorized(`The workspace did not accept ${source.label} for a database credential (${message})`, source.field, {
+        cause: err,
+        error: 'invalid_token',
+      });
     }
     if (kind === 'forbidden' || kind === 'not-found') {
       return new Forbidden(
@@ -129,7 +132,7 @@ export class UserAccess {
       );
     }
     this.logger.warn({ user, kind, error: message }, 'Could not mint a database credential for a user');
-    return new Unavailable('The Databricks workspace could not issue the user\'s database credential; retry shortly', { cause: err });
+    return new Unavailable("The Databricks workspace could not issue the user's database credential; retry shortly", { cause: err });
   }
 
   /** A login refused because the user has no Postgres role is their access problem (403), not an outage. */

@@ -51,7 +51,9 @@ export class UserPassword implements PasswordSource {
   private mint(): Promise<Credential> {
     this.inflight ??= (async () => {
       try {
-        const credential = await tracing().inSpan('credential.refresh', { 'credential.kind': 'user' }, () => this.issuer.mint(this.userToken, AbortSignal.timeout(60_000)));
+        const credential = await tracing().inSpan('credential.refresh', { 'credential.kind': 'user' }, () =>
+          this.issuer.mint(this.userToken, AbortSignal.timeout(60_000)),
+        );
         const now = Date.now();
         const lifetime = credential.expiresAt.getTime() - now;
         this.credential = credential;

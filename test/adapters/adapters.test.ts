@@ -8,7 +8,13 @@ import { ContractChecker } from '../support/contract.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
 import {
-  expressTransport, fetchTransport, lambdaV1Transport, lambdaV2Transport, type Exchange, type SendOptions, type Transport,
+  expressTransport,
+  fetchTransport,
+  lambdaV1Transport,
+  lambdaV2Transport,
+  type Exchange,
+  type SendOptions,
+  type Transport,
 } from '../support/transports.ts';
 
 /**
@@ -16,7 +22,17 @@ import {
  * status, body and headers in Express, a fetch host and both Lambda payload versions, and every
  * answer must match the OpenAPI contract.
  */
-const COMPARED_HEADERS = ['content-type', 'etag', 'cache-control', 'x-cache', 'retry-after', 'allow', 'location', 'content-security-policy', 'x-content-type-options'];
+const COMPARED_HEADERS = [
+  'content-type',
+  'etag',
+  'cache-control',
+  'x-cache',
+  'retry-after',
+  'allow',
+  'location',
+  'content-security-policy',
+  'x-content-type-options',
+];
 const makers = [expressTransport, fetchTransport, lambdaV2Transport, lambdaV1Transport];
 
 let database: TestDatabase;
@@ -70,7 +86,12 @@ interface EverywhereOptions {
 }
 
 /** Sends the same request through every adapter; checks the contract and that all agree with Express. */
-async function everywhere(method: string, url: string, options: SendOptions = {}, { volatileBody = false, through = transports }: EverywhereOptions = {}): Promise<Exchange> {
+async function everywhere(
+  method: string,
+  url: string,
+  options: SendOptions = {},
+  { volatileBody = false, through = transports }: EverywhereOptions = {},
+): Promise<Exchange> {
   const results: Exchange[] = [];
   for (const transport of through) {
     const exchange = await transport.send(method, url, options);

@@ -9,7 +9,9 @@ before(async () => {
   service = await startTestService({ rows: 100 });
   handle = createFetchHandler(service.ctx);
 });
-after(async () => { await service?.close(); });
+after(async () => {
+  await service?.close();
+});
 
 const url = (path: string) => `http://127.0.0.1${path}`;
 
@@ -18,15 +20,20 @@ test('an endless upload is read only one byte past the limit, then cancelled, an
   const chunk = new Uint8Array(1024).fill(0x20);
   let produced = 0;
   let cancelled = false;
-  const upload = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      // 64 MiB at most, so a broken adapter that reads everything fails the test instead of hanging it.
-      if (produced >= 64 * 1024 * 1024) return controller.close();
-      produced += chunk.byteLength;
-      controller.enqueue(chunk);
+  const upload = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        // 64 MiB at most, so a broken adapter that reads everything fails the test instead of hanging it.
+        if (produced >= 64 * 1024 * 1024) return controller.close();
+        produced += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      cancel() {
+        cancelled = true;
+      },
     },
-    cancel() { cancelled = true; },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
   const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: upload, duplex: 'half' };
   const response = await handle(new Request(url('/trips/7/vendor'), init as RequestInit));
   assert.equal(response.status, 413);

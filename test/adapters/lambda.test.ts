@@ -29,7 +29,8 @@ after(async () => {
   await database?.stop();
 });
 
-const body = (result: LambdaResult) => JSON.parse(result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString('utf8') : result.body) as Record<string, unknown>;
+const body = (result: LambdaResult) =>
+  JSON.parse(result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString('utf8') : result.body) as Record<string, unknown>;
 
 describe('API Gateway events', () => {
   const handler = () => createLambdaHandler(async () => service.ctx);
@@ -49,25 +50,48 @@ describe('API Gateway events', () => {
     const handle = handler();
     const encoded = Buffer.from('{"vendor_id":"2"}').toString('base64');
     const viaRest = await handle({
-      ...restV1, httpMethod: 'POST', path: '/trips/31/vendor', headers: { 'Content-Type': 'application/json' }, multiValueHeaders: {},
-      body: encoded, isBase64Encoded: true,
+      ...restV1,
+      httpMethod: 'POST',
+      path: '/trips/31/vendor',
+      headers: { 'Content-Type': 'application/json' },
+      multiValueHeaders: {},
+      body: encoded,
+      isBase64Encoded: true,
     });
     assert.equal(viaRest.statusCode, 200);
     assert.equal(body(viaRest).vendor_id, '2');
     const viaHttp = await handle({
-      ...v2, rawPath: '/trips/32/vendor', headers: { 'content-type': 'application/json' },
-      requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 'POST' } }, body: encoded, isBase64Encoded: true,
+      ...v2,
+      rawPath: '/trips/32/vendor',
+      headers: { 'content-type': 'application/json' },
+      requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 'POST' } },
+      body: encoded,
+      isBase64Encoded: true,
     });
     assert.equal(viaHttp.statusCode, 200);
     assert.equal(body(viaHttp).vendor_id, '2');
     // Not mistaken for base64 when the flag is off: the raw text is the JSON.
-    const plain = await handle({ ...restV1, httpMethod: 'POST', path: '/trips/31/vendor', headers: { 'Content-Type': 'application/json' }, multiValueHeaders: {}, body: '{"vendor_id":"1"}' });
+    const plain = await handle({
+      ...restV1,
+      httpMethod: 'POST',
+      path: '/trips/31/vendor',
+      headers: { 'Content-Type': 'application/json' },
+      multiValueHeaders: {},
+      body: '{"vendor_id":"1"}',
+    });
     assert.equal(body(plain).vendor_id, '1');
   });
 
   test('an oversized base64 body is a 413 problem', async () => {
     const big = Buffer.from(JSON.stringify({ vendor_id: 'x'.repeat(100_000) })).toString('base64');
-    const result = await handler()({ ...v2, rawPath: '/trips/31/vendor', headers: { 'content-type': 'application/json' }, requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 'POST' } }, body: big, isBase64Encoded: true });
+    const result = await handler()({
+      ...v2,
+      rawPath: '/trips/31/vendor',
+      headers: { 'content-type': 'application/json' },
+      requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 'POST' } },
+      body: big,
+      isBase64Encoded: true,
+    });
     assert.equal(result.statusCode, 413);
     assert.equal(body(result).field, 'body');
   });
@@ -76,7 +100,10 @@ describe('API Gateway events', () => {
     const handle = handler();
     // Payload 1.0 keeps only the last value in the single map; the multi-value map has them all.
     const rest = await handle({
-      ...restV1, path: '/trips/pages', queryStringParameters: { page: '2', page_size: '5' }, multiValueQueryStringParameters: { page: ['1', '2'], page_size: ['5'] },
+      ...restV1,
+      path: '/trips/pages',
+      queryStringParameters: { page: '2', page_size: '5' },
+      multiValueQueryStringParameters: { page: ['1', '2'], page_size: ['5'] },
     });
     assert.equal(rest.statusCode, 400);
     assert.equal(body(rest).field, 'page');
@@ -84,11 +111,21 @@ describe('API Gateway events', () => {
     const http = await handle({ ...v2, rawPath: '/trips/pages', rawQueryString: 'page=1&page=2', queryStringParameters: { page: '1,2' } });
     assert.equal(http.statusCode, 400);
     assert.equal(body(http).field, 'page');
-    const single = await handle({ ...restV1, path: '/trips/pages', queryStringParameters: { page: '2', page_size: '5' }, multiValueQueryStringParameters: null });
+    const single = await handle({
+      ...restV1,
+      path: '/trips/pages',
+      queryStringParameters: { page: '2', page_size: '5' },
+      multiValueQueryStringParameters: null,
+    });
     assert.equal(single.statusCode, 200);
     assert.deepEqual(body(single).pagination, { page: 2, page_size: 5, total_pages: 40, total_count: 200, has_next: true, has_previous: true });
     // Encoded values survive the trip through the maps.
-    const encoded = await handle({ ...restV1, path: '/trips/pages', queryStringParameters: null, multiValueQueryStringParameters: { page: ['1&page_size=1'] } });
+    const encoded = await handle({
+      ...restV1,
+      path: '/trips/pages',
+      queryStringParameters: null,
+      multiValueQueryStringParameters: { page: ['1&page_size=1'] },
+    });
     assert.equal(encoded.statusCode, 400);
     assert.equal(body(encoded).field, 'page');
   });
@@ -127,11 +164,14 @@ describe('API Gateway events', () => {
 
   test('headers: lower-cased, multi-value ones joined, cookies moved back into a Cookie header', () => {
     const limits = { maxBodyBytes: 1024 };
-    const fromRest = toNeutralRequest({
-      ...restV1,
-      headers: { Accept: 'text/plain', Cookie: 'b=2' },
-      multiValueHeaders: { Accept: ['application/json', 'text/plain'], Cookie: ['a=1', 'b=2'] },
-    }, limits);
+    const fromRest = toNeutralRequest(
+      {
+        ...restV1,
+        headers: { Accept: 'text/plain', Cookie: 'b=2' },
+        multiValueHeaders: { Accept: ['application/json', 'text/plain'], Cookie: ['a=1', 'b=2'] },
+      },
+      limits,
+    );
     assert.equal(fromRest.headers.accept, 'application/json, text/plain');
     assert.equal(fromRest.headers.cookie, 'a=1; b=2');
     assert.equal(toNeutralRequest(v2, limits).headers.cookie, 'session=abc');
@@ -157,7 +197,9 @@ describe('the context per container', () => {
   test('is created once across many invocations, including those that arrive during the cold start', async () => {
     let created = 0;
     let release!: () => void;
-    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const handle = createLambdaHandler(async () => {
       created++;
       await gate; // every invocation below arrives while this cold start is still under way
@@ -173,17 +215,20 @@ describe('the context per container', () => {
   test('an unreachable database at cold start answers 503 with Retry-After, and the next invocation tries again', async () => {
     let created = 0;
     const logs = captureLogs();
-    const handle = createLambdaHandler(async (): Promise<Context> => {
-      created++;
-      if (created > 1) return service.ctx;
-      // A real cold start against a port where nothing listens: the pool's warm-up fails.
-      return createContext({
-        config: loadConfig({ DB_POOL_SIZE: '1', DB_POOL_TIMEOUT: '2' }),
-        logger: logs.logger,
-        version: APP_VERSION,
-        target: { ...embeddedTarget(database.server, async () => undefined), port: 1 },
-      });
-    }, { logger: logs.logger });
+    const handle = createLambdaHandler(
+      async (): Promise<Context> => {
+        created++;
+        if (created > 1) return service.ctx;
+        // A real cold start against a port where nothing listens: the pool's warm-up fails.
+        return createContext({
+          config: loadConfig({ DB_POOL_SIZE: '1', DB_POOL_TIMEOUT: '2' }),
+          logger: logs.logger,
+          version: APP_VERSION,
+          target: { ...embeddedTarget(database.server, async () => undefined), port: 1 },
+        });
+      },
+      { logger: logs.logger },
+    );
     const failed = await handle({ ...v2, headers: { ...v2.headers, 'x-request-id': 'cold-1' } });
     assert.equal(failed.statusCode, 503);
     assert.equal(failed.headers?.['retry-after'], '5');
@@ -194,7 +239,10 @@ describe('the context per container', () => {
     assert.equal(problem.status, 503);
     assert.equal(problem.request_id, 'cold-1');
     assert.doesNotMatch(failed.body, /ECONNREFUSED|127\.0\.0\.1/);
-    assert.ok(logs.lines.some((line) => line.includes('Cold start failed') && line.includes('ECONNREFUSED')), 'the cause is in the log');
+    assert.ok(
+      logs.lines.some((line) => line.includes('Cold start failed') && line.includes('ECONNREFUSED')),
+      'the cause is in the log',
+    );
 
     assert.equal((await handle(v2)).statusCode, 200);
     assert.equal((await handle(restV1)).statusCode, 200);

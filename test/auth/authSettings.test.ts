@@ -8,7 +8,8 @@ import { startTestDatabase, startTestService, type TestDatabase, type TestServic
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-const configError = (variable: string, pattern: RegExp) => (err: unknown) => err instanceof ConfigError && err.variable === variable && pattern.test(err.message);
+const configError = (variable: string, pattern: RegExp) => (err: unknown) =>
+  err instanceof ConfigError && err.variable === variable && pattern.test(err.message);
 
 describe('AUTH_MODE and its settings', () => {
   test('defaults: apps-proxy inside a Databricks App and with LAKEBASE_ACCESS=user, else none (marked as a default)', () => {
@@ -16,26 +17,46 @@ describe('AUTH_MODE and its settings', () => {
     assert.equal(loadConfig({ LAKEBASE_ACCESS: 'user' }).auth.mode, 'apps-proxy');
     assert.deepEqual([loadConfig({}).auth.mode, loadConfig({}).auth.defaulted], ['none', true]);
     assert.deepEqual([loadConfig({ AUTH_MODE: 'none' }).auth.mode, loadConfig({ AUTH_MODE: 'none' }).auth.defaulted], ['none', false]);
-    assert.deepEqual(loadConfig({ AUTH_MODE: 'apps-proxy', AUTH_WRITERS: 'a@example.com, Data Engineers ,' }).auth.writers, ['a@example.com', 'Data Engineers']);
+    assert.deepEqual(loadConfig({ AUTH_MODE: 'apps-proxy', AUTH_WRITERS: 'a@example.com, Data Engineers ,' }).auth.writers, [
+      'a@example.com',
+      'Data Engineers',
+    ]);
   });
 
   test('refused: an unknown mode, jwt without issuer or audience, a plain-http remote issuer, impossible combinations', () => {
     assert.throws(() => loadConfig({ AUTH_MODE: 'basic' }), configError('AUTH_MODE', /one of apps-proxy, databricks-token, jwt, none/));
     assert.throws(() => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_AUDIENCE: 'api' }), configError('AUTH_JWT_ISSUER', /must be set/));
     assert.throws(() => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'https://idp.example.com' }), configError('AUTH_JWT_AUDIENCE', /must be set/));
-    assert.throws(() => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'http://idp.example.com', AUTH_JWT_AUDIENCE: 'api' }), configError('AUTH_JWT_ISSUER', /https/));
-    assert.throws(() => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'https://idp.example.com', AUTH_JWT_AUDIENCE: 'api', AUTH_JWT_CLOCK_SKEW_SECONDS: '3600' }), configError('AUTH_JWT_CLOCK_SKEW_SECONDS', /0 to 300/));
-    assert.equal(loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'http://127.0.0.1:9000/realm', AUTH_JWT_AUDIENCE: 'api' }).auth.jwt?.issuer, 'http://127.0.0.1:9000/realm');
-    assert.throws(() => loadConfig({ AUTH_MODE: 'jwt', LAKEBASE_ACCESS: 'user', AUTH_JWT_ISSUER: 'https://idp.example.com', AUTH_JWT_AUDIENCE: 'api' }), configError('AUTH_MODE', /databricks-token or apps-proxy/));
+    assert.throws(
+      () => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'http://idp.example.com', AUTH_JWT_AUDIENCE: 'api' }),
+      configError('AUTH_JWT_ISSUER', /https/),
+    );
+    assert.throws(
+      () => loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'https://idp.example.com', AUTH_JWT_AUDIENCE: 'api', AUTH_JWT_CLOCK_SKEW_SECONDS: '3600' }),
+      configError('AUTH_JWT_CLOCK_SKEW_SECONDS', /0 to 300/),
+    );
+    assert.equal(
+      loadConfig({ AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'http://127.0.0.1:9000/realm', AUTH_JWT_AUDIENCE: 'api' }).auth.jwt?.issuer,
+      'http://127.0.0.1:9000/realm',
+    );
+    assert.throws(
+      () => loadConfig({ AUTH_MODE: 'jwt', LAKEBASE_ACCESS: 'user', AUTH_JWT_ISSUER: 'https://idp.example.com', AUTH_JWT_AUDIENCE: 'api' }),
+      configError('AUTH_MODE', /databricks-token or apps-proxy/),
+    );
     assert.throws(() => loadConfig({ AUTH_MODE: 'none', LAKEBASE_ACCESS: 'user' }), configError('AUTH_MODE', /LAKEBASE_ACCESS=user/));
     assert.throws(() => loadConfig({ AUTH_WRITERS: 'a@example.com' }), configError('AUTH_WRITERS', /identifies callers/));
     assert.throws(() => loadConfig({ AUTH_MODE: 'databricks-token' }), configError('DATABRICKS_HOST', /must be set/));
   });
 
   test('open by default only on loopback: beyond it, and on Lambda, one line naming AUTH_MODE and its choices', () => {
-    for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.2']) assert.doesNotThrow(() => refuseOpenByDefault(loadConfig({ HOST: host }), 'server'), host);
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.2'])
+      assert.doesNotThrow(() => refuseOpenByDefault(loadConfig({ HOST: host }), 'server'), host);
     for (const host of ['0.0.0.0', '::', '10.1.2.3', 'api.example.com']) {
-      assert.throws(() => refuseOpenByDefault(loadConfig({ HOST: host }), 'server'), configError('AUTH_MODE', /must be set for a server bound to .* one of apps-proxy, databricks-token, jwt, none/), host);
+      assert.throws(
+        () => refuseOpenByDefault(loadConfig({ HOST: host }), 'server'),
+        configError('AUTH_MODE', /must be set for a server bound to .* one of apps-proxy, databricks-token, jwt, none/),
+        host,
+      );
     }
     assert.throws(() => refuseOpenByDefault(loadConfig({}), 'lambda'), configError('AUTH_MODE', /on AWS Lambda/));
     // Chosen on purpose, or inside Databricks Apps: no refusal.
@@ -52,14 +73,21 @@ describe('AUTH_MODE and its settings', () => {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.equal(code, 1);
     assert.equal(stdout, '');
     const lines = stderr.trim().split('\n');
     assert.equal(lines.length, 1, stderr);
-    assert.match(lines[0]!, /^Start-up failed: Invalid configuration: AUTH_MODE must be set for a server bound to 0\.0\.0\.0 .*one of apps-proxy, databricks-token, jwt, none/);
+    assert.match(
+      lines[0]!,
+      /^Start-up failed: Invalid configuration: AUTH_MODE must be set for a server bound to 0\.0\.0\.0 .*one of apps-proxy, databricks-token, jwt, none/,
+    );
   });
 });
 

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startLakebaseService, startUserModeService, type LakebaseService } from '../support/lakebaseService.ts';
-import { expressTransport, fetchTransport, h2cTransport, lambdaV1Transport, lambdaV2Transport, type Exchange, type SendOptions, type Transport } from '../support/transports.ts';
+import {
+  expressTransport,
+  fetchTransport,
+  h2cTransport,
+  lambdaV1Transport,
+  lambdaV2Transport,
+  type Exchange,
+  type SendOptions,
+  type Transport,
+} from '../support/transports.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
 
 /**
@@ -15,7 +24,10 @@ const READER = 'reader@example.com';
 let lb: EmulatedLakebase;
 const tokens: Record<string, string> = {};
 const bearer = (email: string): SendOptions => ({ headers: { authorization: `Bearer ${tokens[email]}` } });
-const write = (email: string, vendor: string): SendOptions => ({ headers: { ...bearer(email).headers, 'content-type': 'application/json' }, body: JSON.stringify({ vendor_id: vendor }) });
+const write = (email: string, vendor: string): SendOptions => ({
+  headers: { ...bearer(email).headers, 'content-type': 'application/json' },
+  body: JSON.stringify({ vendor_id: vendor }),
+});
 const problem = (exchange: Exchange) => JSON.parse(exchange.text) as { field?: string; detail: string; operation?: string };
 
 before(async () => {
@@ -75,12 +87,17 @@ describe('AUTH_MODE=databricks-token, the service logging in as itself', () => {
     const route = 'GET /api/2.0/preview/scim/v2/Me';
     const token = lb.emulator.createUserToken('fresh@example.com');
     const before = lb.emulator.stats.byRoute[route] ?? 0;
-    const answers = await Promise.all(Array.from({ length: 8 }, () => transports[0]!.send('GET', '/trips/count', { headers: { authorization: `Bearer ${token}` } })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => transports[0]!.send('GET', '/trips/count', { headers: { authorization: `Bearer ${token}` } })),
+    );
     assert.ok(answers.every((a) => a.status === 200));
     assert.equal((lb.emulator.stats.byRoute[route] ?? 0) - before, 1, 'concurrent requests share one verification');
     const lines = service.logs.records().filter((r) => r.route === '/trips/count' && r.status === 200);
     assert.ok(lines.some((r) => r.user === 'fresh@example.com'));
-    assert.deepEqual(linesLeakingSecrets(service.logs.lines, [...Object.values(tokens), token, ...lb.emulator.secrets(), TEST_SERVICE_PRINCIPAL.clientSecret]), []);
+    assert.deepEqual(
+      linesLeakingSecrets(service.logs.lines, [...Object.values(tokens), token, ...lb.emulator.secrets(), TEST_SERVICE_PRINCIPAL.clientSecret]),
+      [],
+    );
   });
 
   test('the document offers a bearer scheme on every guarded operation', () => {
@@ -113,7 +130,9 @@ describe('AUTH_MODE=databricks-token with LAKEBASE_ACCESS=user, on Lambda', () =
       assert.ok(service.ctx.userAccess!.connectionsOf({ email }) > 0, `${email} has connections of their own`);
       assert.equal(answer.headers.vary, 'Authorization', 'per-user answers vary by the token');
     }
-    const { rows } = await lb.admin.query<{ usename: string }>("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name LIKE 'lakebase-api (on behalf of a user)%'");
+    const { rows } = await lb.admin.query<{ usename: string }>(
+      "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name LIKE 'lakebase-api (on behalf of a user)%'",
+    );
     assert.deepEqual(rows.map((r) => r.usename).sort(), [EDITOR, READER]);
     assert.equal((await lambda.send('GET', '/trips/count')).status, 401, 'no token, no login');
   });

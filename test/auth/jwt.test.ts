@@ -4,7 +4,16 @@ import { ContractChecker } from '../support/contract.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
 import { startTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../support/testIssuer.ts';
-import { expressTransport, fetchTransport, h2cTransport, lambdaV1Transport, lambdaV2Transport, type Exchange, type SendOptions, type Transport } from '../support/transports.ts';
+import {
+  expressTransport,
+  fetchTransport,
+  h2cTransport,
+  lambdaV1Transport,
+  lambdaV2Transport,
+  type Exchange,
+  type SendOptions,
+  type Transport,
+} from '../support/transports.ts';
 import { linesLeakingSecrets } from '../support/workspaceEmulator.ts';
 
 /**
@@ -45,7 +54,10 @@ after(async () => {
 });
 
 const bearer = (token: string): SendOptions => ({ headers: { authorization: `Bearer ${token}` } });
-const json = (token: string, body: unknown): SendOptions => ({ headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const json = (token: string, body: unknown): SendOptions => ({
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 const problem = (exchange: Exchange) => JSON.parse(exchange.text) as { status: number; field?: string; detail: string; operation?: string };
 
 /** The same request through every runtime: same status, same challenge, answers within the contract. */
@@ -114,7 +126,9 @@ describe('AUTH_MODE=jwt, the same in every runtime', () => {
   test('forgeries: a tampered payload, alg none, HS256 keyed with the public key: 401', async () => {
     const genuine = await token({ email: READER });
     const [header, , signature] = genuine.split('.');
-    const forgedPayload = Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, email: WRITER, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url');
+    const forgedPayload = Buffer.from(
+      JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, email: WRITER, exp: Math.floor(Date.now() / 1000) + 3600 }),
+    ).toString('base64url');
     await refused(bearer(`${header}.${forgedPayload}.${signature}`), /signature is invalid/);
 
     const unsecured = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${forgedPayload}.`;
@@ -143,7 +157,10 @@ describe('AUTH_MODE=jwt, the same in every runtime', () => {
     const writer = await token({ email: WRITER });
     const editor = await token({ email: EDITOR, groups: [EDITORS_GROUP, 'everyone'] });
     const reader = await token({ email: READER, groups: ['everyone'] });
-    for (const [who, vendor] of [[writer, '1'], [editor, '2']] as const) {
+    for (const [who, vendor] of [
+      [writer, '1'],
+      [editor, '2'],
+    ] as const) {
       const written = await everywhere('POST', '/trips/30/vendor', json(who, { vendor_id: vendor }));
       assert.equal(written.status, 200, written.text);
       assert.equal(JSON.parse(written.text).vendor_id, vendor);
@@ -201,8 +218,14 @@ describe('AUTH_MODE=jwt, the same in every runtime', () => {
   test("every request's log line names the caller; no token in any log line or response", async () => {
     const lines = service.logs.records().filter((r) => r.route === '/trips/{trip_id}/vendor' && (r.status === 200 || r.status === 403));
     assert.ok(lines.length > 0);
-    assert.ok(lines.every((r) => typeof r.user === 'string'), 'authenticated requests carry the caller');
-    assert.ok(lines.some((r) => r.user === READER && r.status === 403), 'a refused write names who was refused');
+    assert.ok(
+      lines.every((r) => typeof r.user === 'string'),
+      'authenticated requests carry the caller',
+    );
+    assert.ok(
+      lines.some((r) => r.user === READER && r.status === 403),
+      'a refused write names who was refused',
+    );
     assert.deepEqual(linesLeakingSecrets(service.logs.lines, issued), []);
     const answer = await everywhere('GET', '/trips/42', bearer(issued[0]!));
     assert.ok(!issued.some((t) => answer.text.includes(t) || Object.values(answer.headers).some((h) => h.includes(t))));
@@ -238,7 +261,7 @@ describe('key rotation', () => {
 });
 
 describe('an unreachable issuer', () => {
-  test('is a 503 with Retry-After (an outage, not the caller\'s fault); the next request tries again', async () => {
+  test("is a 503 with Retry-After (an outage, not the caller's fault); the next request tries again", async () => {
     const unreachable = await startTestService({
       database,
       env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: 'http://127.0.0.1:1', AUTH_JWT_AUDIENCE: TEST_AUDIENCE },

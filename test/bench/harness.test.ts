@@ -29,14 +29,21 @@ test('the benchmark harness runs every scenario and writes both reports', { time
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 0, output);
 
   const report = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8')) as BenchReport;
   const expected = allScenarioIds(2000);
-  assert.deepEqual(report.scenarios.map((s) => s.id), expected);
+  assert.deepEqual(
+    report.scenarios.map((s) => s.id),
+    expected,
+  );
   for (const s of report.scenarios) {
     assert.ok(s.requests > 0, `${s.id} completed no request`);
     assert.equal(s.non2xx, 0, `${s.id}: ${JSON.stringify(s.statusCodes)}`);
@@ -50,7 +57,12 @@ test('the benchmark harness runs every scenario and writes both reports', { time
   assert.equal(report.targets.length, 14);
   assert.equal(report.servers.length, 8);
   // The start-up measurement: both builds of the real entry point, in both database modes.
-  assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), ['embedded/compiled', 'embedded/tsx', 'plain Postgres/compiled', 'plain Postgres/tsx']);
+  assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), [
+    'embedded/compiled',
+    'embedded/tsx',
+    'plain Postgres/compiled',
+    'plain Postgres/tsx',
+  ]);
   for (const r of report.startup) {
     assert.equal(r.startsMs.length, 1, `${r.mode}/${r.build} started once in a quick run`);
     assert.ok(r.startsMs[0]! > 0 && r.idleRssMiB[0]! > 0);

@@ -6,7 +6,12 @@ const json = (value: unknown) => ({ status: 200, body: Buffer.from(JSON.stringif
 
 function clock() {
   let now = 1_000_000;
-  return { now: () => now, advance: (ms: number) => { now += ms; } };
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 test('hit after miss, expiry after the TTL on a controllable clock', async () => {
@@ -42,8 +47,14 @@ test('concurrent misses run one load and share it', async () => {
   const cache = new ResultsCache({ maxEntries: 10, maxBytes: 1_000_000 });
   let loads = 0;
   let release!: () => void;
-  const gate = new Promise<void>((resolve) => { release = resolve; });
-  const load = async () => { loads++; await gate; return json({ ok: true }); };
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const load = async () => {
+    loads++;
+    await gate;
+    return json({ ok: true });
+  };
   const waiters = Array.from({ length: 20 }, () => cache.getOrLoad('k', 10, load));
   release();
   const results = await Promise.all(waiters);
@@ -56,9 +67,16 @@ test('concurrent misses run one load and share it', async () => {
 test('a failed load is not cached; its waiters fail with it, the next request retries', async () => {
   const cache = new ResultsCache({ maxEntries: 10, maxBytes: 1_000_000 });
   let calls = 0;
-  const failing = async () => { calls++; await new Promise((r) => setImmediate(r)); throw new Error('database down'); };
+  const failing = async () => {
+    calls++;
+    await new Promise((r) => setImmediate(r));
+    throw new Error('database down');
+  };
   const results = await Promise.allSettled([cache.getOrLoad('k', 10, failing), cache.getOrLoad('k', 10, failing)]);
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
   assert.equal(calls, 1);
   assert.equal(cache.stats().entries, 0);
   const recovered = await cache.getOrLoad('k', 10, async () => json({ back: true }));
@@ -69,8 +87,13 @@ test('a failed load is not cached; its waiters fail with it, the next request re
 test('an invalidation during a load keeps that load from storing its stale result', async () => {
   const cache = new ResultsCache({ maxEntries: 10, maxBytes: 1_000_000 });
   let release!: () => void;
-  const gate = new Promise<void>((resolve) => { release = resolve; });
-  const slow = cache.getOrLoad('getTrip?trip_id=1&', 10, async () => { await gate; return json({ vendor: 'old' }); });
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const slow = cache.getOrLoad('getTrip?trip_id=1&', 10, async () => {
+    await gate;
+    return json({ vendor: 'old' });
+  });
   cache.invalidate(['getTrip?trip_id=1&']);
   const fresh = cache.getOrLoad('getTrip?trip_id=1&', 10, async () => json({ vendor: 'new' }));
   release();

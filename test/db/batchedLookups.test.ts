@@ -32,7 +32,12 @@ before(async () => {
   await db.admin.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
   await db.stopServer();
   await db.startServer();
-  await pollUntil('the restarted database', 10_000, () => db.admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(() => true, () => undefined));
+  await pollUntil('the restarted database', 10_000, () =>
+    db.admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
+      () => true,
+      () => undefined,
+    ),
+  );
   service = await startTestService({
     database: db,
     env: { DB_POOL_SIZE: String(POOL_SIZE), DB_MAX_OVERFLOW: '2', DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S), CACHE_ENABLED: 'false' },
@@ -128,7 +133,9 @@ async function allInFlightAtOnce(ids: number[]): Promise<Answer[]> {
   try {
     const before = tripBatcherIfAny()?.stats().lookups ?? 0;
     const pending = ids.map((id) => lookup(id));
-    await pollUntil(`${ids.length} lookups in the service`, 10_000, () => ((tripBatcherIfAny()?.stats().lookups ?? 0) - before >= ids.length ? true : undefined));
+    await pollUntil(`${ids.length} lookups in the service`, 10_000, () =>
+      (tripBatcherIfAny()?.stats().lookups ?? 0) - before >= ids.length ? true : undefined,
+    );
     await lock.release();
     return await Promise.all(pending);
   } finally {
@@ -158,12 +165,20 @@ function startLookup(id: number): HangingRequest {
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { text += chunk; });
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
       res.on('end', () => resolve(hungUp ? 'hung up' : { status: res.statusCode!, text, body: text ? JSON.parse(text) : undefined }));
     });
   });
   req.end();
-  return { answer, hangUp: () => { hungUp = true; req.destroy(); } };
+  return {
+    answer,
+    hangUp: () => {
+      hungUp = true;
+      req.destroy();
+    },
+  };
 }
 
 function statusCount(status: number): number {
@@ -212,10 +227,13 @@ describe('batched point lookups', () => {
     // The first goes out alone at once; the rest arrive while it runs and leave together.
     const answers = await Promise.all([7, 5, 5, ROWS + 9, 6, 5, ROWS + 9].map((id) => batcher.get(id)));
     assert.deepEqual(asked, [[7], [5, ROWS + 9, 6]]);
-    assert.deepEqual(answers.map((a) => (a === undefined ? undefined : JSON.parse(a).id)), [7, 5, 5, undefined, 6, 5, undefined]);
+    assert.deepEqual(
+      answers.map((a) => (a === undefined ? undefined : JSON.parse(a).id)),
+      [7, 5, 5, undefined, 6, 5, undefined],
+    );
   });
 
-  test('a batch that fails on one key\'s row: each key is run alone, only that caller gets the error', async () => {
+  test("a batch that fails on one key's row: each key is run alone, only that caller gets the error", async () => {
     // Division by zero for key 0 only: a failure that belongs to one row, not to the database.
     const asked: number[][] = [];
     const batcher = new KeyBatcher<number, number>({
@@ -228,7 +246,10 @@ describe('batched point lookups', () => {
       },
     });
     const outcomes = await Promise.allSettled([1, 4, 0, 5, 0].map((k) => batcher.get(k)));
-    assert.deepEqual(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as ApiError).status)), [100, 25, 500, 20, 500]);
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as ApiError).status)),
+      [100, 25, 500, 20, 500],
+    );
     assert.deepEqual(asked, [[1], [4, 0, 5], [4], [0], [5]]);
   });
 
@@ -280,14 +301,18 @@ describe('batched point lookups', () => {
       // queued lookups go out together in one statement, which waits for the lock in turn.
       for (const blocker of blockers) blocker.hangUp();
       await pollUntil('one statement for the three queued lookups', 5000, async () =>
-        tripBatcher().stats().statements === batchBefore + 1 && (await waitingLookups()) === 1 ? true : undefined);
+        tripBatcher().stats().statements === batchBefore + 1 && (await waitingLookups()) === 1 ? true : undefined,
+      );
       assert.equal(tripBatcher().stats().largestBatch >= 3, true);
       b.hangUp();
       await pollUntil('the 499s of the three callers that left', 5000, () => (statusCount(499) - before499 === 3 ? true : undefined));
       // The shared statement still waits for its remaining callers.
       assert.equal(await waitingLookups(), 1);
       await lock.release();
-      for (const [id, req] of [[32, a], [34, c]] as const) {
+      for (const [id, req] of [
+        [32, a],
+        [34, c],
+      ] as const) {
         const answer = await req.answer;
         assert.notEqual(answer, 'hung up');
         assertOwnAnswer(id, answer as Answer);
@@ -332,7 +357,10 @@ describe('KeyBatcher', () => {
       maxInFlight: 1,
       async load(keys) {
         asked.push([...keys]);
-        if (asked.length === 1) await new Promise<void>((resolve) => { finishFirst = resolve; });
+        if (asked.length === 1)
+          await new Promise<void>((resolve) => {
+            finishFirst = resolve;
+          });
         return keys.map((k) => [k, k * 2] as const);
       },
     });

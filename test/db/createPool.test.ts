@@ -31,7 +31,16 @@ function failingSource(error: () => Error): PasswordSource {
       throw error();
     },
     refresh: async () => undefined,
-    state: () => ({ valid: false, expiresAt: null, secondsToExpiry: null, ageSeconds: null, lastRefreshAt: null, lastError: 'down', refreshCount: 0, refreshFailures: 1 }),
+    state: () => ({
+      valid: false,
+      expiresAt: null,
+      secondsToExpiry: null,
+      ageSeconds: null,
+      lastRefreshAt: null,
+      lastError: 'down',
+      refreshCount: 0,
+      refreshFailures: 1,
+    }),
     stop: async () => undefined,
   };
 }
@@ -69,7 +78,10 @@ function backendsInAuthentication(): number {
 }
 
 test('a password source that fails opens no connection to the database: 503, and no half-open backend left', async () => {
-  const pool = createPool(targetWith(failingSource(() => new Error('workspace unreachable: ECONNREFUSED'))), loadConfig({ DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '9' }));
+  const pool = createPool(
+    targetWith(failingSource(() => new Error('workspace unreachable: ECONNREFUSED'))),
+    loadConfig({ DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '9' }),
+  );
   const db = new Database(pool);
   const before = backendsInAuthentication();
   try {

@@ -63,7 +63,11 @@ describe('a throw-away server and the seed', () => {
   let server: EmbeddedPostgres;
   let admin: pg.Pool;
   let dataDir: string;
-  const listenersBefore = { SIGINT: process.listenerCount('SIGINT'), SIGTERM: process.listenerCount('SIGTERM'), beforeExit: process.listenerCount('beforeExit') };
+  const listenersBefore = {
+    SIGINT: process.listenerCount('SIGINT'),
+    SIGTERM: process.listenerCount('SIGTERM'),
+    beforeExit: process.listenerCount('beforeExit'),
+  };
 
   before(async () => {
     dataDir = tempDir('lakebase-embedded-test-');
@@ -105,7 +109,9 @@ describe('a throw-away server and the seed', () => {
     assert.ok(lines.some((l) => l.msg === `Seeding ${ROWS} synthetic trips into public.nyc_train_synced`));
     assert.ok(lines.some((l) => /^Seeded 2000 trips into public\.nyc_train_synced in \d+\.\d s$/.test(l.msg)));
 
-    const { rows } = await admin.query('SELECT count(*)::int AS n, min(id)::int AS lo, max(id)::int AS hi, count(DISTINCT id)::int AS distinct_ids FROM nyc_train_synced');
+    const { rows } = await admin.query(
+      'SELECT count(*)::int AS n, min(id)::int AS lo, max(id)::int AS hi, count(DISTINCT id)::int AS distinct_ids FROM nyc_train_synced',
+    );
     assert.deepEqual(rows[0], { n: ROWS, lo: 1, hi: ROWS, distinct_ids: ROWS });
     const pk = await admin.query(`SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
                                   WHERE i.indrelid = 'public.nyc_train_synced'::regclass AND i.indisprimary`);
@@ -125,9 +131,17 @@ describe('a throw-away server and the seed', () => {
     assert.deepEqual(
       rows.map((r) => `${r.column_name} ${r.data_type}`),
       [
-        'id bigint', 'vendor_id text', 'pickup_datetime timestamp without time zone', 'dropoff_datetime timestamp without time zone',
-        'passenger_count smallint', 'pickup_longitude double precision', 'pickup_latitude double precision',
-        'dropoff_longitude double precision', 'dropoff_latitude double precision', 'store_and_fwd_flag text', 'trip_duration integer',
+        'id bigint',
+        'vendor_id text',
+        'pickup_datetime timestamp without time zone',
+        'dropoff_datetime timestamp without time zone',
+        'passenger_count smallint',
+        'pickup_longitude double precision',
+        'pickup_latitude double precision',
+        'dropoff_longitude double precision',
+        'dropoff_latitude double precision',
+        'store_and_fwd_flag text',
+        'trip_duration integer',
       ],
     );
   });
@@ -177,7 +191,9 @@ describe('a throw-away server and the seed', () => {
     assert.equal(Number(s.bad_flag), 0);
     assert.ok(Number(s.flagged) >= 1 && Number(s.flagged) <= 30, `flagged: ${s.flagged}`);
 
-    const hours = await admin.query(`SELECT extract(hour FROM pickup_datetime)::int AS h, count(*)::int AS n FROM nyc_train_synced GROUP BY 1 ORDER BY 2 DESC, 1`);
+    const hours = await admin.query(
+      `SELECT extract(hour FROM pickup_datetime)::int AS h, count(*)::int AS n FROM nyc_train_synced GROUP BY 1 ORDER BY 2 DESC, 1`,
+    );
     const byHour = new Map(hours.rows.map((r) => [r.h as number, r.n as number]));
     assert.ok([18, 19].includes(hours.rows[0].h), `the peak hour is in the evening, got ${hours.rows[0].h}`);
     const night = (byHour.get(3) ?? 0) + (byHour.get(4) ?? 0) + (byHour.get(5) ?? 0);
@@ -200,7 +216,7 @@ describe('a throw-away server and the seed', () => {
     await admin.query('DROP TABLE resized');
   });
 
-  test("a table the seeder did not create is left alone", async () => {
+  test('a table the seeder did not create is left alone', async () => {
     await admin.query('CREATE TABLE mine (id bigint primary key, note text)');
     await admin.query(`INSERT INTO mine VALUES (1, 'keep me')`);
     const { lines, logger } = recordingLogger();

@@ -68,7 +68,10 @@ function expandInclude(pattern: string): string[] {
   const match = /^([\w./-]+)\/\*\.(ya?ml)$/.exec(pattern);
   assert.ok(match, `include pattern ${pattern} is of the form dir/*.yml`);
   const dir = join(root, match[1]!);
-  return readdirSync(dir).filter((f) => f.endsWith(`.${match[2]}`)).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(`.${match[2]}`))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** Every `${var.name}` reference in a value. */
@@ -91,7 +94,12 @@ function substitute(value: unknown, vars: Record<string, unknown>): unknown {
   return value;
 }
 
-interface EnvEntry { name: string; value?: string; valueFrom?: string; value_from?: string }
+interface EnvEntry {
+  name: string;
+  value?: string;
+  valueFrom?: string;
+  value_from?: string;
+}
 
 const bundle = readYaml(join(root, 'databricks.yml'));
 const included = ((bundle.include as string[] | undefined) ?? []).flatMap(expandInclude);
@@ -130,7 +138,11 @@ describe('app.yaml', () => {
     assert.deepEqual(command, ['node', 'dist/server.js']);
     // Only DATABRICKS_APP_PORT is expanded in a command; nothing else may look like a variable.
     for (const arg of command) assert.doesNotMatch(arg.replaceAll('$DATABRICKS_APP_PORT', ''), /\$/);
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     assert.equal(pkg.scripts['start:prod'], command.join(' '), 'npm run start:prod runs the same command');
     // The platform runs `npm run build` after an install without devDependencies: the compiler is a dependency.
     assert.match(pkg.scripts.build ?? '', /\btsc -p tsconfig\.build\.json$/);
@@ -142,7 +154,7 @@ describe('app.yaml', () => {
     assert.equal(join(String(build.compilerOptions.outDir), 'server.js'), command.at(-1));
     assert.equal(build.compilerOptions.rootDir, '.');
     assert.ok(build.include.includes('server.ts'));
-    assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true, "the `.ts` import specifiers become `.js`");
+    assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true, 'the `.ts` import specifiers become `.js`');
   });
 
   test('never holds a secret in a value', () => {
@@ -165,7 +177,13 @@ describe('app.yaml', () => {
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 8000);
     assert.deepEqual(
-      { size: config.pool.size, overflow: config.pool.maxOverflow, timeout: config.pool.timeoutSeconds, command: config.pool.commandTimeoutSeconds, lifetime: config.pool.maxLifetimeSeconds },
+      {
+        size: config.pool.size,
+        overflow: config.pool.maxOverflow,
+        timeout: config.pool.timeoutSeconds,
+        command: config.pool.commandTimeoutSeconds,
+        lifetime: config.pool.maxLifetimeSeconds,
+      },
       { size: 5, overflow: 10, timeout: 30, command: 10, lifetime: 1800 },
     );
     assert.equal(config.cache.invalidation, 'local');
@@ -185,7 +203,9 @@ describe('Databricks Asset Bundle', () => {
     const required = (bundle.bundle as { databricks_cli_version?: string }).databricks_cli_version;
     assert.equal(required, `>= ${cliSchema['x-databricks-cli-version']}`);
     // What makes that the minimum: the app resource kind the autoscaling target uses.
-    const appResource = cliAjv.getSchema('cli#/$defs/github.com/databricks/databricks-sdk-go/service/apps.AppResource')!.schema as { oneOf: [{ properties: Record<string, unknown> }] };
+    const appResource = cliAjv.getSchema('cli#/$defs/github.com/databricks/databricks-sdk-go/service/apps.AppResource')!.schema as {
+      oneOf: [{ properties: Record<string, unknown> }];
+    };
     assert.ok(appResource.oneOf[0].properties.postgres, 'the schema has apps.AppResource.postgres');
   });
 
@@ -214,7 +234,12 @@ describe('Databricks Asset Bundle', () => {
         assert.ok(declared[varName], `target ${name} sets undeclared variable ${varName}`);
       }
     }
-    assert.deepEqual(Object.entries(targets).filter(([, t]) => t.default === true).map(([n]) => n), ['autoscaling']);
+    assert.deepEqual(
+      Object.entries(targets)
+        .filter(([, t]) => t.default === true)
+        .map(([n]) => n),
+      ['autoscaling'],
+    );
   });
 
   test('a variable left unset stops the deployment, as the CLI does', () => {
@@ -231,33 +256,38 @@ describe('Databricks Asset Bundle', () => {
     assertCliValid(cliDefinition('resources.App'), app, 'the deployed app (autoscaling)');
     assert.equal(app.name, 'lakebase-api');
     assert.match(String(app.name), /^[a-z0-9-]+$/);
-    assert.deepEqual(app.resources, [{
-      name: 'postgres',
-      description: 'Lakebase Autoscaling database holding the trips table',
-      postgres: {
-        branch: 'projects/trips/branches/production',
-        database: 'projects/trips/branches/production/databases/databricks-postgres',
-        permission: 'CAN_CONNECT_AND_CREATE',
+    assert.deepEqual(app.resources, [
+      {
+        name: 'postgres',
+        description: 'Lakebase Autoscaling database holding the trips table',
+        postgres: {
+          branch: 'projects/trips/branches/production',
+          database: 'projects/trips/branches/production/databases/databricks-postgres',
+          permission: 'CAN_CONNECT_AND_CREATE',
+        },
       },
-    }]);
+    ]);
     assert.equal(app.config, undefined, 'app.yaml applies as it is');
     assert.deepEqual(app.permissions, [{ level: 'CAN_USE', group_name: 'users' }]);
     // source_code_path is relative to the file that declares it and must be the app's root.
     const declaring = included.find((f) => readFileSync(f, 'utf8').includes('source_code_path'))!;
     const source = resolve(dirname(declaring), String(app.source_code_path));
     assert.equal(source, root);
-    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts', 'tsconfig.build.json']) assert.ok(existsSync(join(source, file)), `${file} is deployed`);
+    for (const file of ['package.json', 'package-lock.json', 'app.yaml', 'server.ts', 'tsconfig.build.json'])
+      assert.ok(existsSync(join(source, file)), `${file} is deployed`);
   });
 
   test('provisioned target: a `database` resource with the instance, and app.yaml settings with the instance name', () => {
     const { app } = resolveTarget('provisioned', { database_instance: 'trips-instance' });
     assertValid(deployedAppSchema, app, 'the deployed app (provisioned)');
     assertCliValid(cliDefinition('resources.App'), app, 'the deployed app (provisioned)');
-    assert.deepEqual(app.resources, [{
-      name: 'database',
-      description: 'Lakebase Provisioned database holding the trips table',
-      database: { instance_name: 'trips-instance', database_name: 'databricks_postgres', permission: 'CAN_CONNECT_AND_CREATE' },
-    }]);
+    assert.deepEqual(app.resources, [
+      {
+        name: 'database',
+        description: 'Lakebase Provisioned database holding the trips table',
+        database: { instance_name: 'trips-instance', database_name: 'databricks_postgres', permission: 'CAN_CONNECT_AND_CREATE' },
+      },
+    ]);
     // The bundle's config replaces app.yaml's for this target: it must be app.yaml's, with the
     // instance name where app.yaml reads the Autoscaling endpoint.
     const config = app.config as { command: string[]; env: EnvEntry[] };

@@ -133,7 +133,11 @@ const target = {
   properties: {
     default: { type: 'boolean' },
     mode: { enum: ['development', 'production'] },
-    workspace: { type: 'object', additionalProperties: false, properties: { host: { type: 'string' }, profile: { type: 'string' }, root_path: { type: 'string' } } },
+    workspace: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { host: { type: 'string' }, profile: { type: 'string' }, root_path: { type: 'string' } },
+    },
     variables: { type: 'object', additionalProperties: targetVariable },
     resources,
     permissions: { type: 'array', items: appPermission },

@@ -16,7 +16,8 @@ const PLATFORM_ENV = { NODE_ENV: 'production' };
 /** Every file under a directory, relative to it. */
 function filesUnder(dir: string, prefix = ''): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? filesUnder(join(dir, entry.name), `${prefix}${entry.name}/`) : [`${prefix}${entry.name}`]);
+    entry.isDirectory() ? filesUnder(join(dir, entry.name), `${prefix}${entry.name}/`) : [`${prefix}${entry.name}`],
+  );
 }
 
 describe('the Databricks Apps sequence: npm install (production), npm run build, app.yaml command', { timeout: 240_000 }, () => {
@@ -37,7 +38,11 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
     const built = filesUnder(join(clone.dir, 'dist'));
     assert.ok(built.includes('server.js'));
     assert.ok(built.includes('lib/http/router.js') && built.includes('functions/getTrip.js'));
-    assert.deepEqual(built.filter((f) => f.endsWith('.ts')), [], 'only JavaScript in dist/');
+    assert.deepEqual(
+      built.filter((f) => f.endsWith('.ts')),
+      [],
+      'only JavaScript in dist/',
+    );
     const server = readFileSync(join(clone.dir, 'dist/server.js'), 'utf8');
     assert.doesNotMatch(server, /from ['"][^'"]+\.ts['"]/, 'relative imports were rewritten to .js');
   });
@@ -46,13 +51,19 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
     const appYaml = parse(readFileSync(join(clone.dir, 'app.yaml'), 'utf8')) as { command: string[] };
     const [command, ...args] = appYaml.command;
     const port = String(20_000 + Math.floor(Math.random() * 20_000));
-    const started = await startUntilListening(command!, args, clone.dir, cleanEnv({
-      ...PLATFORM_ENV,
-      DATABRICKS_APP_NAME: 'lakebase-api',
-      DATABRICKS_APP_PORT: port,
-      SAMPLE_ROWS: '1500',
-      EMBEDDED_PG_DATA_DIR: join(clone.work, 'data-app'),
-    }), 120_000);
+    const started = await startUntilListening(
+      command!,
+      args,
+      clone.dir,
+      cleanEnv({
+        ...PLATFORM_ENV,
+        DATABRICKS_APP_NAME: 'lakebase-api',
+        DATABRICKS_APP_PORT: port,
+        SAMPLE_ROWS: '1500',
+        EMBEDDED_PG_DATA_DIR: join(clone.work, 'data-app'),
+      }),
+      120_000,
+    );
     try {
       assert.equal(started.url, `http://0.0.0.0:${port}`, 'an app listens on 0.0.0.0 at DATABRICKS_APP_PORT');
 
@@ -63,7 +74,10 @@ describe('the Databricks Apps sequence: npm install (production), npm run build,
       assert.deepEqual(argv.slice(1), args);
       assert.match(argv[0]!, /(^|\/)node$/);
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-      assert.deepEqual(environ.filter((e) => e.startsWith('NODE_OPTIONS=')), []);
+      assert.deepEqual(
+        environ.filter((e) => e.startsWith('NODE_OPTIONS=')),
+        [],
+      );
       assert.ok(!existsSync(join(clone.dir, 'node_modules/tsx')));
 
       const base = `http://127.0.0.1:${port}`;

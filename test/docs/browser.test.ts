@@ -81,9 +81,13 @@ describe('interactive docs in headless Chromium', { timeout: 120_000 }, () => {
     await page.locator('.opblock').first().waitFor();
     await page.locator('.info .title').filter({ hasText: 'Lakebase API' }).waitFor();
 
-    const listed = await page.locator('.opblock .opblock-summary').evaluateAll((summaries) =>
-      summaries.map((s) => `${s.querySelector('.opblock-summary-method')?.textContent?.trim()} ${s.querySelector('.opblock-summary-path')?.getAttribute('data-path')}`),
-    );
+    const listed = await page
+      .locator('.opblock .opblock-summary')
+      .evaluateAll((summaries) =>
+        summaries.map(
+          (s) => `${s.querySelector('.opblock-summary-method')?.textContent?.trim()} ${s.querySelector('.opblock-summary-path')?.getAttribute('data-path')}`,
+        ),
+      );
     const documented = service.router.operations.map((op) => `${op.method} ${op.template}`);
     assert.deepEqual([...listed].sort(), [...documented].sort(), 'every operation in the OpenAPI document, and nothing else');
 

@@ -32,7 +32,9 @@ describe('examples/lambda/index.ts', () => {
   // The entry reads process.env, as on Lambda: set what it needs, put everything back after.
   const touched = ['DATABASE_URL', 'PGHOST', 'DB_POOL_SIZE', 'DB_MAX_OVERFLOW', 'LOG_LEVEL', 'AUTH_MODE'];
   const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
-  before(async () => { database = await startTestDatabase(100); });
+  before(async () => {
+    database = await startTestDatabase(100);
+  });
   after(async () => {
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
@@ -48,9 +50,14 @@ describe('examples/lambda/index.ts', () => {
     const event = JSON.parse(readFileSync(new URL('../adapters/fixtures/apigw-v2-event.json', import.meta.url), 'utf8')) as APIGatewayProxyEventV2;
     try {
       // Secure by default: API Gateway makes the function reachable, so no AUTH_MODE is no start, in one line.
-      await assert.rejects(handler(event), (err: unknown) =>
-        err instanceof ConfigError && err.variable === 'AUTH_MODE' && !err.message.includes('\n') &&
-        /AUTH_MODE must be set on AWS Lambda.*one of apps-proxy, databricks-token, jwt, none/.test(err.message));
+      await assert.rejects(
+        handler(event),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.variable === 'AUTH_MODE' &&
+          !err.message.includes('\n') &&
+          /AUTH_MODE must be set on AWS Lambda.*one of apps-proxy, databricks-token, jwt, none/.test(err.message),
+      );
       process.env.AUTH_MODE = 'none';
       await assert.rejects(handler(event), (err: unknown) => err instanceof ConfigError && /embedded database is for local use only/.test(err.message));
       const { server } = database;
@@ -74,7 +81,9 @@ describe('examples/lambda/index.ts', () => {
       const entry = await bundleLambda(outDir);
       // Invokes the bundle as the Lambda runtime would: import, call handler(event), print the results.
       const probe = join(outDir, 'probe.mjs');
-      writeFileSync(probe, `
+      writeFileSync(
+        probe,
+        `
         import { readFileSync } from 'node:fs';
         const { handler } = await import(${JSON.stringify(pathToFileURL(entry).href)});
         const event = JSON.parse(readFileSync(${JSON.stringify(fileURLToPath(new URL('../adapters/fixtures/apigw-v1-event.json', import.meta.url)))}, 'utf8'));
@@ -82,9 +91,15 @@ describe('examples/lambda/index.ts', () => {
         const icon = await handler({ ...event, path: '/docs/favicon-32x32.png' });
         await handler.close();
         console.log(JSON.stringify({ trip, icon }));
-      `);
+      `,
+      );
       const { server } = database;
-      const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', AUTH_MODE: 'none', DATABASE_URL: `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}` };
+      const env = {
+        PATH: process.env.PATH,
+        LOG_LEVEL: 'silent',
+        AUTH_MODE: 'none',
+        DATABASE_URL: `postgresql://${server.user}:${server.password}@${server.host}:${server.port}/${server.database}`,
+      };
       const { stdout } = await run(process.execPath, [probe], { cwd: outDir, env, timeout: 30_000 });
       const { trip, icon } = JSON.parse(stdout) as Record<string, LambdaResult>;
       assert.equal(trip!.statusCode, 200);
@@ -116,17 +131,34 @@ describe('examples/fetch-server.ts', () => {
   test('serves the API over the embedded default and stops it on SIGTERM', async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'examples/fetch-server.ts'], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', SAMPLE_ROWS: '50', EMBEDDED_PG_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DB_POOL_SIZE: '1' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        SAMPLE_ROWS: '50',
+        EMBEDDED_PG_DATA_DIR: dataDir,
+        LOG_LEVEL: 'warn',
+        DB_POOL_SIZE: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
 
-    const base = await until('the example to listen', () => {
-      if (child!.exitCode !== null) throw new Error(`the example exited early:\n${output}`);
-      return /fetch adapter on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-    }, 90_000);
+    const base = await until(
+      'the example to listen',
+      () => {
+        if (child!.exitCode !== null) throw new Error(`the example exited early:\n${output}`);
+        return /fetch adapter on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      },
+      90_000,
+    );
 
     const count = await fetch(`${base}/trips/count`);
     assert.equal(count.status, 200);
@@ -135,7 +167,11 @@ describe('examples/fetch-server.ts', () => {
     assert.equal(head.status, 200);
     assert.ok(head.headers.get('etag'));
     assert.equal((await head.arrayBuffer()).byteLength, 0);
-    const written = await fetch(`${base}/trips/1/vendor`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'example-1' }, body: '{"vendor_id":"2"}' });
+    const written = await fetch(`${base}/trips/1/vendor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'example-1' },
+      body: '{"vendor_id":"2"}',
+    });
     assert.equal(written.status, 200);
     assert.equal(written.headers.get('x-request-id'), 'example-1');
     assert.equal((await written.json()).vendor_id, '2');

@@ -63,7 +63,10 @@ describe('page statements stay index scans at any depth', () => {
     test(`/trips/stream at cursor ${deepCursor} never scans the table sequentially (${mode})`, async () => {
       const types = nodeTypes(await plan(streamPageStatement(trips, deepCursor, PAGE_SIZE), mode));
       assert.ok(!types.includes('Seq Scan'), `plan has a Seq Scan: ${types.join(' > ')}`);
-      assert.ok(types.some((t) => t.startsWith('Index')), `plan has no index scan: ${types.join(' > ')}`);
+      assert.ok(
+        types.some((t) => t.startsWith('Index')),
+        `plan has no index scan: ${types.join(' > ')}`,
+      );
     });
 
     test(`/trips/pages never scans the table sequentially to learn has_next (${mode})`, async () => {

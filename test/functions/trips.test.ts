@@ -52,8 +52,14 @@ describe('GET /trips/{trip_id}', () => {
   });
 
   for (const [bad, why] of [
-    ['abc', /must be an integer/], ['1.5', /must be an integer/], ['0', /must be >= 1/], ['-4', /must be >= 1/],
-    ['1e3', /must be an integer/], ['99999999999999999999', /between 1 and/], ['%20', /must be an integer/], ['%E0%A4%A', /percent-encoding/],
+    ['abc', /must be an integer/],
+    ['1.5', /must be an integer/],
+    ['0', /must be >= 1/],
+    ['-4', /must be >= 1/],
+    ['1e3', /must be an integer/],
+    ['99999999999999999999', /between 1 and/],
+    ['%20', /must be an integer/],
+    ['%E0%A4%A', /percent-encoding/],
   ] as const) {
     test(`rejects trip_id "${bad}" with a 400 naming the field`, async () => {
       const res = await service.api.get(`/trips/${bad}`);
@@ -94,7 +100,10 @@ describe('GET /trips/sample', () => {
     const small = await startTestService({ database: service.database, env: { DEFAULT_POSTGRES_TABLE: 'tiny' } });
     try {
       const res = await small.api.get('/trips/sample');
-      assert.deepEqual([...res.body.sample_trip_ids].sort((a: number, b: number) => a - b), [3, 900, 1500]);
+      assert.deepEqual(
+        [...res.body.sample_trip_ids].sort((a: number, b: number) => a - b),
+        [3, 900, 1500],
+      );
     } finally {
       await small.close();
       await admin.query('DROP TABLE tiny');
@@ -127,14 +136,25 @@ describe('GET /trips/pages', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.trips.length, 100);
     assert.deepEqual(res.body.pagination, {
-      page: 1, page_size: 100, total_pages: Math.ceil(count / 100), total_count: count, has_next: true, has_previous: false,
+      page: 1,
+      page_size: 100,
+      total_pages: Math.ceil(count / 100),
+      total_count: count,
+      has_next: true,
+      has_previous: false,
     });
-    assert.deepEqual(res.body.trips.map((t: { id: number }) => t.id), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.deepEqual(
+      res.body.trips.map((t: { id: number }) => t.id),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
   });
 
   test('middle and last pages', async () => {
     const mid = await service.api.get('/trips/pages?page=3&page_size=7');
-    assert.deepEqual(mid.body.trips.map((t: { id: number }) => t.id), [15, 16, 17, 18, 19, 20, 21]);
+    assert.deepEqual(
+      mid.body.trips.map((t: { id: number }) => t.id),
+      [15, 16, 17, 18, 19, 20, 21],
+    );
     assert.equal(mid.body.pagination.has_previous, true);
     const last = await service.api.get('/trips/pages?page=20&page_size=100');
     assert.equal(last.body.trips.length, 100);
@@ -154,8 +174,15 @@ describe('GET /trips/pages', () => {
   });
 
   for (const [query, field] of [
-    ['page=0', 'page'], ['page=-1', 'page'], ['page=x', 'page'], ['page_size=0', 'page_size'], ['page_size=1001', 'page_size'],
-    ['include_count=yes', 'include_count'], ['pagesize=10', 'pagesize'], ['page=1&page=2', 'page'], ['page=', 'page'],
+    ['page=0', 'page'],
+    ['page=-1', 'page'],
+    ['page=x', 'page'],
+    ['page_size=0', 'page_size'],
+    ['page_size=1001', 'page_size'],
+    ['include_count=yes', 'include_count'],
+    ['pagesize=10', 'pagesize'],
+    ['page=1&page=2', 'page'],
+    ['page=', 'page'],
   ] as const) {
     test(`rejects ${query} naming ${field}`, async () => {
       const res = await service.api.get(`/trips/pages?${query}`);
@@ -185,7 +212,10 @@ describe('GET /trips/stream', () => {
     }
     assert.equal(ids.length, ROWS);
     assert.equal(new Set(ids).size, ROWS);
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+    );
     assert.equal(pages, Math.ceil(ROWS / 333));
   });
 
@@ -238,7 +268,12 @@ describe('GET /trips/stream', () => {
     assert.deepEqual(res.body, { trips: [], pagination: { page_size: 100, has_next: false, next_cursor: null, has_previous: true } });
   });
 
-  for (const [query, field] of [['cursor=-1', 'cursor'], ['cursor=abc', 'cursor'], ['page_size=5000', 'page_size'], ['after=3', 'after']] as const) {
+  for (const [query, field] of [
+    ['cursor=-1', 'cursor'],
+    ['cursor=abc', 'cursor'],
+    ['page_size=5000', 'page_size'],
+    ['after=3', 'after'],
+  ] as const) {
     test(`rejects ${query}`, async () => {
       const res = await service.api.get(`/trips/stream?${query}`);
       assert.equal(res.status, 400);
@@ -362,7 +397,10 @@ describe('service routes', () => {
   test('one log line per request with method, path, status and duration', async () => {
     const before = service.logs.lines.length;
     await service.api.get('/trips/5', { headers: { 'x-request-id': 'log-check-1' } });
-    const lines = service.logs.records().slice(before).filter((r) => r.reqId === 'log-check-1');
+    const lines = service.logs
+      .records()
+      .slice(before)
+      .filter((r) => r.reqId === 'log-check-1');
     assert.equal(lines.length, 1);
     assert.match(String(lines[0]!.msg), /^GET \/trips\/5 200 \d+\.\dms$/);
     assert.equal(lines[0]!.route, '/trips/{trip_id}');
@@ -375,7 +413,10 @@ describe('service routes', () => {
   test('a failed request logs the route it matched, so errors can be counted per route', async () => {
     const before = service.logs.lines.length;
     await service.api.get('/trips/abc', { headers: { 'x-request-id': 'log-check-2' } });
-    const line = service.logs.records().slice(before).find((r) => r.reqId === 'log-check-2');
+    const line = service.logs
+      .records()
+      .slice(before)
+      .find((r) => r.reqId === 'log-check-2');
     assert.equal(line?.status, 400);
     assert.equal(line?.route, '/trips/{trip_id}');
   });

@@ -172,7 +172,10 @@ describe('workspace emulator', () => {
     await lb.emulator.down();
     // The first call may fail on a kept-alive socket the shutdown closed; after that, the port refuses.
     await assert.rejects(call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat }));
-    await assert.rejects(call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat }), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED');
+    await assert.rejects(
+      call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat }),
+      (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED',
+    );
     await lb.emulator.up();
     assert.equal((await call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat })).status, 200);
     assert.ok(lb.emulator.stats.faultsInjected >= 3);

@@ -82,7 +82,11 @@ describe('workspace faults during token refresh', () => {
 
       await lb.emulator.up();
       const refreshesBefore = degraded.refreshCount;
-      const recovered = await waitFor('recovery', () => (stateOf(target).status === 'ok' && stateOf(target).refreshCount > refreshesBefore ? stateOf(target) : null), 6000);
+      const recovered = await waitFor(
+        'recovery',
+        () => (stateOf(target).status === 'ok' && stateOf(target).refreshCount > refreshesBefore ? stateOf(target) : null),
+        6000,
+      );
       assert.equal(recovered.lastError, null);
       assert.ok(recovered.refreshFailures >= 2);
       const loginsAfter = load.logins;
@@ -98,7 +102,10 @@ describe('workspace faults during token refresh', () => {
     }
     const failed = logs.records().filter((r) => String(r.msg).startsWith('Background token refresh failed'));
     assert.ok(failed.length >= 2);
-    assert.ok(failed.every((r) => typeof r.error === 'string' && r.error.length > 0), 'failures are logged with their reason');
+    assert.ok(
+      failed.every((r) => typeof r.error === 'string' && r.error.length > 0),
+      'failures are logged with their reason',
+    );
   });
 
   test('HTTP 503/500 and slow answers are retried with backoff', async () => {
@@ -114,9 +121,18 @@ describe('workspace faults during token refresh', () => {
         12_000,
       );
       assert.equal(recovered.valid, true);
-      const reasons = logs.records().filter((r) => String(r.msg).startsWith('Background token refresh failed')).map((r) => String(r.error));
-      assert.ok(reasons.some((r) => /HTTP 503|Emulated fault: HTTP 503/.test(r)), reasons.join(' | '));
-      assert.ok(reasons.some((r) => /did not answer within 1s/.test(r)), reasons.join(' | '));
+      const reasons = logs
+        .records()
+        .filter((r) => String(r.msg).startsWith('Background token refresh failed'))
+        .map((r) => String(r.error));
+      assert.ok(
+        reasons.some((r) => /HTTP 503|Emulated fault: HTTP 503/.test(r)),
+        reasons.join(' | '),
+      );
+      assert.ok(
+        reasons.some((r) => /did not answer within 1s/.test(r)),
+        reasons.join(' | '),
+      );
     } finally {
       lb.emulator.setFault(null);
       await target.close();

@@ -107,7 +107,13 @@ describe('resolveLakebaseTarget', () => {
 
   test('PG* injected without a password and without an instance or endpoint: one clear error', async () => {
     await expectStartupError(
-      { PGHOST: 'instance-1234.database.cloud.databricks.com', PGUSER: 'app', PGDATABASE: 'databricks_postgres', PGSSLMODE: 'require', DATABRICKS_CLIENT_ID: 'abc' },
+      {
+        PGHOST: 'instance-1234.database.cloud.databricks.com',
+        PGUSER: 'app',
+        PGDATABASE: 'databricks_postgres',
+        PGSSLMODE: 'require',
+        DATABRICKS_CLIENT_ID: 'abc',
+      },
       (err) => {
         assert.equal(err.variable, 'DATABRICKS_DATABASE_INSTANCE');
         assert.match(err.message, /PGHOST .* without PGPASSWORD/);

@@ -109,9 +109,14 @@ describe('token rotation under load', () => {
     const pool = poolFor({ ...target, password: token }, recyclingPool);
     try {
       const result = await runLoad(pool, null, () => Date.now() > expiresAt + 1500, 15_000);
-      t.diagnostic(`control: ${result.requests} requests, ${result.failures.length} failures, first at ${result.failures[0] ? result.failures[0].at - expiresAt : '-'} ms after expiry`);
+      t.diagnostic(
+        `control: ${result.requests} requests, ${result.failures.length} failures, first at ${result.failures[0] ? result.failures[0].at - expiresAt : '-'} ms after expiry`,
+      );
       assert.ok(result.failures.length > 0, 'new logins after expiry must fail');
-      assert.ok(result.failures.every((f) => f.code === '28P01'), JSON.stringify(result.failures.slice(0, 3)));
+      assert.ok(
+        result.failures.every((f) => f.code === '28P01'),
+        JSON.stringify(result.failures.slice(0, 3)),
+      );
       assert.ok(result.failures[0]!.at >= expiresAt - 50, 'nothing fails before the token expires');
       assert.ok(result.requests > result.failures.length, 'requests before expiry succeeded');
     } finally {

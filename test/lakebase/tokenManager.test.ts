@@ -72,12 +72,15 @@ describe('token refresh settings', () => {
   });
 
   test('a bad value names its variable; "*/50" style mistakes are explained', () => {
-    assert.throws(() => readTokenRefreshSettings({ TOKEN_REFRESH_CRON: 'every 50 minutes' }), (err: ConfigError) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.variable, 'TOKEN_REFRESH_CRON');
-      assert.match(err.message, /:00 and :50/);
-      return true;
-    });
+    assert.throws(
+      () => readTokenRefreshSettings({ TOKEN_REFRESH_CRON: 'every 50 minutes' }),
+      (err: ConfigError) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.variable, 'TOKEN_REFRESH_CRON');
+        assert.match(err.message, /:00 and :50/);
+        return true;
+      },
+    );
     assert.throws(() => readTokenRefreshSettings({ TOKEN_REFRESH_INTERVAL_SECONDS: 'soon' }), /TOKEN_REFRESH_INTERVAL_SECONDS/);
     assert.throws(() => readTokenRefreshSettings({ TOKEN_REFRESH_MARGIN_SECONDS: '-1' }), /TOKEN_REFRESH_MARGIN_SECONDS/);
     assert.throws(

@@ -88,7 +88,10 @@ class LoginGate {
         gate.sockets.add(upstream);
         client.pipe(upstream).pipe(client);
         client.resume();
-        const end = () => { client.destroy(); upstream.destroy(); };
+        const end = () => {
+          client.destroy();
+          upstream.destroy();
+        };
         client.on('error', end).on('close', end);
         upstream.on('error', end).on('close', end);
       };

@@ -53,12 +53,15 @@ for (const [variable, value, message] of [
   ['MAX_HEADER_BYTES', '100', /MAX_HEADER_BYTES must be between 1024/],
 ] as const) {
   test(`${variable}=${value} is refused with a message naming it`, () => {
-    assert.throws(() => loadConfig({ [variable]: value }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.variable, variable);
-      assert.match(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ [variable]: value }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.variable, variable);
+        assert.match(err.message, message);
+        return true;
+      },
+    );
   });
 }
 

@@ -34,10 +34,17 @@ function documentWithSleep() {
 }
 
 let database: TestDatabase;
-before(async () => { database = await startTestDatabase(100); });
-after(async () => { await database?.stop(); });
+before(async () => {
+  database = await startTestDatabase(100);
+});
+after(async () => {
+  await database?.stop();
+});
 
-async function serviceWith(env: Record<string, string>, target?: Partial<ConnectionTarget>): Promise<{ ctx: Context; api: ApiClient; logs: ReturnType<typeof captureLogs> }> {
+async function serviceWith(
+  env: Record<string, string>,
+  target?: Partial<ConnectionTarget>,
+): Promise<{ ctx: Context; api: ApiClient; logs: ReturnType<typeof captureLogs> }> {
   const config = loadConfig(env);
   const logs = captureLogs();
   const { server } = database;
@@ -47,8 +54,16 @@ async function serviceWith(env: Record<string, string>, target?: Partial<Connect
     version: 'test',
     warm: false,
     target: {
-      mode: 'postgres', host: server.host, port: server.port, database: server.database, user: server.user, password: server.password,
-      ssl: false, description: 'test', close: async () => undefined, ...target,
+      mode: 'postgres',
+      host: server.host,
+      port: server.port,
+      database: server.database,
+      user: server.user,
+      password: server.password,
+      ssl: false,
+      description: 'test',
+      close: async () => undefined,
+      ...target,
     },
   });
   const document = documentWithSleep();
@@ -68,7 +83,13 @@ test('a statement past DB_COMMAND_TIMEOUT is cancelled by the server and answere
     const answeredMs = Date.now() - started;
     const { rows } = await database.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'");
     assert.equal(rows[0].n, 0, 'nothing is left running on the server');
-    reportFigures('statement timeout', { command_timeout_ms: 300, statement_ms: 5000, status: res.status, answered_after_ms: answeredMs, left_running_on_server: rows[0].n });
+    reportFigures('statement timeout', {
+      command_timeout_ms: 300,
+      statement_ms: 5000,
+      status: res.status,
+      answered_after_ms: answeredMs,
+      left_running_on_server: rows[0].n,
+    });
   } finally {
     await ctx.close();
   }
@@ -88,7 +109,14 @@ test('an exhausted pool answers 503 within DB_POOL_TIMEOUT and recovers when a c
     assert.equal((await slow).status, 200);
     const recovered = await api.get('/trips/count');
     assert.equal(recovered.status, 200);
-    reportFigures('pool exhaustion', { pool_max: 1, pool_timeout_ms: 500, starved_status: starved.status, starved_waited_ms: waited, holder_status: 200, next_request_status: recovered.status });
+    reportFigures('pool exhaustion', {
+      pool_max: 1,
+      pool_timeout_ms: 500,
+      starved_status: starved.status,
+      starved_waited_ms: waited,
+      holder_status: 200,
+      next_request_status: recovered.status,
+    });
   } finally {
     await ctx.close();
   }

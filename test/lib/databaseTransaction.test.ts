@@ -28,14 +28,19 @@ after(async () => {
 test('a connection lost between the statements of a transaction is a 503, not a crash, and is not reused', async () => {
   const faults = watchProcessFaults();
   try {
-    const outcome = await ctx.db.transaction(async (client) => {
-      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      const ended = new Promise((resolve) => client.once('end', resolve));
-      // A restart or failover ends the session while the transaction waits between statements.
-      await database.admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
-      await ended;
-      return client.query('SELECT 1');
-    }).then(() => undefined, (err: unknown) => err);
+    const outcome = await ctx.db
+      .transaction(async (client) => {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        const ended = new Promise((resolve) => client.once('end', resolve));
+        // A restart or failover ends the session while the transaction waits between statements.
+        await database.admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        await ended;
+        return client.query('SELECT 1');
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
 
     assert.ok(outcome instanceof ApiError, 'the transaction fails with a typed error');
     assert.equal(outcome.status, 503);

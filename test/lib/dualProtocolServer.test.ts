@@ -31,9 +31,13 @@ function h2Request(session: http2.ClientHttp2Session, headers: Record<string, st
       responseHeaders = h;
       status = Number(h[':status']);
     });
-    stream.on('data', (chunk: string) => { text += chunk; });
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+    });
     stream.once('error', reject);
-    stream.once('close', () => (status ? resolve({ status, headers: responseHeaders, text }) : reject(new Error(`stream closed without a response (rst ${stream.rstCode})`))));
+    stream.once('close', () =>
+      status ? resolve({ status, headers: responseHeaders, text }) : reject(new Error(`stream closed without a response (rst ${stream.rstCode})`)),
+    );
     if (body !== undefined) stream.end(body);
   });
 }
@@ -52,10 +56,12 @@ function makeServer(http1: RequestListener, h2: Http2StreamHandler): Server {
 }
 
 function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    resolve(typeof address === 'object' && address ? address.port : 0);
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    }),
+  );
 }
 
 /**
@@ -126,7 +132,11 @@ describe('transport: one port, two protocols', { timeout: 30_000 }, () => {
       },
     );
     const port = await listen(dual);
-    const bothStarted = new Promise<void>((resolve) => { onStarted = () => { if (started.length === 2) resolve(); }; });
+    const bothStarted = new Promise<void>((resolve) => {
+      onStarted = () => {
+        if (started.length === 2) resolve();
+      };
+    });
     const h1 = fetch(`http://127.0.0.1:${port}/slow`);
     const session = await connectH2(port);
     const h2 = h2Request(session, { ':path': '/slow' });
@@ -146,8 +156,13 @@ describe('transport: one port, two protocols', { timeout: 30_000 }, () => {
 
   test('a connection that never finishes its request is closed when the grace period ends', async () => {
     let arrived: () => void = () => undefined;
-    const inHandler = new Promise<void>((resolve) => { arrived = resolve; });
-    const dual = makeServer(() => arrived(), () => undefined);
+    const inHandler = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const dual = makeServer(
+      () => arrived(),
+      () => undefined,
+    );
     const port = await listen(dual);
     const stuck = fetch(`http://127.0.0.1:${port}/never`).catch((err: unknown) => err);
     await inHandler;
@@ -232,7 +247,10 @@ describe('h2c through the shared router', { timeout: 60_000 }, () => {
     assert.equal((await h2('GET', '/trips/count')).status, 200);
 
     // Declared too large: answered at once, without waiting for a body that may never come.
-    const declared = session.request({ ':method': 'POST', ':path': '/trips/7/vendor', 'content-type': 'application/json', 'content-length': '99999999' }, { endStream: false });
+    const declared = session.request(
+      { ':method': 'POST', ':path': '/trips/7/vendor', 'content-type': 'application/json', 'content-length': '99999999' },
+      { endStream: false },
+    );
     declared.write('{');
     const status = await new Promise<number>((resolve, reject) => {
       declared.once('response', (h) => resolve(Number(h[':status'])));
@@ -243,7 +261,13 @@ describe('h2c through the shared router', { timeout: 60_000 }, () => {
     // be consumed), and then session.close() never completes: the server's side closes either way.
     const problem = await new Promise<string>((resolve, reject) => {
       let text = '';
-      declared.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).once('end', () => resolve(text)).once('error', reject);
+      declared
+        .setEncoding('utf8')
+        .on('data', (chunk: string) => {
+          text += chunk;
+        })
+        .once('end', () => resolve(text))
+        .once('error', reject);
     });
     declared.close();
     assert.equal(status, 413);

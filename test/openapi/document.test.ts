@@ -14,7 +14,9 @@ const fakeContext = { config: loadConfig({}), logger: captureLogs().logger, vers
 
 function operationIds(): string[] {
   return Object.values(document.paths ?? {}).flatMap((item: PathItemObject) =>
-    (['get', 'post', 'put', 'patch', 'delete'] as const).flatMap((m) => ((item[m] as OperationObject | undefined)?.operationId ? [(item[m] as OperationObject).operationId!] : [])),
+    (['get', 'post', 'put', 'patch', 'delete'] as const).flatMap((m) =>
+      (item[m] as OperationObject | undefined)?.operationId ? [(item[m] as OperationObject).operationId!] : [],
+    ),
   );
 }
 

@@ -51,7 +51,12 @@ test('shutdown is observable: readiness 503 first, then in-flight requests finis
     assert.deepEqual(((await ready.json()) as { failing: string[] }).failing, ['server']);
 
     // After the drain the listener refuses new connections, while the request in flight still waits.
-    await eventually('the listener to close', () => fetch(`${base}/health`).then(() => undefined, () => true));
+    await eventually('the listener to close', () =>
+      fetch(`${base}/health`).then(
+        () => undefined,
+        () => true,
+      ),
+    );
     assert.equal(service.ctx.pool.ended, false, 'the pool stays open for the request in flight');
     assert.ok(messages().includes('Listener closed to new connections; finishing in-flight requests'));
 
@@ -83,6 +88,13 @@ test('shutdown is observable: readiness 503 first, then in-flight requests finis
     at('In-flight requests finished; closing the database pool'),
     at('Database pool closed'),
   ];
-  assert.ok(order.every((i) => i >= 0), `all steps logged: ${order}`);
-  assert.deepEqual([...order].sort((a, b) => a - b), order, 'in this order');
+  assert.ok(
+    order.every((i) => i >= 0),
+    `all steps logged: ${order}`,
+  );
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    order,
+    'in this order',
+  );
 });

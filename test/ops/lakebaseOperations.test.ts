@@ -60,10 +60,15 @@ test('with a Lakebase token: ready, token reported; 503 naming the token once it
   assert.equal(sampleValue(metrics, 'lakebase_api_info', { mode: 'lakebase-provisioned' }), 1);
 
   await lb.emulator.down();
-  const expired = await waitFor('readiness to fail on the expired token', async () => {
-    const res = await api.get('/health/ready');
-    return res.status === 503 && res.body.failing.includes('token') ? res : null;
-  }, 15_000, 200);
+  const expired = await waitFor(
+    'readiness to fail on the expired token',
+    async () => {
+      const res = await api.get('/health/ready');
+      return res.status === 503 && res.body.failing.includes('token') ? res : null;
+    },
+    15_000,
+    200,
+  );
   assert.equal(expired.body.checks.token.valid, false);
   assert.ok(expired.body.checks.token.last_error, 'the refresh error is shown');
   metrics = await scrape();
@@ -72,10 +77,15 @@ test('with a Lakebase token: ready, token reported; 503 naming the token once it
   assert.ok(sampleValue(metrics, 'lakebase_api_token_expiry_seconds') <= 0);
 
   await lb.emulator.up();
-  const back = await waitFor('readiness back with a fresh token', async () => {
-    const res = await api.get('/health/ready');
-    return res.status === 200 ? res : null;
-  }, 15_000, 200);
+  const back = await waitFor(
+    'readiness back with a fresh token',
+    async () => {
+      const res = await api.get('/health/ready');
+      return res.status === 200 ? res : null;
+    },
+    15_000,
+    200,
+  );
   assert.equal(back.body.checks.token.valid, true);
   assert.equal((await api.get('/trips/count')).status, 200);
 

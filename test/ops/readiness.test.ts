@@ -79,11 +79,15 @@ describe('GET /health/ready follows the database', () => {
     // The warm idle connections were cut by the stop (lost); probes could not open new ones (connect).
     const moved = (m: typeof errorsBefore, kind: string) =>
       sampleValue(m, 'lakebase_api_db_connection_errors_total', { kind }) - sampleValue(errorsBefore, 'lakebase_api_db_connection_errors_total', { kind });
-    const errorsDuring = await eventually('both kinds of connection error counted', async () => {
-      await service.api.get('/health/ready');
-      const m = await scrape(service);
-      return moved(m, 'lost') > 0 && moved(m, 'connect') > 0 ? m : undefined;
-    }, 10_000);
+    const errorsDuring = await eventually(
+      'both kinds of connection error counted',
+      async () => {
+        await service.api.get('/health/ready');
+        const m = await scrape(service);
+        return moved(m, 'lost') > 0 && moved(m, 'connect') > 0 ? m : undefined;
+      },
+      10_000,
+    );
     assert.equal(
       sampleValue(errorsDuring, 'lakebase_api_http_requests_total', { method: 'GET', route: '/health/ready', status: '503' }),
       sampleValue(errorsDuring, 'lakebase_api_http_request_duration_seconds_count', { method: 'GET', route: '/health/ready', status: '503' }),

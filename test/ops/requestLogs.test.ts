@@ -77,7 +77,14 @@ describe('request ids', () => {
     // A broken handler: the generic 500 names the request id, the error line in the log shares it.
     const { createRouter } = await import('../../lib/http/router.ts');
     const { handlers } = await import('../../functions/index.ts');
-    const broken = createRouter(service.ctx, { handlers: { ...handlers, getHealth: async () => { throw new Error('boom: internal detail'); } } });
+    const broken = createRouter(service.ctx, {
+      handlers: {
+        ...handlers,
+        getHealth: async () => {
+          throw new Error('boom: internal detail');
+        },
+      },
+    });
     const failed = await broken.handle({ method: 'GET', url: '/health', headers: { 'x-request-id': id } });
     assert.equal(failed.status, 500);
     const body = JSON.parse(String(failed.body));

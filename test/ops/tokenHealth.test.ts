@@ -136,7 +136,16 @@ describe('readiness and metrics report the OAuth token', () => {
   });
 
   test('before any token was obtained the gauges are NaN, not a misleading 0', async () => {
-    tokens.current = { valid: false, expiresAt: null, secondsToExpiry: null, ageSeconds: null, lastRefreshAt: null, lastError: null, refreshCount: 0, refreshFailures: 0 };
+    tokens.current = {
+      valid: false,
+      expiresAt: null,
+      secondsToExpiry: null,
+      ageSeconds: null,
+      lastRefreshAt: null,
+      lastError: null,
+      refreshCount: 0,
+      refreshFailures: 0,
+    };
     const res = await api.get('/health/ready');
     assert.equal(res.status, 503);
     assert.equal(res.body.checks.token.minutes_to_expiry, null);
@@ -169,7 +178,10 @@ describe('without OAuth', () => {
       const res = await request(createExpressApp(createRouter(ctx), { maxBodyBytes: 1024 })).get('/metrics');
       const metrics = parsePrometheusText(res.text);
       assert.ok(metrics.has('lakebase_api_db_pool_connections'));
-      assert.deepEqual([...metrics.keys()].filter((name) => name.startsWith('lakebase_api_token_')), []);
+      assert.deepEqual(
+        [...metrics.keys()].filter((name) => name.startsWith('lakebase_api_token_')),
+        [],
+      );
       assert.equal(samples(metrics, 'lakebase_api_info', { mode: 'embedded' }).length, 1);
     } finally {
       await ctx.close();

@@ -21,7 +21,10 @@ function quickStartCommands(): string[] {
   assert.ok(block, 'README.md has a shell code block');
   const before = readme.slice(0, block.index);
   assert.match(before.trim(), /^# [^\n]+$/, 'the commands are the first thing after the title');
-  return block[1]!.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+  return block[1]!
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter(Boolean);
 }
 
 describe('README quick start on a clean clone', { timeout: 420_000 }, () => {
@@ -37,17 +40,25 @@ describe('README quick start on a clean clone', { timeout: 420_000 }, () => {
     assert.deepEqual(commands, ['npm install && npm start', 'npm test']);
     const pkg = JSON.parse(readFileSync(join(clone.dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     assert.ok(pkg.scripts.test, 'package.json has a test script');
-    const ci = readFileSync(join(clone.dir, '.ci/run'), 'utf8').split('\n').map((l) => l.trim());
+    const ci = readFileSync(join(clone.dir, '.ci/run'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     assert.ok(ci.includes(commands[1]!), `.ci/run runs "${commands[1]}"`);
   });
 
   test(`"${commands[0]}" as written starts the API`, async () => {
     // Exactly the README's line, through a shell; only where to listen and how much to seed differ.
-    const started = await startUntilListening('bash', ['-c', commands[0]!], clone.dir, cleanEnv({
-      PORT: '0',
-      SAMPLE_ROWS: '1200',
-      EMBEDDED_PG_DATA_DIR: join(clone.work, 'data-readme'),
-    }), 240_000);
+    const started = await startUntilListening(
+      'bash',
+      ['-c', commands[0]!],
+      clone.dir,
+      cleanEnv({
+        PORT: '0',
+        SAMPLE_ROWS: '1200',
+        EMBEDDED_PG_DATA_DIR: join(clone.work, 'data-readme'),
+      }),
+      240_000,
+    );
     try {
       assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'locally it binds loopback');
       assert.ok(existsSync(join(clone.dir, 'node_modules/playwright-core')), 'npm install (no NODE_ENV) also installs devDependencies');

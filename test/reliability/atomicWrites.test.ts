@@ -124,8 +124,11 @@ test('concurrent vendor updates under load and faults: every acknowledged write 
       const vendor = `${kind}${worker}x${seq}`;
       if (kind === 'w') committable.add(vendor);
       return {
-        method: 'POST', path: `/trips/${trip}/vendor`, tag: `write:${trip}:${vendor}`,
-        headers: { ...sent.headers, 'content-type': 'application/json' }, body: JSON.stringify({ vendor_id: vendor }),
+        method: 'POST',
+        path: `/trips/${trip}/vendor`,
+        tag: `write:${trip}:${vendor}`,
+        headers: { ...sent.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ vendor_id: vendor }),
       };
     }
     const trip = touched[(worker * 31 + seq * 17) % touched.length]!;
@@ -163,7 +166,9 @@ test('concurrent vendor updates under load and faults: every acknowledged write 
   const duplicates = audit.length - committed.size;
   const lastCommitted = new Map<number, string>();
   for (const a of audit) lastCommitted.set(a.trip_id, a.vendor_id);
-  const { rows: finalRows } = await admin.query<{ id: number; vendor_id: string }>('SELECT id::int, vendor_id FROM nyc_train_synced WHERE id = ANY($1)', [touched]);
+  const { rows: finalRows } = await admin.query<{ id: number; vendor_id: string }>('SELECT id::int, vendor_id FROM nyc_train_synced WHERE id = ANY($1)', [
+    touched,
+  ]);
   const checksumAfter = await otherColumnsChecksum(admin);
 
   const acknowledged = writes.filter((w) => w.status === 200);
@@ -213,14 +218,30 @@ test('concurrent vendor updates under load and faults: every acknowledged write 
   });
 
   assert.deepEqual(faults.faults, []);
-  assert.deepEqual(unexpectedStatuses.map((w) => `${w.vendor} → ${w.status} ${w.error ?? ''}`), [], 'writes end in 200, an injected 500, a 504 or a 503');
+  assert.deepEqual(
+    unexpectedStatuses.map((w) => `${w.vendor} → ${w.status} ${w.error ?? ''}`),
+    [],
+    'writes end in 200, an injected 500, a 504 or a 503',
+  );
   assert.ok(acknowledged.length > 100, `enough writes succeeded (${acknowledged.length})`);
   assert.ok(writes.some((w) => w.status === 500) && writes.some((w) => w.status === 504), 'the injected failures and timeouts happened');
-  assert.deepEqual(lostAcks.map((w) => w.vendor), [], 'every acknowledged write committed');
+  assert.deepEqual(
+    lostAcks.map((w) => w.vendor),
+    [],
+    'every acknowledged write committed',
+  );
   assert.equal(duplicates, 0, 'no write committed twice');
-  assert.deepEqual(leftovers.map((w) => `${w.vendor} → ${w.status}`), [], 'a write answered with an error left nothing behind');
+  assert.deepEqual(
+    leftovers.map((w) => `${w.vendor} → ${w.status}`),
+    [],
+    'a write answered with an error left nothing behind',
+  );
   assert.deepEqual(notAnswered, [], 'every committed value came from a write this test sent and saw answered');
-  assert.deepEqual(tornResponses.map((w) => w.vendor), [], 'each acknowledged write returned the trip as written, other columns untouched');
+  assert.deepEqual(
+    tornResponses.map((w) => w.vendor),
+    [],
+    'each acknowledged write returned the trip as written, other columns untouched',
+  );
   assert.deepEqual(tornReads, [], 'no read showed a half-written trip or a value nobody wrote');
   assert.deepEqual(wrongFinal, [], 'each trip ends at its last committed write');
   assert.equal(checksumAfter, checksumBefore, 'no other column changed anywhere in the table');

@@ -49,7 +49,14 @@ interface InFlight {
 /** A request on its own connection, so hanging up closes the socket the server sees. */
 function startRequest(method: string, path: string, body?: string): InFlight {
   let answered = false;
-  const req: ClientRequest = httpRequest({ host: '127.0.0.1', port: http.port, method, path, agent: false, headers: { ...sent.headers, ...(body ? { 'content-type': 'application/json' } : {}) } });
+  const req: ClientRequest = httpRequest({
+    host: '127.0.0.1',
+    port: http.port,
+    method,
+    path,
+    agent: false,
+    headers: { ...sent.headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+  });
   req.on('error', () => undefined); // the hang-up is ours
   req.on('response', (res) => {
     answered = true;
@@ -97,10 +104,18 @@ test('a client that hangs up during a slow uncached read: the statement is cance
   await pollUntil('the statement to stop', 10_000, async () => ((await serverStatements()).sleeping === 0 ? true : undefined));
   const cancelMs = performance.now() - hungUpAt;
   const idle = await quiesced();
-  const line = await pollUntil('the request log line', 5000, () => service.logs.records().slice(logStart).find((r) => r.route === '/test/sleep'));
+  const line = await pollUntil('the request log line', 5000, () =>
+    service.logs
+      .records()
+      .slice(logStart)
+      .find((r) => r.route === '/test/sleep'),
+  );
 
   reportFigures('client hangs up during a slow uncached read', {
-    statement_stopped_after_ms: Math.round(cancelMs), logged_status: Number(line.status), pool_end: idle.pool, server_backends_end: idle.backends,
+    statement_stopped_after_ms: Math.round(cancelMs),
+    logged_status: Number(line.status),
+    pool_end: idle.pool,
+    server_backends_end: idle.backends,
   });
   assert.ok(cancelMs < 3000, `the 30 s statement stopped ${cancelMs.toFixed(0)} ms after the hang-up`);
   assert.equal(line.status, 499, 'logged as Client Closed Request, not as an error');
@@ -120,7 +135,12 @@ test('a client that hangs up during a shared (cached) read: the load finishes an
   });
   assert.equal(next.headers['x-cache'], 'HIT', 'the finished load was stored for the next caller');
   const idle = await quiesced();
-  reportFigures('client hangs up during a shared (cached) read', { statement_still_running_300_ms_after_hang_up: true, next_caller: next.headers['x-cache']!, pool_end: idle.pool, server_backends_end: idle.backends });
+  reportFigures('client hangs up during a shared (cached) read', {
+    statement_still_running_300_ms_after_hang_up: true,
+    next_caller: next.headers['x-cache']!,
+    pool_end: idle.pool,
+    server_backends_end: idle.backends,
+  });
 });
 
 test('hundreds of clients hanging up at random moments on every kind of request leak nothing', async () => {
@@ -168,12 +188,14 @@ test('hundreds of clients hanging up at random moments on every kind of request 
     if (inFlight.answered()) answeredBeforeHangUp++;
     inFlight.hangUp();
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < TOTAL) {
-      next++;
-      await one();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < TOTAL) {
+        next++;
+        await one();
+      }
+    }),
+  );
 
   const idle = await quiesced(15_000);
   const after = await Promise.all(Array.from({ length: 20 }, (_, i) => service.api.get(`/trips/${i + 1}`)));
@@ -183,13 +205,23 @@ test('hundreds of clients hanging up at random moments on every kind of request 
   const serverErrors = logs.filter((l) => /"status":5\d\d/.test(l)).length;
 
   reportFigures('hundreds of random client hang-ups', {
-    requests: TOTAL, ...Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k.replace(/ /g, '_'), v])),
-    answered_before_hang_up: answeredBeforeHangUp, logged_499: closedLogged, logged_5xx: serverErrors,
-    quiesce_ms: Math.round(idle.ms), pool_end: idle.pool, server_backends_end: idle.backends, secret_hits: scanner.hits.length,
+    requests: TOTAL,
+    ...Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k.replace(/ /g, '_'), v])),
+    answered_before_hang_up: answeredBeforeHangUp,
+    logged_499: closedLogged,
+    logged_5xx: serverErrors,
+    quiesce_ms: Math.round(idle.ms),
+    pool_end: idle.pool,
+    server_backends_end: idle.backends,
+    secret_hits: scanner.hits.length,
   });
   assert.deepEqual(faults.faults, [], 'the process never crashed');
   assert.ok(idle.pool <= POOL_MAX, `pool holds ${idle.pool}`);
   assert.equal(serverErrors, 0, 'a hang-up is never logged as a server error');
-  assert.deepEqual(after.map((r) => r.status), Array(20).fill(200), 'the service answers normally afterwards');
+  assert.deepEqual(
+    after.map((r) => r.status),
+    Array(20).fill(200),
+    'the service answers normally afterwards',
+  );
   assert.deepEqual(scanner.hits, []);
 });

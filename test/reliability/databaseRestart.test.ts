@@ -38,7 +38,12 @@ before(async () => {
   db = await startRestartableDatabase(ROWS);
   service = await startTestService({
     database: { server: db, admin: db.admin, stop: () => db.destroy() },
-    env: { DB_POOL_SIZE: String(POOL_SIZE), DB_MAX_OVERFLOW: String(POOL_MAX - POOL_SIZE), DB_POOL_TIMEOUT: String(POOL_TIMEOUT_S), DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S) },
+    env: {
+      DB_POOL_SIZE: String(POOL_SIZE),
+      DB_MAX_OVERFLOW: String(POOL_MAX - POOL_SIZE),
+      DB_POOL_TIMEOUT: String(POOL_TIMEOUT_S),
+      DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S),
+    },
   });
   http = await listenOnLoopback(service);
 });
@@ -54,10 +59,20 @@ function mix(worker: number, seq: number): LoadRequest {
   const id = 1 + ((worker * 7919 + seq * 104729) % ROWS);
   const headers = { ...sent.headers };
   switch (seq % 4) {
-    case 0: return { method: 'GET', path: '/trips/sample', headers, tag: 'database' };
-    case 1: return { method: 'GET', path: `/trips/${id}`, headers: { ...headers, 'cache-control': 'no-cache' }, tag: 'database' };
-    case 2: return { method: 'POST', path: `/trips/${id}/vendor`, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ vendor_id: String(1 + (seq % 2)) }), tag: 'database' };
-    default: return { method: 'GET', path: '/trips/count', headers, tag: 'cached' };
+    case 0:
+      return { method: 'GET', path: '/trips/sample', headers, tag: 'database' };
+    case 1:
+      return { method: 'GET', path: `/trips/${id}`, headers: { ...headers, 'cache-control': 'no-cache' }, tag: 'database' };
+    case 2:
+      return {
+        method: 'POST',
+        path: `/trips/${id}/vendor`,
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ vendor_id: String(1 + (seq % 2)) }),
+        tag: 'database',
+      };
+    default:
+      return { method: 'GET', path: '/trips/count', headers, tag: 'cached' };
   }
 }
 
@@ -75,13 +90,15 @@ interface Fault {
   run(): Promise<{ downAt: number }>;
 }
 
-const stopFor = (mode: StopMode): Fault['run'] => async () => {
-  await db.stop(mode);
-  const downAt = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS)); // the injected outage itself
-  await db.start();
-  return { downAt };
-};
+const stopFor =
+  (mode: StopMode): Fault['run'] =>
+  async () => {
+    await db.stop(mode);
+    const downAt = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS)); // the injected outage itself
+    await db.start();
+    return { downAt };
+  };
 
 const FAULTS: Fault[] = [
   { name: 'database restart (fast shutdown)', run: stopFor('fast') },
@@ -105,7 +122,9 @@ for (const fault of FAULTS) {
     const outcomes: Array<Pick<LoadOutcome, 'status' | 'error' | 'startedAt' | 'ms'> & { tag: string; retryAfter: string | null; problem: boolean }> = [];
     let stopLoad = false;
     let poolMaxSeen = 0;
-    const poolSampler = setInterval(() => { poolMaxSeen = Math.max(poolMaxSeen, service.ctx.pool.totalCount); }, 20);
+    const poolSampler = setInterval(() => {
+      poolMaxSeen = Math.max(poolMaxSeen, service.ctx.pool.totalCount);
+    }, 20);
 
     const load = runLoad({
       baseUrl: http.baseUrl,
@@ -116,7 +135,11 @@ for (const fault of FAULTS) {
       onOutcome: (o) => {
         scanner.scanResponse(`${o.request.method} ${o.request.path}`, o.headers, o.text);
         outcomes.push({
-          status: o.status, error: o.error, startedAt: o.startedAt, ms: o.ms, tag: o.request.tag ?? '',
+          status: o.status,
+          error: o.error,
+          startedAt: o.startedAt,
+          ms: o.ms,
+          tag: o.request.tag ?? '',
           retryAfter: o.headers?.get('retry-after') ?? null,
           problem: /^application\/problem\+json/.test(o.headers?.get('content-type') ?? ''),
         });
@@ -130,7 +153,8 @@ for (const fault of FAULTS) {
       const { downAt } = await fault.run();
       const readyAt = performance.now();
       const firstSuccess = await pollUntil('a successful database request after the restart', 10_000, () =>
-        outcomes.find((o) => o.tag === 'database' && o.status === 200 && o.startedAt >= readyAt));
+        outcomes.find((o) => o.tag === 'database' && o.status === 200 && o.startedAt >= readyAt),
+      );
       const recoveredAt = firstSuccess.startedAt + firstSuccess.ms;
       // Keep the load on for a while after recovery: no broken connection may surface later.
       const settledAt = recoveredAt + 1000;
@@ -179,17 +203,31 @@ for (const fault of FAULTS) {
       });
 
       assert.deepEqual(faults.faults, [], 'the process never crashed');
-      assert.deepEqual(unexpected.map((o) => o.error ?? o.status), [], 'every request got a 200, 503 or 504; none hung or failed otherwise');
+      assert.deepEqual(
+        unexpected.map((o) => o.error ?? o.status),
+        [],
+        'every request got a 200, 503 or 504; none hung or failed otherwise',
+      );
       assert.ok(unavailable.length > 0, 'the outage was seen');
       for (const o of unavailable) {
         assert.ok(o.problem, '503/504 is a problem+json');
         assert.ok(Number(o.retryAfter) > 0, '503/504 carries Retry-After');
       }
-      assert.ok(slowestDuringOutage < ANSWER_BOUND_MS + 1500, `answers during the outage within ${ANSWER_BOUND_MS} ms (slowest ${slowestDuringOutage.toFixed(0)} ms)`);
+      assert.ok(
+        slowestDuringOutage < ANSWER_BOUND_MS + 1500,
+        `answers during the outage within ${ANSWER_BOUND_MS} ms (slowest ${slowestDuringOutage.toFixed(0)} ms)`,
+      );
       assert.ok(recoveredAt - readyAt < 5000, `first success ${(recoveredAt - readyAt).toFixed(0)} ms after the database was back`);
-      assert.deepEqual(stillFailing.map((o) => o.status), [], 'no failure once recovered: broken connections were discarded');
+      assert.deepEqual(
+        stillFailing.map((o) => o.status),
+        [],
+        'no failure once recovered: broken connections were discarded',
+      );
       assert.ok(poolMaxSeen <= POOL_MAX, `pool never above ${POOL_MAX} (saw ${poolMaxSeen})`);
-      assert.ok(logs.some((l) => /"status":50[34]/.test(l)), '503/504s are logged');
+      assert.ok(
+        logs.some((l) => /"status":50[34]/.test(l)),
+        '503/504s are logged',
+      );
       assert.deepEqual(scanner.hits, [], 'no secret in any log line or response');
     } finally {
       stopLoad = true;

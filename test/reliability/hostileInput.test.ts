@@ -34,7 +34,7 @@ after(async () => {
 });
 
 async function tableChecksum(): Promise<string> {
-  const { rows } = await service.database.admin.query<{ sum: string }>('SELECT md5(string_agg(t::text, \',\' ORDER BY id)) AS sum FROM nyc_train_synced t');
+  const { rows } = await service.database.admin.query<{ sum: string }>("SELECT md5(string_agg(t::text, ',' ORDER BY id)) AS sum FROM nyc_train_synced t");
   return rows[0]!.sum;
 }
 
@@ -42,7 +42,9 @@ async function tableChecksum(): Promise<string> {
 function withCredentials(bytes: Buffer): Buffer {
   const lineEnd = bytes.indexOf('\r\n');
   if (lineEnd === -1) return bytes;
-  const extra = Object.entries(sent.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(sent.headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   return Buffer.concat([bytes.subarray(0, lineEnd + 2), Buffer.from(extra), bytes.subarray(lineEnd + 2)]);
 }
 
@@ -80,7 +82,10 @@ test('thousands of malformed requests from the OpenAPI document: no 5xx, every e
     }
     if (res.status >= 500) return fail(request, res, 'a 5xx');
     if (res.headers['x-powered-by'] !== undefined) fail(request, res, 'X-Powered-By');
-    for (const [name, value] of [['x-content-type-options', 'nosniff'], ['referrer-policy', 'no-referrer']] as const) {
+    for (const [name, value] of [
+      ['x-content-type-options', 'nosniff'],
+      ['referrer-policy', 'no-referrer'],
+    ] as const) {
       if (res.headers[name] !== value) fail(request, res, `${name} is ${res.headers[name]}`);
     }
     if (!res.headers['content-security-policy']) fail(request, res, 'no CSP');
@@ -111,17 +116,21 @@ test('thousands of malformed requests from the OpenAPI document: no 5xx, every e
 
   const started = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < requests.length) {
-      const request = requests[next++]!;
-      check(request, await sendRaw(http.port, withCredentials(request.bytes), 5000));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < requests.length) {
+        const request = requests[next++]!;
+        check(request, await sendRaw(http.port, withCredentials(request.bytes), 5000));
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   const checksumAfter = await tableChecksum();
   for (const line of service.logs.lines) scanner.scan('log', line);
   const logged5xx = service.logs.lines.filter((l) => /"status":5\d\d/.test(l)).length;
-  const serverErrors = Object.entries(byStatus).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
+  const serverErrors = Object.entries(byStatus)
+    .filter(([s]) => Number(s) >= 500)
+    .reduce((a, [, n]) => a + n, 0);
 
   reportFigures('hostile input', {
     requests: requests.length,

@@ -56,14 +56,26 @@ describe('size caps', () => {
     assert.equal((await send('POST', '/trips/9/vendor', json, exact)).status, 200);
     const over = assertProblem(await send('POST', '/trips/9/vendor', json, `${exact} `), 413, 'body');
     assert.match(String(over.detail), new RegExp(String(cap)));
-    const chunked = await send('POST', '/trips/9/vendor', { ...json, 'transfer-encoding': 'chunked' }, `${(cap * 4).toString(16)}\r\n${'x'.repeat(cap * 4)}\r\n0\r\n\r\n`);
+    const chunked = await send(
+      'POST',
+      '/trips/9/vendor',
+      { ...json, 'transfer-encoding': 'chunked' },
+      `${(cap * 4).toString(16)}\r\n${'x'.repeat(cap * 4)}\r\n0\r\n\r\n`,
+    );
     assertProblem(chunked, 413, 'body');
     // Declares far more than it sends: refused from the header, without waiting for the body.
     const lying = await send('POST', '/trips/9/vendor', { ...json, 'content-length': String(cap * 100) }, '{"vendor_id":"1"}');
     assertProblem(lying, 413, 'body');
     assert.ok(lying.ms < 2000, `answered in ${lying.ms.toFixed(0)} ms`);
     assert.equal(lying.headers.connection, 'close', 'the rest of the upload is not read');
-    reportFigures('body cap', { max_body_bytes: cap, at_cap: 200, one_byte_over: over.status as number, chunked_4x: chunked.status, declared_100x_sent_17_bytes: lying.status, declared_answered_in_ms: Math.round(lying.ms) });
+    reportFigures('body cap', {
+      max_body_bytes: cap,
+      at_cap: 200,
+      one_byte_over: over.status as number,
+      chunked_4x: chunked.status,
+      declared_100x_sent_17_bytes: lying.status,
+      declared_answered_in_ms: Math.round(lying.ms),
+    });
   });
 
   test('request line and headers past MAX_HEADER_BYTES: a 431 problem; just under: served', async () => {
@@ -86,7 +98,11 @@ describe('size caps', () => {
     assert.equal((await fetchHandler(new Request(`http://api.test${exact}0`))).status, 414);
     const lambda = createLambdaHandler(async () => service.ctx);
     const event = {
-      version: '2.0', rawPath: '/trips/pages', rawQueryString: `${exact.split('?')[1]}0`, headers: {}, isBase64Encoded: false,
+      version: '2.0',
+      rawPath: '/trips/pages',
+      rawQueryString: `${exact.split('?')[1]}0`,
+      headers: {},
+      isBase64Encoded: false,
       requestContext: { http: { method: 'GET' }, stage: '$default' },
     } as unknown as APIGatewayProxyEventV2;
     assert.equal(((await lambda(event)) as { statusCode: number }).statusCode, 414);
@@ -118,7 +134,8 @@ describe('parameter bounds', () => {
       const res = await service.api.get(url);
       assert.equal(res.status, status, res.text.slice(0, 200));
       if (field) assert.equal(res.body.field, field);
-      if (url.includes('page=10000000') || url.includes(`cursor=${MAX_SAFE_ID}`)) assert.deepEqual(res.body.trips, [], 'past the end: an empty page, not an error');
+      if (url.includes('page=10000000') || url.includes(`cursor=${MAX_SAFE_ID}`))
+        assert.deepEqual(res.body.trips, [], 'past the end: an empty page, not an error');
     });
   }
 });
@@ -155,7 +172,12 @@ describe('security headers', () => {
       if (!docsPage) assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", what);
     }
     const csp = answers.find(([w]) => w === '/docs/')![1].headers['content-security-policy']!;
-    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     assert.deepEqual(directives.get('default-src'), ["'self'"]);
     assert.deepEqual(directives.get('script-src'), ["'self'"], 'no inline or eval script on /docs');
     assert.deepEqual(directives.get('object-src'), ["'none'"]);
@@ -170,11 +192,17 @@ describe('CORS', () => {
   test('off by default: no Access-Control-* header for any origin, OPTIONS answered with Allow only', async () => {
     const res = await send('GET', '/trips/1', { origin: 'https://app.example.com' });
     assert.equal(res.status, 200);
-    assert.deepEqual(Object.keys(res.headers).filter((h) => h.startsWith('access-control-')), []);
+    assert.deepEqual(
+      Object.keys(res.headers).filter((h) => h.startsWith('access-control-')),
+      [],
+    );
     const preflight = await send('OPTIONS', '/trips/1/vendor', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.allow, 'POST, OPTIONS');
-    assert.deepEqual(Object.keys(preflight.headers).filter((h) => h.startsWith('access-control-')), []);
+    assert.deepEqual(
+      Object.keys(preflight.headers).filter((h) => h.startsWith('access-control-')),
+      [],
+    );
   });
 
   test('with CORS_ORIGINS: exact origins echoed, preflight per route, never a wildcard or credentials, the same in every adapter', async () => {
@@ -211,7 +239,9 @@ describe('CORS', () => {
         assert.match(other.headers.vary!, /Origin/, `${name}: a shared cache must not mix origins`);
 
         const preflight = await call('OPTIONS', '/trips/1/vendor', {
-          origin: 'http://localhost:3000', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type',
+          origin: 'http://localhost:3000',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
         });
         assert.equal(preflight.status, 204, name);
         assert.equal(preflight.headers['access-control-allow-origin'], 'http://localhost:3000', name);

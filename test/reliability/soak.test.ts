@@ -43,7 +43,11 @@ before(async () => {
       if (/"status":5\d\d/.test(line)) logLines5xx++;
     },
   });
-  service = await startTestService({ rows: ROWS, logs, env: { DB_POOL_SIZE: '3', DB_MAX_OVERFLOW: String(POOL_MAX - 3), DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: '10' } });
+  service = await startTestService({
+    rows: ROWS,
+    logs,
+    env: { DB_POOL_SIZE: '3', DB_MAX_OVERFLOW: String(POOL_MAX - 3), DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: '10' },
+  });
   scanner = new SecretScanner({ ...sent.secrets, 'database password': service.database.server.password });
   http = await listenOnLoopback(service);
 });
@@ -67,8 +71,12 @@ function mix(worker: number, seq: number): LoadRequest & { expect: number[] } {
   if (pick < 75) return { method: 'GET', path: '/trips/sample', headers, tag: 'sample', expect: [200] };
   if (pick < 92) {
     return {
-      method: 'POST', path: `/trips/${id}/vendor`, headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ vendor_id: String(1 + (seq % 2)) }), tag: 'write', expect: [200],
+      method: 'POST',
+      path: `/trips/${id}/vendor`,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ vendor_id: String(1 + (seq % 2)) }),
+      tag: 'write',
+      expect: [200],
     };
   }
   if (pick < 96) return { method: 'GET', path: `/trips/${ROWS + 1 + (n % 1000)}`, headers, tag: 'absent', expect: [404] };
@@ -98,12 +106,23 @@ function slope(points: Array<[number, number]>): number {
   return den === 0 ? 0 : num / den;
 }
 
-test(`soak: mixed read/write load for ${SOAK_SECONDS} s: no unexpected error, bounded pool, flat heap after warm-up`, { skip: SOAK_SECONDS <= 0 ? 'SOAK_SECONDS=0' : false }, async () => {
+test(`soak: mixed read/write load for ${SOAK_SECONDS} s: no unexpected error, bounded pool, flat heap after warm-up`, {
+  skip: SOAK_SECONDS <= 0 ? 'SOAK_SECONDS=0' : false,
+}, async () => {
   // Warm-up, part one: visit every key the load uses once, so the results cache is at its working
   // size before anything is measured (a random walk would take minutes to touch them all).
   let warmKey = 0;
-  const keys = [...Array.from({ length: HOT_IDS }, (_, i) => `/trips/${i + 1}`), ...Array.from({ length: PAGES }, (_, i) => `/trips/pages?page=${i + 1}&page_size=50`)];
-  await runLoad({ baseUrl: http.baseUrl, workers: WORKERS, timeoutMs: 10_000, stop: () => warmKey >= keys.length, next: () => ({ method: 'GET', path: keys[warmKey++]! }) });
+  const keys = [
+    ...Array.from({ length: HOT_IDS }, (_, i) => `/trips/${i + 1}`),
+    ...Array.from({ length: PAGES }, (_, i) => `/trips/pages?page=${i + 1}&page_size=50`),
+  ];
+  await runLoad({
+    baseUrl: http.baseUrl,
+    workers: WORKERS,
+    timeoutMs: 10_000,
+    stop: () => warmKey >= keys.length,
+    next: () => ({ method: 'GET', path: keys[warmKey++]! }),
+  });
 
   const started = performance.now();
   const endAt = started + SOAK_SECONDS * 1000;
@@ -122,7 +141,9 @@ test(`soak: mixed read/write load for ${SOAK_SECONDS} s: no unexpected error, bo
       const pool = service.ctx.pool;
       poolMaxSeen = Math.max(poolMaxSeen, pool.totalCount);
       waitingMaxSeen = Math.max(waitingMaxSeen, pool.waitingCount);
-      const { rows } = await service.database.admin.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lakebase-api'");
+      const { rows } = await service.database.admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lakebase-api'",
+      );
       backendsMaxSeen = Math.max(backendsMaxSeen, rows[0]!.n);
       if (performance.now() >= nextGcAt) {
         const now = memory();

@@ -81,7 +81,12 @@ async function throughFault(scenario: Scenario) {
   const scanner = new SecretScanner({
     ...sent.secrets,
     'client secret': TEST_SERVICE_PRINCIPAL.clientSecret,
-    ...Object.fromEntries(lb.emulator.secrets().filter((s) => s.length >= 8).map((s, i) => [`emulator secret ${i}`, s])),
+    ...Object.fromEntries(
+      lb.emulator
+        .secrets()
+        .filter((s) => s.length >= 8)
+        .map((s, i) => [`emulator secret ${i}`, s]),
+    ),
   });
   const outcomes: LoadOutcome[] = [];
   let phase: 'before' | 'fault' | 'after' = 'before';
@@ -138,7 +143,10 @@ async function throughFault(scenario: Scenario) {
 
     // Every answer: a 200, or a 503 problem with Retry-After, within the pool timeout (+ slack).
     const unexpected = outcomes.filter((o) => o.status !== 200 && o.status !== 503);
-    assert.deepEqual(unexpected.slice(0, 3).map((o) => `${o.status} ${o.error ?? ''} ${o.text.slice(0, 200)}`), []);
+    assert.deepEqual(
+      unexpected.slice(0, 3).map((o) => `${o.status} ${o.error ?? ''} ${o.text.slice(0, 200)}`),
+      [],
+    );
     for (const o of outcomes.filter((x) => x.status === 503)) {
       assert.match(o.headers?.get('content-type') ?? '', /application\/problem\+json/);
       assert.ok(Number(o.headers?.get('retry-after')) > 0, 'a 503 says when to retry');
@@ -146,7 +154,11 @@ async function throughFault(scenario: Scenario) {
     const slowest = Math.max(...outcomes.map((o) => o.ms));
     assert.ok(slowest < (POOL_TIMEOUT_S + 1.5) * 1000, `slowest answer ${Math.round(slowest)} ms`);
     assert.ok((phases.fault!['503'] ?? 0) > 0, 'the fault must have been felt (else this proves nothing)');
-    assert.deepEqual(afterRecovery.filter((o) => o.status !== 200).map((o) => o.status), [], 'nothing fails after recovery');
+    assert.deepEqual(
+      afterRecovery.filter((o) => o.status !== 200).map((o) => o.status),
+      [],
+      'nothing fails after recovery',
+    );
     assert.ok(afterRecovery.length > 20, 'load kept flowing after recovery');
     assert.deepEqual(crashes.faults, [], 'the process never crashed');
     for (const line of logs.lines) scanner.scan('log line', line);
@@ -211,7 +223,10 @@ describe('token faults under load', () => {
     });
     assert.ok(figures.recoveryMs < 5000, `recovered ${figures.recoveryMs} ms after the workspace answered again`);
     // Retries back off: the request path never hammers the failing workspace.
-    assert.ok(figures.credentialRequestsDuringFault < figures.faultHeldMs / 150, `${figures.credentialRequestsDuringFault} credential requests in ${figures.faultHeldMs} ms`);
+    assert.ok(
+      figures.credentialRequestsDuringFault < figures.faultHeldMs / 150,
+      `${figures.credentialRequestsDuringFault} credential requests in ${figures.faultHeldMs} ms`,
+    );
     assert.equal((await readiness()).status, 200);
   });
 
@@ -243,11 +258,17 @@ describe('token faults under load', () => {
       stop = true;
       await load;
     }
-    assert.deepEqual(outcomes.filter((s) => s !== 200), []);
+    assert.deepEqual(
+      outcomes.filter((s) => s !== 200),
+      [],
+    );
     // Many logins were refused at once; they shared one forced refresh (the scheduled one, every
     // 3 s, may add a second in the same window), not one credential request each.
     const credentialRequestsAfterRevoke = credentialRequests() - credentialsBeforeRevoke;
-    assert.ok(credentialRequestsAfterRevoke >= 1 && credentialRequestsAfterRevoke <= 2, `${credentialRequestsAfterRevoke} credential requests after the revocation`);
+    assert.ok(
+      credentialRequestsAfterRevoke >= 1 && credentialRequestsAfterRevoke <= 2,
+      `${credentialRequestsAfterRevoke} credential requests after the revocation`,
+    );
     reportFigures('token fault: revoked, workspace healthy', {
       requests: outcomes.length,
       failures: outcomes.filter((s) => s !== 200).length,
@@ -261,7 +282,10 @@ describe('token faults under load', () => {
     const figures = await throughFault({
       name: 'revoked, workspace refusing',
       inject: async () => {
-        lb.emulator.setFault({ kind: 'status', status: 403, errorCode: 'PERMISSION_DENIED', message: 'Credential generation is disabled' }, { match: 'credentials' });
+        lb.emulator.setFault(
+          { kind: 'status', status: 403, errorCode: 'PERMISSION_DENIED', message: 'Credential generation is disabled' },
+          { match: 'credentials' },
+        );
         await lb.emulator.revoke(TEST_SERVICE_PRINCIPAL.clientId);
       },
       // Logins are refused from now on; open connections live at most a second (DB_POOL_MAX_LIFETIME).
@@ -270,7 +294,10 @@ describe('token faults under load', () => {
       clear: async () => lb.emulator.setFault(null),
     });
     assert.ok(figures.recoveryMs < 5000, `recovered ${figures.recoveryMs} ms after the workspace issued tokens again`);
-    assert.ok(figures.credentialRequestsDuringFault < figures.faultHeldMs / 150, `${figures.credentialRequestsDuringFault} credential requests in ${figures.faultHeldMs} ms`);
+    assert.ok(
+      figures.credentialRequestsDuringFault < figures.faultHeldMs / 150,
+      `${figures.credentialRequestsDuringFault} credential requests in ${figures.faultHeldMs} ms`,
+    );
   });
 
   test("workspace down for longer than the token's life: 503 once the token lapses; recovery when the workspace is back", async () => {

@@ -57,7 +57,7 @@ describe('read replicas on Lakebase (emulated workspace, real streaming standby)
     });
   }
 
-  test('Provisioned, LAKEBASE_READ_REPLICAS=true: reads go to read_only_dns with the instance\'s credential', async () => {
+  test("Provisioned, LAKEBASE_READ_REPLICAS=true: reads go to read_only_dns with the instance's credential", async () => {
     const credentialsBefore = lb.emulator.stats.byRoute['POST /api/2.0/database/credentials'] ?? 0;
     const service = await startLakebaseService(lb, { mode: 'provisioned', env: { LAKEBASE_READ_REPLICAS: 'true', ...FAST_CHECKS } });
     try {
@@ -77,7 +77,10 @@ describe('read replicas on Lakebase (emulated workspace, real streaming standby)
   });
 
   test('Provisioned without readable secondaries: a clear start-up warning, every read on the primary', async () => {
-    const service = await startLakebaseService(lb, { mode: 'provisioned', env: { DATABRICKS_DATABASE_INSTANCE: SINGLE_NODE_INSTANCE, LAKEBASE_READ_REPLICAS: 'true' } });
+    const service = await startLakebaseService(lb, {
+      mode: 'provisioned',
+      env: { DATABRICKS_DATABASE_INSTANCE: SINGLE_NODE_INSTANCE, LAKEBASE_READ_REPLICAS: 'true' },
+    });
     try {
       assert.equal(service.ctx.readRouting, null);
       const warning = service.logs.records().find((r) => /has no readable secondaries/.test(String(r.msg)));
@@ -90,7 +93,7 @@ describe('read replicas on Lakebase (emulated workspace, real streaming standby)
     }
   });
 
-  test('Autoscaling, LAKEBASE_READ_ENDPOINT: the read endpoint\'s host and its own credential', async () => {
+  test("Autoscaling, LAKEBASE_READ_ENDPOINT: the read endpoint's host and its own credential", async () => {
     const credentialsBefore = lb.emulator.stats.byRoute['POST /api/2.0/postgres/credentials'] ?? 0;
     const service = await startLakebaseService(lb, { mode: 'autoscaling', env: { LAKEBASE_READ_ENDPOINT: READ_ENDPOINT, ...FAST_CHECKS } });
     try {
@@ -122,16 +125,26 @@ describe('read replicas on Lakebase (emulated workspace, real streaming standby)
 
   test('read settings that cannot work are refused before any workspace call', () => {
     const base = { DATABRICKS_HOST: 'https://example.cloud.databricks.com' };
-    assert.throws(() => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_ENDPOINT: 'projects/lakebase-api/branches/dev/endpoints/replica' }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_ENDPOINT' && /primary's branch/.test(err.message));
-    assert.throws(() => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_ENDPOINT: 'replica' }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_ENDPOINT');
-    assert.throws(() => readLakebaseSettings({ ...base, DATABRICKS_DATABASE_INSTANCE: TEST_INSTANCE, LAKEBASE_READ_ENDPOINT: READ_ENDPOINT }),
-      (err: unknown) => err instanceof StartupError && err.variable === 'LAKEBASE_READ_ENDPOINT');
-    assert.throws(() => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_REPLICAS: 'true' }),
-      (err: unknown) => err instanceof StartupError && err.variable === 'LAKEBASE_READ_REPLICAS');
-    assert.throws(() => readLakebaseSettings({ ...base, DATABRICKS_DATABASE_INSTANCE: TEST_INSTANCE, LAKEBASE_READ_REPLICAS: 'sometimes' }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_REPLICAS');
+    assert.throws(
+      () => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_ENDPOINT: 'projects/lakebase-api/branches/dev/endpoints/replica' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_ENDPOINT' && /primary's branch/.test(err.message),
+    );
+    assert.throws(
+      () => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_ENDPOINT: 'replica' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_ENDPOINT',
+    );
+    assert.throws(
+      () => readLakebaseSettings({ ...base, DATABRICKS_DATABASE_INSTANCE: TEST_INSTANCE, LAKEBASE_READ_ENDPOINT: READ_ENDPOINT }),
+      (err: unknown) => err instanceof StartupError && err.variable === 'LAKEBASE_READ_ENDPOINT',
+    );
+    assert.throws(
+      () => readLakebaseSettings({ ...base, LAKEBASE_ENDPOINT: TEST_ENDPOINT, LAKEBASE_READ_REPLICAS: 'true' }),
+      (err: unknown) => err instanceof StartupError && err.variable === 'LAKEBASE_READ_REPLICAS',
+    );
+    assert.throws(
+      () => readLakebaseSettings({ ...base, DATABRICKS_DATABASE_INSTANCE: TEST_INSTANCE, LAKEBASE_READ_REPLICAS: 'sometimes' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'LAKEBASE_READ_REPLICAS',
+    );
     assert.equal(readLakebaseSettings({ ...base, DATABRICKS_DATABASE_INSTANCE: TEST_INSTANCE })!.read, null, 'unset: no replica, as before');
   });
 });

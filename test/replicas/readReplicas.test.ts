@@ -93,7 +93,7 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
     statuses.push(write.status);
     assert.equal(write.status, 200);
 
-    const counts = await pollUntil('every statement in the servers\' logs', 10_000, () => {
+    const counts = await pollUntil("every statement in the servers' logs", 10_000, () => {
       const seen = replicated.statements.since(mark);
       const done = REPLICA_STATEMENTS.every((name) => (seen.standby[name] ?? 0) >= rounds) && PRIMARY_STATEMENTS.every((name) => seen.primary[name] === 1);
       return done ? seen : undefined;
@@ -108,7 +108,7 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
     assert.equal(counts.primary.write_fence_lsn, 1);
   });
 
-  test('read-your-writes: with replay delayed, a write\'s stale reads go to the primary until the replica has it', async () => {
+  test("read-your-writes: with replay delayed, a write's stale reads go to the primary until the replica has it", async () => {
     await waitForState('up');
     // Under the lag bound, so the replica keeps serving every read the write did not touch.
     await replicated.standby.setApplyDelay(600);
@@ -121,7 +121,9 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
         statuses.push(write.status);
         assert.equal(write.status, 200);
         // The replica does not have the write yet...
-        const { rows: [onReplica] } = await replicated.standby.admin.query<{ vendor_id: string }>('SELECT vendor_id FROM nyc_train_synced WHERE id = $1', [tripId]);
+        const {
+          rows: [onReplica],
+        } = await replicated.standby.admin.query<{ vendor_id: string }>('SELECT vendor_id FROM nyc_train_synced WHERE id = $1', [tripId]);
         assert.notEqual(onReplica!.vendor_id, vendor, 'replay is delayed');
         // ...but its writer never sees it missing.
         const streamed = await get(`/trips/stream?cursor=${tripId - 1}&page_size=1`);
@@ -143,7 +145,9 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
       });
       // Once the replica has replayed the write, the same reads return to it.
       await pollUntil('the write to reach the replica', 10_000, async () => {
-        const { rows: [row] } = await replicated.standby.admin.query<{ vendor_id: string }>('SELECT vendor_id FROM nyc_train_synced WHERE id = $1', [tripId]);
+        const {
+          rows: [row],
+        } = await replicated.standby.admin.query<{ vendor_id: string }>('SELECT vendor_id FROM nyc_train_synced WHERE id = $1', [tripId]);
         return row!.vendor_id === 'ryw-lag' ? true : undefined;
       });
       await pollUntil('the stale read to return to the replica', 10_000, async () => {
@@ -211,7 +215,9 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
       await induce();
       await waitForState('down');
       // The sessions the fault ended report first (57P01); the checks then report the fault itself.
-      await pollUntil(`readiness to say why: ${downBecause}`, 10_000, async () => (downBecause.test((await replicaState()).last_error ?? '') ? true : undefined));
+      await pollUntil(`readiness to say why: ${downBecause}`, 10_000, async () =>
+        downBecause.test((await replicaState()).last_error ?? '') ? true : undefined,
+      );
       const downAt = load.count();
       await pollUntil(`reads answered while ${what}`, 10_000, () => (load.count() > downAt + 30 ? true : undefined));
       await repair();
@@ -220,9 +226,14 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
       await pollUntil('reads back on the replica', 10_000, () => (stats().replicaReads > upAgain + 10 ? true : undefined));
       const after = stats();
       const answered = statuses.slice(from);
-      assert.deepEqual(answered.filter((s) => s !== 200), [], 'every response a 200');
+      assert.deepEqual(
+        answered.filter((s) => s !== 200),
+        [],
+        'every response a 200',
+      );
       return {
-        summary: `${what}: ${answered.length} requests, ${after.primaryReads.down + after.primaryReads.failed - before.primaryReads.down - before.primaryReads.failed} reads answered by the primary ` +
+        summary:
+          `${what}: ${answered.length} requests, ${after.primaryReads.down + after.primaryReads.failed - before.primaryReads.down - before.primaryReads.failed} reads answered by the primary ` +
           `(${after.primaryReads.failed - before.primaryReads.failed} after failing on the replica), ${after.replicaReads - before.replicaReads} by the replica, ` +
           `${answered.filter((s) => s >= 500).length} x 5xx`,
       };
@@ -232,7 +243,11 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
   }
 
   test('the replica stopped and started again under load: reads move to the primary and back, no 5xx', async (t) => {
-    const { summary } = await faultUnderLoad('the replica is stopped', () => replicated.standby.stop(), () => replicated.standby.start());
+    const { summary } = await faultUnderLoad(
+      'the replica is stopped',
+      () => replicated.standby.stop(),
+      () => replicated.standby.start(),
+    );
     t.diagnostic(summary);
   });
 
@@ -255,6 +270,9 @@ describe('read replicas: a real streaming standby of the embedded PostgreSQL', (
 
   test('no response of the suite was a 5xx', () => {
     assert.ok(statuses.length > 100);
-    assert.deepEqual(statuses.filter((s) => s >= 500), []);
+    assert.deepEqual(
+      statuses.filter((s) => s >= 500),
+      [],
+    );
   });
 });

@@ -74,7 +74,10 @@ describe('x-read-from in the OpenAPI document', () => {
       ),
     );
     assert.deepEqual(
-      Object.entries(readFrom).filter(([, from]) => from === 'replica').map(([id]) => id).sort(),
+      Object.entries(readFrom)
+        .filter(([, from]) => from === 'replica')
+        .map(([id]) => id)
+        .sort(),
       ['countRides', 'getTripAnalytics', 'getTripCount', 'getTripSample', 'listRides', 'listTripPages', 'streamTrips'],
     );
     assert.equal(readFrom.getTrip, 'primary');
@@ -102,13 +105,19 @@ describe('x-read-from in the OpenAPI document', () => {
 });
 
 describe('read replica settings', () => {
-  test('default to the primary pool\'s size, a short connection wait and a 10 s lag bound', () => {
+  test("default to the primary pool's size, a short connection wait and a 10 s lag bound", () => {
     const config = loadConfig({ DB_POOL_SIZE: '3', DB_MAX_OVERFLOW: '7' });
     assert.deepEqual(config.readReplica, { poolSize: 3, maxOverflow: 7, timeoutSeconds: 2, maxLagSeconds: 10, checkIntervalSeconds: 1 });
   });
 
   test('a bad value names its variable', () => {
-    assert.throws(() => loadConfig({ DB_READ_MAX_LAG_SECONDS: 'soon' }), (err: unknown) => err instanceof ConfigError && err.variable === 'DB_READ_MAX_LAG_SECONDS');
-    assert.throws(() => loadConfig({ DB_READ_POOL_SIZE: '0' }), (err: unknown) => err instanceof ConfigError && err.variable === 'DB_READ_POOL_SIZE');
+    assert.throws(
+      () => loadConfig({ DB_READ_MAX_LAG_SECONDS: 'soon' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'DB_READ_MAX_LAG_SECONDS',
+    );
+    assert.throws(
+      () => loadConfig({ DB_READ_POOL_SIZE: '0' }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'DB_READ_POOL_SIZE',
+    );
   });
 });

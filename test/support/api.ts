@@ -22,7 +22,10 @@ export interface RequestOptions {
  * contract before the test sees it.
  */
 export class ApiClient {
-  constructor(private readonly app: Express | RequestListener, private readonly contract: ContractChecker) {}
+  constructor(
+    private readonly app: Express | RequestListener,
+    private readonly contract: ContractChecker,
+  ) {}
 
   async send(method: string, url: string, options: RequestOptions = {}): Promise<ApiResponse> {
     let req = request(this.app)[method.toLowerCase() as 'get'](url);
@@ -35,7 +38,9 @@ export class ApiClient {
     const res = await req.buffer(true).parse((response, callback) => {
       let data = '';
       response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { data += chunk; });
+      response.on('data', (chunk: string) => {
+        data += chunk;
+      });
       response.on('end', () => callback(null, data));
     });
     const text = typeof res.body === 'string' ? res.body : '';

@@ -49,7 +49,9 @@ export class ContractChecker {
           for (const [media, content] of Object.entries(response.content ?? {})) {
             mediaTypes.set(media, compiler.compile(content.schema ?? {}));
           }
-          const required = Object.entries(response.headers ?? {}).filter(([, h]) => resolveHeader(h).required).map(([name]) => name.toLowerCase());
+          const required = Object.entries(response.headers ?? {})
+            .filter(([, h]) => resolveHeader(h).required)
+            .map(([name]) => name.toLowerCase());
           responses.set(status, { mediaTypes, headers: required });
         }
         this.routes.add(template, method, { operationId: operation.operationId!, responses });
@@ -60,7 +62,9 @@ export class ContractChecker {
   check(method: string, url: string, response: ObservedResponse): void {
     const path = url.split('?')[0]!;
     const where = `${method} ${url} → ${response.status}`;
-    const contentType = String(response.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const contentType = String(response.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     const match = this.routes.match(path);
     if (method === 'OPTIONS' && match) {
       // OPTIONS on a documented path: 204 with the methods it allows (and the CORS preflight answer).

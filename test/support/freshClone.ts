@@ -35,7 +35,12 @@ export function cleanEnv(extra: Record<string, string>): Record<string, string> 
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    if (/^(PG|DATABASE_URL|DATABRICKS_|LAKEBASE_|DB_|DEFAULT_POSTGRES|CACHE_|TOKEN_REFRESH|EMBEDDED_PG|SAMPLE_ROWS|PORT$|HOST$|NODE_ENV$|NODE_OPTIONS$|npm_)/.test(k)) continue;
+    if (
+      /^(PG|DATABASE_URL|DATABRICKS_|LAKEBASE_|DB_|DEFAULT_POSTGRES|CACHE_|TOKEN_REFRESH|EMBEDDED_PG|SAMPLE_ROWS|PORT$|HOST$|NODE_ENV$|NODE_OPTIONS$|npm_)/.test(
+        k,
+      )
+    )
+      continue;
     env[k] = v;
   }
   // Reuse the npm cache CI's own `npm ci` just filled; quieter output.
@@ -44,7 +49,11 @@ export function cleanEnv(extra: Record<string, string>): Record<string, string> 
 
 export function run(command: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs: number): void {
   const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs });
-  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed (${result.error?.message ?? result.signal ?? result.status}):\n${(result.stdout ?? '').slice(-2000)}\n${(result.stderr ?? '').slice(-4000)}`);
+  assert.equal(
+    result.status,
+    0,
+    `${command} ${args.join(' ')} failed (${result.error?.message ?? result.signal ?? result.status}):\n${(result.stdout ?? '').slice(-2000)}\n${(result.stderr ?? '').slice(-4000)}`,
+  );
 }
 
 export interface Started {

@@ -19,8 +19,14 @@ interface Operation {
 }
 
 const SQL_FRAGMENTS = [
-  "1'; DROP TABLE nyc_train_synced; --", "1 OR 1=1", "' OR '1'='1", '1; UPDATE nyc_train_synced SET vendor_id = 9',
-  '1 UNION SELECT password FROM pg_shadow', "$$; SELECT pg_sleep(10); $$", '1)::text; --', '\\x27',
+  "1'; DROP TABLE nyc_train_synced; --",
+  '1 OR 1=1',
+  "' OR '1'='1",
+  '1; UPDATE nyc_train_synced SET vendor_id = 9',
+  '1 UNION SELECT password FROM pg_shadow',
+  '$$; SELECT pg_sleep(10); $$',
+  '1)::text; --',
+  '\\x27',
 ];
 const UNICODE = ['١', '１', '𝟙', 'é', '😀', '\u202e1', '\u200b1', 'İ', '\ufeff1', 'Ω'];
 const CONTROL = ['\u0000', '1\u0000', '\u0000\u0000', '\u0007', '\u001b[31m', '\r', '\n', '\t1'];
@@ -30,10 +36,42 @@ function badIntegers(schema: SchemaObject): string[] {
   const min = schema.minimum ?? Number.MIN_SAFE_INTEGER;
   const max = schema.maximum ?? Number.MAX_SAFE_INTEGER;
   return [
-    'abc', '1.5', '1e3', '0x10', '0b1', '0o7', ' 1', '1 ', '1,000', '1_000', '--1', '+-1', 'NaN', 'Infinity', '-Infinity',
-    'null', 'true', '[]', '{}', '[1]', '', ' ', String(min - 1), String(max + 1), '-1', '0', '-0'.repeat(2),
-    '9007199254740993', '99999999999999999999999999', '9'.repeat(400), '-' + '9'.repeat(400), '1e309', '0.0000001',
-    ...SQL_FRAGMENTS, ...UNICODE, ...CONTROL,
+    'abc',
+    '1.5',
+    '1e3',
+    '0x10',
+    '0b1',
+    '0o7',
+    ' 1',
+    '1 ',
+    '1,000',
+    '1_000',
+    '--1',
+    '+-1',
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    'null',
+    'true',
+    '[]',
+    '{}',
+    '[1]',
+    '',
+    ' ',
+    String(min - 1),
+    String(max + 1),
+    '-1',
+    '0',
+    '-0'.repeat(2),
+    '9007199254740993',
+    '99999999999999999999999999',
+    '9'.repeat(400),
+    '-' + '9'.repeat(400),
+    '1e309',
+    '0.0000001',
+    ...SQL_FRAGMENTS,
+    ...UNICODE,
+    ...CONTROL,
   ].filter((v) => !(/^[+-]?\d+$/.test(v) && Number(v) >= min && Number(v) <= max));
 }
 
@@ -56,7 +94,12 @@ function operationsOf(document: OpenAPIObject): Operation[] {
     for (const method of ['get', 'post', 'put', 'patch', 'delete'] as const) {
       const operation = item[method] as OperationObject | undefined;
       if (!operation) continue;
-      operations.push({ template, method: method.toUpperCase(), parameters: (operation.parameters ?? []) as ParameterObject[], hasBody: operation.requestBody !== undefined });
+      operations.push({
+        template,
+        method: method.toUpperCase(),
+        parameters: (operation.parameters ?? []) as ParameterObject[],
+        hasBody: operation.requestBody !== undefined,
+      });
     }
   }
   return operations;
@@ -80,12 +123,25 @@ export function badBodies(maxBodyBytes: number): Array<{ description: string; co
   const json = 'application/json';
   const cases: Array<{ description: string; contentType?: string; body: Buffer | string }> = [
     { description: 'empty', contentType: json, body: '' },
-    ...['{', '{"vendor_id": "1"', '{"vendor_id": "1",}', "{'vendor_id': '1'}", '{vendor_id: "1"}', '{"vendor_id": "1"}}', 'nul', '\ufeff{"vendor_id":"1"}', '{"vendor_id":"1"}\u0000']
-      .map((body) => ({ description: `malformed JSON ${JSON.stringify(body.slice(0, 30))}`, contentType: json, body })),
-    ...['null', '[]', '"1"', '1', 'true', '{}', '[{"vendor_id":"1"}]']
-      .map((body) => ({ description: `not an object with vendor_id: ${body}`, contentType: json, body })),
-    ...[1, 1.5, -1, 0, 1e308, null, true, ['1'], { $ne: 1 }, {}, '', ' ', 'a'.repeat(33), '1\u0000', '1\n', ...SQL_FRAGMENTS, ...UNICODE, ...CONTROL]
-      .map((value) => ({ description: `vendor_id ${JSON.stringify(value).slice(0, 40)}`, contentType: json, body: JSON.stringify({ vendor_id: value }) })),
+    ...[
+      '{',
+      '{"vendor_id": "1"',
+      '{"vendor_id": "1",}',
+      "{'vendor_id': '1'}",
+      '{vendor_id: "1"}',
+      '{"vendor_id": "1"}}',
+      'nul',
+      '\ufeff{"vendor_id":"1"}',
+      '{"vendor_id":"1"}\u0000',
+    ].map((body) => ({ description: `malformed JSON ${JSON.stringify(body.slice(0, 30))}`, contentType: json, body })),
+    ...['null', '[]', '"1"', '1', 'true', '{}', '[{"vendor_id":"1"}]'].map((body) => ({
+      description: `not an object with vendor_id: ${body}`,
+      contentType: json,
+      body,
+    })),
+    ...[1, 1.5, -1, 0, 1e308, null, true, ['1'], { $ne: 1 }, {}, '', ' ', 'a'.repeat(33), '1\u0000', '1\n', ...SQL_FRAGMENTS, ...UNICODE, ...CONTROL].map(
+      (value) => ({ description: `vendor_id ${JSON.stringify(value).slice(0, 40)}`, contentType: json, body: JSON.stringify({ vendor_id: value }) }),
+    ),
     { description: 'extra member', contentType: json, body: '{"vendor_id":"1","extra":1}' },
     { description: '__proto__ member', contentType: json, body: '{"__proto__":{"vendor_id":"1"}}' },
     { description: '__proto__ beside vendor_id', contentType: json, body: '{"vendor_id":"1","__proto__":{"admin":true}}' },
@@ -93,15 +149,31 @@ export function badBodies(maxBodyBytes: number): Array<{ description: string; co
     { description: 'duplicate key, the last one invalid', contentType: json, body: '{"vendor_id":"1","vendor_id":"DROP TABLE;"}' },
     { description: 'huge number', contentType: json, body: '{"vendor_id": 1e999}' },
     { description: 'deeply nested', contentType: json, body: '['.repeat(Math.floor(maxBodyBytes / 2) - 10) + ']'.repeat(Math.floor(maxBodyBytes / 2) - 10) },
-    { description: 'deeply nested objects', contentType: json, body: '{"a":'.repeat(Math.floor(maxBodyBytes / 6)) + '1' + '}'.repeat(Math.floor(maxBodyBytes / 6)) },
+    {
+      description: 'deeply nested objects',
+      contentType: json,
+      body: '{"a":'.repeat(Math.floor(maxBodyBytes / 6)) + '1' + '}'.repeat(Math.floor(maxBodyBytes / 6)),
+    },
     { description: 'invalid UTF-8', contentType: json, body: Buffer.from([0x7b, 0x22, 0x76, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc0, 0xaf, 0x22, 0x7d]) },
     { description: 'UTF-16 JSON', contentType: json, body: Buffer.from('{"vendor_id":"1"}', 'utf16le') },
     { description: 'oversized JSON', contentType: json, body: JSON.stringify({ vendor_id: '1', pad: 'x'.repeat(maxBodyBytes) }) },
     { description: 'oversized, far past the cap', contentType: json, body: 'x'.repeat(maxBodyBytes * 8) },
     { description: 'truncated oversized JSON', contentType: json, body: `{"vendor_id": "${'1'.repeat(maxBodyBytes)}` },
   ];
-  for (const contentType of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml',
-    'application/jsonx', 'application/json-patch+json', 'text/json', 'json', '*/*', 'application/javascript', 'application/json\u0000']) {
+  for (const contentType of [
+    undefined,
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/xml',
+    'application/jsonx',
+    'application/json-patch+json',
+    'text/json',
+    'json',
+    '*/*',
+    'application/javascript',
+    'application/json\u0000',
+  ]) {
     cases.push({ description: `valid JSON as ${JSON.stringify(contentType ?? 'no content type')}`, contentType, body: '{"vendor_id":"1"}' });
   }
   cases.push({ description: 'form body as form', contentType: 'application/x-www-form-urlencoded', body: 'vendor_id=1' });
@@ -116,8 +188,15 @@ export function badBodies(maxBodyBytes: number): Array<{ description: string; co
  */
 export function hostileRequests(document: OpenAPIObject, limits: { maxBodyBytes: number; maxUrlLength: number }): HostileRequest[] {
   const requests: HostileRequest[] = [];
-  const add = (category: string, description: string, method: string, target: string, template?: string, headers: Record<string, string> = {}, body?: Buffer | string) =>
-    requests.push({ category, description, method, template, bytes: rawRequest(method, target, headers, body) });
+  const add = (
+    category: string,
+    description: string,
+    method: string,
+    target: string,
+    template?: string,
+    headers: Record<string, string> = {},
+    body?: Buffer | string,
+  ) => requests.push({ category, description, method, template, bytes: rawRequest(method, target, headers, body) });
 
   for (const op of operationsOf(document)) {
     const pathParams = op.parameters.filter((p) => p.in === 'path');
@@ -128,17 +207,39 @@ export function hostileRequests(document: OpenAPIObject, limits: { maxBodyBytes:
 
     for (const param of pathParams) {
       for (const bad of badValuesFor(param.schema as SchemaObject)) {
-        add('path parameter', `${param.name}=${JSON.stringify(bad).slice(0, 40)}`, op.method, fillPath(op.template, pathParams, { [param.name]: encode(bad) }), op.template, bodyHeaders, validBody);
+        add(
+          'path parameter',
+          `${param.name}=${JSON.stringify(bad).slice(0, 40)}`,
+          op.method,
+          fillPath(op.template, pathParams, { [param.name]: encode(bad) }),
+          op.template,
+          bodyHeaders,
+          validBody,
+        );
       }
       for (const raw of ['%', '%zz', '%E0%A4%A', '%C0%AF', '%2e%2e', '%2F', '..', '.', '%00', '1%2F2']) {
-        add('path parameter', `${param.name} raw ${raw}`, op.method, fillPath(op.template, pathParams, { [param.name]: raw }), op.template, bodyHeaders, validBody);
+        add(
+          'path parameter',
+          `${param.name} raw ${raw}`,
+          op.method,
+          fillPath(op.template, pathParams, { [param.name]: raw }),
+          op.template,
+          bodyHeaders,
+          validBody,
+        );
       }
     }
 
     const path = fillPath(op.template, pathParams);
     for (const param of queryParams) {
       for (const bad of badValuesFor(param.schema as SchemaObject)) {
-        add('query parameter', `${param.name}=${JSON.stringify(bad).slice(0, 40)}`, op.method, `${path}?${[...validQuery.filter((q) => !q.startsWith(`${param.name}=`)), `${param.name}=${encode(bad)}`].join('&')}`, op.template);
+        add(
+          'query parameter',
+          `${param.name}=${JSON.stringify(bad).slice(0, 40)}`,
+          op.method,
+          `${path}?${[...validQuery.filter((q) => !q.startsWith(`${param.name}=`)), `${param.name}=${encode(bad)}`].join('&')}`,
+          op.template,
+        );
       }
       const v = encode(validValue(param));
       for (const [description, query] of [
@@ -172,7 +273,15 @@ export function hostileRequests(document: OpenAPIObject, limits: { maxBodyBytes:
       ['long string over the URL cap', `q=${'a'.repeat(limits.maxUrlLength)}`],
       ['long value of a real parameter', `${queryParams[0]?.name ?? 'x'}=${'9'.repeat(limits.maxUrlLength - path.length - 30)}`],
     ] as const) {
-      add('query string', description, op.method, `${path}?${validQuery.length ? `${validQuery.join('&')}&` : ''}${query}`, op.template, bodyHeaders, validBody);
+      add(
+        'query string',
+        description,
+        op.method,
+        `${path}?${validQuery.length ? `${validQuery.join('&')}&` : ''}${query}`,
+        op.template,
+        bodyHeaders,
+        validBody,
+      );
     }
 
     if (op.hasBody) {
@@ -180,14 +289,37 @@ export function hostileRequests(document: OpenAPIObject, limits: { maxBodyBytes:
         add('body', bad.description, op.method, path, op.template, bad.contentType === undefined ? {} : { 'content-type': bad.contentType }, bad.body);
       }
       add('body', 'no body at all', op.method, path, op.template, { 'content-type': 'application/json' });
-      add('body', 'chunked, far past the cap', op.method, path, op.template, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-        `${(limits.maxBodyBytes * 4).toString(16)}\r\n${'x'.repeat(limits.maxBodyBytes * 4)}\r\n0\r\n\r\n`);
-      add('body', 'Content-Length larger than the cap, body short', op.method, path, op.template, { 'content-type': 'application/json', 'content-length': String(limits.maxBodyBytes * 100) }, '{"vendor_id":"1"}');
+      add(
+        'body',
+        'chunked, far past the cap',
+        op.method,
+        path,
+        op.template,
+        { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        `${(limits.maxBodyBytes * 4).toString(16)}\r\n${'x'.repeat(limits.maxBodyBytes * 4)}\r\n0\r\n\r\n`,
+      );
+      add(
+        'body',
+        'Content-Length larger than the cap, body short',
+        op.method,
+        path,
+        op.template,
+        { 'content-type': 'application/json', 'content-length': String(limits.maxBodyBytes * 100) },
+        '{"vendor_id":"1"}',
+      );
     }
 
     for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'PROPFIND', 'LOCK', 'PURGE', 'SEARCH', 'QUERY', 'FOO', 'get', 'CONNECT']) {
       if (method === op.method || (method === 'GET' && op.method === 'GET')) continue;
-      add('method', `${method} ${op.template}`, method, method === 'CONNECT' ? 'api.test:443' : path, op.template, bodyHeaders, op.hasBody ? validBody : undefined);
+      add(
+        'method',
+        `${method} ${op.template}`,
+        method,
+        method === 'CONNECT' ? 'api.test:443' : path,
+        op.template,
+        bodyHeaders,
+        op.hasBody ? validBody : undefined,
+      );
     }
   }
   return requests;
@@ -196,7 +328,10 @@ export function hostileRequests(document: OpenAPIObject, limits: { maxBodyBytes:
 /** Malformed HTTP itself, and odd paths and headers: answered by node's parser or the router. */
 export function malformedHttp(limits: { maxHeaderBytes: number }): HostileRequest[] {
   const raw = (description: string, bytes: string | Buffer, method = 'GET'): HostileRequest => ({
-    category: 'raw HTTP', description, method, bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8'),
+    category: 'raw HTTP',
+    description,
+    method,
+    bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8'),
   });
   const close = 'Host: api.test\r\nConnection: close\r\n';
   const list: HostileRequest[] = [
@@ -220,37 +355,105 @@ export function malformedHttp(limits: { maxHeaderBytes: number }): HostileReques
     raw('headers past MAX_HEADER_BYTES', `GET /trips/1 HTTP/1.1\r\n${close}X-Big: ${'a'.repeat(limits.maxHeaderBytes)}\r\n\r\n`),
     raw('request line past MAX_HEADER_BYTES', `GET /trips/1?q=${'a'.repeat(limits.maxHeaderBytes)} HTTP/1.1\r\n${close}\r\n`),
     raw('3000 headers', `GET /trips/1 HTTP/1.1\r\n${close}${Array.from({ length: 3000 }, (_, i) => `X-H${i}: 1\r\n`).join('')}\r\n`),
-    raw('Content-Length twice, different', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 17\r\nContent-Length: 3\r\n\r\n{"vendor_id":"1"}`, 'POST'),
-    raw('Content-Length and chunked (smuggling)', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /trips/2 HTTP/1.1\r\n\r\n`, 'POST'),
+    raw(
+      'Content-Length twice, different',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 17\r\nContent-Length: 3\r\n\r\n{"vendor_id":"1"}`,
+      'POST',
+    ),
+    raw(
+      'Content-Length and chunked (smuggling)',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /trips/2 HTTP/1.1\r\n\r\n`,
+      'POST',
+    ),
     raw('negative Content-Length', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`, 'POST'),
     raw('non-numeric Content-Length', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}`, 'POST'),
-    raw('huge Content-Length', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}`, 'POST'),
-    raw('invalid chunk size', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`, 'POST'),
+    raw(
+      'huge Content-Length',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}`,
+      'POST',
+    ),
+    raw(
+      'invalid chunk size',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      'POST',
+    ),
     raw('unknown transfer coding', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n{}`, 'POST'),
-    raw('chunk extensions past the limit', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`, 'POST'),
+    raw(
+      'chunk extensions past the limit',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`,
+      'POST',
+    ),
     raw('absolute-form target', `GET http://evil.example/trips/1 HTTP/1.1\r\n${close}\r\n`),
     raw('asterisk-form target', `OPTIONS * HTTP/1.1\r\n${close}\r\n`, 'OPTIONS'),
     raw('authority-form target on GET', `GET api.test:443 HTTP/1.1\r\n${close}\r\n`),
-    raw('Expect: 100-continue, body never sent', `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 17\r\nExpect: 100-continue\r\n\r\n{"vendor_id":"1!"}`, 'POST'),
+    raw(
+      'Expect: 100-continue, body never sent',
+      `POST /trips/1/vendor HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 17\r\nExpect: 100-continue\r\n\r\n{"vendor_id":"1!"}`,
+      'POST',
+    ),
     raw('unknown Expect', `GET /trips/1 HTTP/1.1\r\n${close}Expect: the-unexpected\r\n\r\n`),
     raw('Upgrade: websocket', `GET /trips/1 HTTP/1.1\r\n${close}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`),
   ];
   const paths = [
-    '//trips/1', '/trips//1', '/trips/1/', '/trips/1/vendor/', '/TRIPS/1', '/trips/1;jsessionid=x', '/trips/1#frag', '/trips/%2e%2e/count',
-    '/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/docs/../openapi.json', '/docs/%2e%2e/package.json', '/docs/..%2f..%2fpackage.json',
-    '/docs/swagger-ui.css%00', '/docs/swagger-ui.css%00.html', '/docs/index.html/', '/docs//', '/openapi.json/x', '/openapi.json%00',
-    '/health/', '/health/..', '/\\trips\\1', '/trips/1?', '/trips/1??', '/trips/1?&&&', '/trips/1?=', '/trips/1?=1', '/trips/pages?page=1&',
-    '/trips/%31', '/trips/%u0031', '/trips/1%20', '/trips/%201', `/trips/${'1'.repeat(2000)}`, `/${'a/'.repeat(1000)}`,
+    '//trips/1',
+    '/trips//1',
+    '/trips/1/',
+    '/trips/1/vendor/',
+    '/TRIPS/1',
+    '/trips/1;jsessionid=x',
+    '/trips/1#frag',
+    '/trips/%2e%2e/count',
+    '/../../etc/passwd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/docs/../openapi.json',
+    '/docs/%2e%2e/package.json',
+    '/docs/..%2f..%2fpackage.json',
+    '/docs/swagger-ui.css%00',
+    '/docs/swagger-ui.css%00.html',
+    '/docs/index.html/',
+    '/docs//',
+    '/openapi.json/x',
+    '/openapi.json%00',
+    '/health/',
+    '/health/..',
+    '/\\trips\\1',
+    '/trips/1?',
+    '/trips/1??',
+    '/trips/1?&&&',
+    '/trips/1?=',
+    '/trips/1?=1',
+    '/trips/pages?page=1&',
+    '/trips/%31',
+    '/trips/%u0031',
+    '/trips/1%20',
+    '/trips/%201',
+    `/trips/${'1'.repeat(2000)}`,
+    `/${'a/'.repeat(1000)}`,
   ];
   for (const path of paths) list.push(raw(`path ${path.slice(0, 50)}`, `GET ${path} HTTP/1.1\r\n${close}\r\n`));
   const headers: Array<[string, string]> = [
-    ['X-Request-Id', 'x'.repeat(500)], ['X-Request-Id', '<script>alert(1)</script>'], ['X-Request-Id', "1'; DROP TABLE x;--"],
-    ['If-None-Match', '*'], ['If-None-Match', 'W/"x", "y", garbage'], ['If-None-Match', '"'.repeat(2000)],
-    ['Cache-Control', 'no-cache, no-cache, max-age=-1'], ['Cache-Control', 'x'.repeat(4000)],
-    ['Accept', 'text/html'], ['Accept', 'application/xml;q=1, */*;q=0'], ['Accept-Encoding', 'gzip, br, zstd'], ['Accept-Charset', 'utf-16'],
-    ['Origin', 'https://evil.example'], ['Origin', 'null'], ['Range', 'bytes=0-10'], ['Authorization', 'Basic Zm9vOmJhcg=='],
-    ['Content-Type', 'application/json'], ['Cookie', 'a=1; '.repeat(500)], ['X-Forwarded-For', '1.1.1.1, '.repeat(200)],
-    ['X-HTTP-Method-Override', 'DELETE'], ['X-Forwarded-Host', 'evil.example'], ['Transfer-Encoding', 'identity'],
+    ['X-Request-Id', 'x'.repeat(500)],
+    ['X-Request-Id', '<script>alert(1)</script>'],
+    ['X-Request-Id', "1'; DROP TABLE x;--"],
+    ['If-None-Match', '*'],
+    ['If-None-Match', 'W/"x", "y", garbage'],
+    ['If-None-Match', '"'.repeat(2000)],
+    ['Cache-Control', 'no-cache, no-cache, max-age=-1'],
+    ['Cache-Control', 'x'.repeat(4000)],
+    ['Accept', 'text/html'],
+    ['Accept', 'application/xml;q=1, */*;q=0'],
+    ['Accept-Encoding', 'gzip, br, zstd'],
+    ['Accept-Charset', 'utf-16'],
+    ['Origin', 'https://evil.example'],
+    ['Origin', 'null'],
+    ['Range', 'bytes=0-10'],
+    ['Authorization', 'Basic Zm9vOmJhcg=='],
+    ['Content-Type', 'application/json'],
+    ['Cookie', 'a=1; '.repeat(500)],
+    ['X-Forwarded-For', '1.1.1.1, '.repeat(200)],
+    ['X-HTTP-Method-Override', 'DELETE'],
+    ['X-Forwarded-Host', 'evil.example'],
+    ['Transfer-Encoding', 'identity'],
   ];
   for (const [name, value] of headers) list.push(raw(`header ${name}: ${value.slice(0, 40)}`, `GET /trips/1 HTTP/1.1\r\n${close}${name}: ${value}\r\n\r\n`));
   return list;
@@ -273,7 +476,12 @@ export function prng(seed: number): () => number {
  * (a bad path value, a bad query value, a duplicate, a bad body, an odd content type, an unexpected
  * method), so bad inputs also arrive together and in every order.
  */
-export function randomHostileRequests(document: OpenAPIObject, limits: { maxBodyBytes: number; maxUrlLength: number }, count: number, seed = 1): HostileRequest[] {
+export function randomHostileRequests(
+  document: OpenAPIObject,
+  limits: { maxBodyBytes: number; maxUrlLength: number },
+  count: number,
+  seed = 1,
+): HostileRequest[] {
   const random = prng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const operations = operationsOf(document);
@@ -286,7 +494,9 @@ export function randomHostileRequests(document: OpenAPIObject, limits: { maxBody
     let method = op.method;
     const override: Record<string, string> = {};
     const query: string[] = [];
-    let body: { contentType?: string; body: Buffer | string } | undefined = op.hasBody ? { contentType: 'application/json', body: '{"vendor_id":"no spaces allowed"}' } : undefined;
+    let body: { contentType?: string; body: Buffer | string } | undefined = op.hasBody
+      ? { contentType: 'application/json', body: '{"vendor_id":"no spaces allowed"}' }
+      : undefined;
     const mutations: string[] = [];
     // Mutations that apply to this operation; an unexpected method only now and then, as it
     // stops the request before validation and would hide the rest.
@@ -310,7 +520,9 @@ export function randomHostileRequests(document: OpenAPIObject, limits: { maxBody
         query.push(`${p.name}=${encode(validValue(p))}`, `${p.name}=${encode(validValue(p))}`);
         mutations.push(`duplicate ${p.name}`);
       } else if (kind === 'unknown') {
-        query.push(`${pick(['x', 'id', 'limit', 'offset', 'where', 'select', 'order', '__proto__', 'sort'])}=${encode(pick([...SQL_FRAGMENTS, ...UNICODE, '1']))}`);
+        query.push(
+          `${pick(['x', 'id', 'limit', 'offset', 'where', 'select', 'order', '__proto__', 'sort'])}=${encode(pick([...SQL_FRAGMENTS, ...UNICODE, '1']))}`,
+        );
         mutations.push('unknown parameter');
       } else if (kind === 'body') {
         body = pick(bodies);
@@ -321,11 +533,15 @@ export function randomHostileRequests(document: OpenAPIObject, limits: { maxBody
       }
     }
     // A write must have something wrong with it: never send a well-formed update.
-    if (method === 'POST' && op.hasBody && !mutations.some((m) => m !== `method ${method}`)) body = { contentType: 'application/json', body: '{"vendor_id":""}' };
+    if (method === 'POST' && op.hasBody && !mutations.some((m) => m !== `method ${method}`))
+      body = { contentType: 'application/json', body: '{"vendor_id":""}' };
     const target = `${fillPath(op.template, pathParams, override)}${query.length ? `?${query.join('&')}` : ''}`;
     const headers: Record<string, string> = body?.contentType ? { 'content-type': body.contentType } : {};
     requests.push({
-      category: 'random combination', description: `${op.method} ${op.template}: ${mutations.join(', ')}`, method, template: op.template,
+      category: 'random combination',
+      description: `${op.method} ${op.template}: ${mutations.join(', ')}`,
+      method,
+      template: op.template,
       bytes: rawRequest(method, target, headers, body?.body),
     });
   }

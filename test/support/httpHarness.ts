@@ -17,7 +17,11 @@ export interface RunningHttpServer {
  * The service behind the server `npm start` builds (server.ts): the HTTP/1.1 server of
  * lib/http/httpServer.ts with h2c accepted on the same port, here on a free loopback port.
  */
-export async function listenOnLoopback(service: { app: RequestListener; router: Router; ctx: { config: Pick<Config, 'maxHeaderBytes' | 'maxBodyBytes'> } }): Promise<RunningHttpServer> {
+export async function listenOnLoopback(service: {
+  app: RequestListener;
+  router: Router;
+  ctx: { config: Pick<Config, 'maxHeaderBytes' | 'maxBodyBytes'> };
+}): Promise<RunningHttpServer> {
   const { maxHeaderBytes, maxBodyBytes } = service.ctx.config;
   const server = acceptH2c(createHttpServer(service.app, { maxHeaderBytes }), createHttp2StreamHandler(service.router, { maxBodyBytes }), { maxHeaderBytes });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -28,9 +28,21 @@ const collector = generated.opentelemetry.proto.collector;
 
 /** Each signal's gRPC service path and request / response messages. */
 const SERVICES: Record<Signal, { path: string; request: MessageType; response: MessageType }> = {
-  traces: { path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', request: collector.trace.v1.ExportTraceServiceRequest!, response: collector.trace.v1.ExportTraceServiceResponse! },
-  metrics: { path: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', request: collector.metrics.v1.ExportMetricsServiceRequest!, response: collector.metrics.v1.ExportMetricsServiceResponse! },
-  logs: { path: '/opentelemetry.proto.collector.logs.v1.LogsService/Export', request: collector.logs.v1.ExportLogsServiceRequest!, response: collector.logs.v1.ExportLogsServiceResponse! },
+  traces: {
+    path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    request: collector.trace.v1.ExportTraceServiceRequest!,
+    response: collector.trace.v1.ExportTraceServiceResponse!,
+  },
+  metrics: {
+    path: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+    request: collector.metrics.v1.ExportMetricsServiceRequest!,
+    response: collector.metrics.v1.ExportMetricsServiceResponse!,
+  },
+  logs: {
+    path: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+    request: collector.logs.v1.ExportLogsServiceRequest!,
+    response: collector.logs.v1.ExportLogsServiceResponse!,
+  },
 };
 
 export type Attributes = Record<string, unknown>;
@@ -81,7 +93,7 @@ function anyValue(value: Json | undefined): unknown {
   if ('boolValue' in value) return value.boolValue;
   if ('intValue' in value) return Number(value.intValue);
   if ('doubleValue' in value) return Number(value.doubleValue);
-  if ('arrayValue' in value) return ((value.arrayValue as Json).values as Json[] | undefined ?? []).map(anyValue);
+  if ('arrayValue' in value) return (((value.arrayValue as Json).values as Json[] | undefined) ?? []).map(anyValue);
   if ('kvlistValue' in value) return attributesOf((value.kvlistValue as Json).values as Json[]);
   return undefined;
 }

@@ -73,6 +73,8 @@ export function rawRequest(method: string, target: string, headers: Record<strin
   if (body !== undefined && all['content-length'] === undefined && all['transfer-encoding'] === undefined) {
     all['content-length'] = String(Buffer.byteLength(body));
   }
-  const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(all)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
   return Buffer.concat([Buffer.from(head, 'utf8'), body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')]);
 }

@@ -79,7 +79,11 @@ export async function startRestartableDatabase(rows = 2000): Promise<Restartable
     stop,
     freeze() {
       const parent = postmasterPid();
-      const children = execFileSync('pgrep', ['-P', String(parent)]).toString().split('\n').filter(Boolean).map(Number);
+      const children = execFileSync('pgrep', ['-P', String(parent)])
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
       frozen = [parent, ...children];
       for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     },

@@ -128,14 +128,19 @@ export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions
   try {
     await seedTrips(setup, { schema: 'public', table: 'nyc_train_synced', rows });
     await setup.query(`CREATE ROLE ${REPLICATION_ROLE} WITH REPLICATION LOGIN PASSWORD ${pg.escapeLiteral(REPLICATION_PASSWORD)}`);
-    const { rows: [hba] } = await setup.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'hba_file'");
-    await appendFile(hba!.setting, [
-      '',
-      '# streaming standby (test/support/streamingReplica.ts)',
-      `host replication ${REPLICATION_ROLE} 127.0.0.0/8 scram-sha-256`,
-      'host all all 127.0.0.0/8 scram-sha-256',
-      '',
-    ].join('\n'));
+    const {
+      rows: [hba],
+    } = await setup.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'hba_file'");
+    await appendFile(
+      hba!.setting,
+      [
+        '',
+        '# streaming standby (test/support/streamingReplica.ts)',
+        `host replication ${REPLICATION_ROLE} 127.0.0.0/8 scram-sha-256`,
+        'host all all 127.0.0.0/8 scram-sha-256',
+        '',
+      ].join('\n'),
+    );
   } finally {
     await setup.end();
   }
@@ -144,8 +149,10 @@ export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions
   await execFileAsync('cp', ['-a', primaryDir, standbyDir]);
   await rm(join(standbyDir, 'postmaster.pid'), { force: true });
   await writeFile(join(standbyDir, 'standby.signal'), '');
-  await appendFile(join(standbyDir, 'postgresql.auto.conf'),
-    `\nprimary_conninfo = 'host=127.0.0.1 port=${port} user=${REPLICATION_ROLE} password=${REPLICATION_PASSWORD} application_name=standby'\nhot_standby = on\n`);
+  await appendFile(
+    join(standbyDir, 'postgresql.auto.conf'),
+    `\nprimary_conninfo = 'host=127.0.0.1 port=${port} user=${REPLICATION_ROLE} password=${REPLICATION_PASSWORD} application_name=standby'\nhot_standby = on\n`,
+  );
   const owner = await systemUser();
   if (owner) await execFileAsync('chown', ['-R', `${owner.uid}:${owner.gid}`, standbyDir]);
   primary = await startEmbeddedPostgres({ dataDir: primaryDir, port, settings: primarySettings, logger });
@@ -171,8 +178,16 @@ export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions
     async start() {
       if (!exited()) return;
       const flags = Object.entries({
-        listen_addresses: STANDBY_HOST, port: String(port), unix_socket_directories: '', hot_standby: 'on',
-        wal_level: 'replica', max_wal_senders: '5', max_connections: '300', fsync: 'off', TimeZone: 'UTC', ...logging,
+        listen_addresses: STANDBY_HOST,
+        port: String(port),
+        unix_socket_directories: '',
+        hot_standby: 'on',
+        wal_level: 'replica',
+        max_wal_senders: '5',
+        max_connections: '300',
+        fsync: 'off',
+        TimeZone: 'UTC',
+        ...logging,
       }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
       const started = spawn(join(bin, 'postgres'), ['-D', standbyDir, ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(owner ?? {}) });
       child = started;
@@ -181,7 +196,9 @@ export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions
       await pollUntil('the standby to accept read-only connections', 60_000, async () => {
         if (exited()) throw new Error(`the standby exited (${started.exitCode ?? started.signalCode})`);
         try {
-          const { rows: [row] } = await standbyAdmin.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+          const {
+            rows: [row],
+          } = await standbyAdmin.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
           return row!.standby ? true : undefined;
         } catch {
           return undefined;
@@ -199,17 +216,23 @@ export async function startReplicatedDatabase(options: ReplicatedDatabaseOptions
       await appendFile(join(standbyDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${ms}ms'\n`);
       child?.kill('SIGHUP');
       await pollUntil('the standby to apply recovery_min_apply_delay', 10_000, async () => {
-        const { rows: [row] } = await standbyAdmin.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'");
+        const {
+          rows: [row],
+        } = await standbyAdmin.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'");
         return Number(row!.setting) === ms ? true : undefined;
       });
     },
     async refuseLogins(refuse) {
-      const { rows: [before] } = await standbyAdmin.query<{ at: Date }>('SELECT pg_conf_load_time() AS at');
+      const {
+        rows: [before],
+      } = await standbyAdmin.query<{ at: Date }>('SELECT pg_conf_load_time() AS at');
       // The superuser keeps its access (checks), every other role is rejected before authentication.
       await writeFile(hbaFile, refuse ? `host all postgres 127.0.0.0/8 scram-sha-256\nhost all all 0.0.0.0/0 reject\n${originalHba}` : originalHba);
       child?.kill('SIGHUP');
       await pollUntil('the standby to reload pg_hba.conf', 10_000, async () => {
-        const { rows: [after] } = await standbyAdmin.query<{ at: Date }>('SELECT pg_conf_load_time() AS at');
+        const {
+          rows: [after],
+        } = await standbyAdmin.query<{ at: Date }>('SELECT pg_conf_load_time() AS at');
         return after!.at.getTime() > before!.at.getTime() ? true : undefined;
       });
     },

@@ -54,34 +54,53 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 export function fixtureValue(type: FixtureType, i: number): unknown {
   const day = Date.UTC(2024, 0, 1) + i * 86_400_000;
   switch (type.kind) {
-    case 'int2': return (i * 7) % 32_000;
-    case 'int4': return i * 7;
-    case 'int8': return i * 1_000_003;
+    case 'int2':
+      return (i * 7) % 32_000;
+    case 'int4':
+      return i * 7;
+    case 'int8':
+      return i * 1_000_003;
     case 'numeric': {
       if (type.precision === undefined || type.scale === undefined) return `${i * 7}.25`;
       const whole = type.precision > type.scale ? String((i * 7) % 10 ** Math.min(type.precision - type.scale, 6)) : '0';
       return type.scale > 0 ? `${whole}.${pad((i * 13) % 10 ** Math.min(type.scale, 6), type.scale)}` : whole;
     }
-    case 'float4': return i + 0.5;
-    case 'float8': return i * 1.25 + 0.125;
-    case 'bool': return i % 2 === 0;
-    case 'text': return `text ${i}`;
+    case 'float4':
+      return i + 0.5;
+    case 'float8':
+      return i * 1.25 + 0.125;
+    case 'bool':
+      return i % 2 === 0;
+    case 'text':
+      return `text ${i}`;
     case 'varchar': {
       const text = `v${i}`;
       return type.maxLength !== undefined && text.length > type.maxLength ? String(i).slice(-type.maxLength) : text;
     }
-    case 'bpchar': return pad(i, type.maxLength ?? 1).slice(-(type.maxLength ?? 1));
-    case 'uuid': return `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-    case 'date': return new Date(day).toISOString().slice(0, 10);
-    case 'timestamp': return new Date(day + i * 1000).toISOString().slice(0, 19);
-    case 'timestamptz': return `${new Date(day + i * 1000).toISOString().slice(0, 19)}+00:00`;
-    case 'time': return new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19);
-    case 'timetz': return `${new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19)}+00`;
-    case 'json': return { n: i, tags: ['a', String(i)] };
-    case 'bytea': return Buffer.from([i & 255, (i >> 8) & 255, 7, 42]).toString('base64');
-    case 'enum': return type.labels![i % type.labels!.length];
-    case 'array': return [fixtureValue(type.element!, i), fixtureValue(type.element!, i + 1)];
-    default: return type.sample ?? null;
+    case 'bpchar':
+      return pad(i, type.maxLength ?? 1).slice(-(type.maxLength ?? 1));
+    case 'uuid':
+      return `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+    case 'date':
+      return new Date(day).toISOString().slice(0, 10);
+    case 'timestamp':
+      return new Date(day + i * 1000).toISOString().slice(0, 19);
+    case 'timestamptz':
+      return `${new Date(day + i * 1000).toISOString().slice(0, 19)}+00:00`;
+    case 'time':
+      return new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19);
+    case 'timetz':
+      return `${new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19)}+00`;
+    case 'json':
+      return { n: i, tags: ['a', String(i)] };
+    case 'bytea':
+      return Buffer.from([i & 255, (i >> 8) & 255, 7, 42]).toString('base64');
+    case 'enum':
+      return type.labels![i % type.labels!.length];
+    case 'array':
+      return [fixtureValue(type.element!, i), fixtureValue(type.element!, i + 1)];
+    default:
+      return type.sample ?? null;
   }
 }
 
@@ -115,7 +134,9 @@ export function describeTableApi(spec: GeneratedTable): void {
   const inserted = new Map<string, Row>();
 
   async function checksum(admin: pg.Pool): Promise<string> {
-    const { rows } = await admin.query<{ sum: string }>(`SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY ${keyOrder}), '')) AS sum FROM ${spec.table} AS t`);
+    const { rows } = await admin.query<{ sum: string }>(
+      `SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY ${keyOrder}), '')) AS sum FROM ${spec.table} AS t`,
+    );
     return rows[0]!.sum;
   }
 
@@ -132,10 +153,12 @@ export function describeTableApi(spec: GeneratedTable): void {
       const values = fk.columns.map((c) => row[c]);
       if (values.some((v) => v === null || v === undefined)) continue;
       const types = fk.columns.map((c) => spec.columns.find((col) => col.name === c)!.fixture);
-      await admin.query(
-        `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
-        values.map((v, n) => toParam(types[n]!, v)),
-      ).catch(() => undefined); // a parent of our own table (a self reference) needs no stand-in row
+      await admin
+        .query(
+          `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
+          values.map((v, n) => toParam(types[n]!, v)),
+        )
+        .catch(() => undefined); // a parent of our own table (a self reference) needs no stand-in row
     }
     const names = Object.keys(row);
     const types = names.map((name) => spec.columns.find((c) => c.name === name)!.fixture);
@@ -144,7 +167,10 @@ export function describeTableApi(spec: GeneratedTable): void {
       ? `INSERT INTO ${spec.table} (${names.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ${returning}`
       : `INSERT INTO ${spec.table} DEFAULT VALUES ${returning}`;
     try {
-      const { rows } = await admin.query(text, names.map((name, n) => toParam(types[n]!, row[name])));
+      const { rows } = await admin.query(
+        text,
+        names.map((name, n) => toParam(types[n]!, row[name])),
+      );
       return { ...row, ...rows[0] };
     } catch (err) {
       if (/^2[23]/.test(String((err as { code?: string }).code))) return undefined;
@@ -206,7 +232,9 @@ export function describeTableApi(spec: GeneratedTable): void {
         const items = await walk('', 5);
         assert.equal(items.length, await sqlCount());
         assert.equal(new Set(items.map(keyOf)).size, items.length, 'no row twice');
-        const { rows } = await database.admin.query<Row>(`SELECT ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FROM ${spec.table} AS t ORDER BY ${keyOrder}`);
+        const { rows } = await database.admin.query<Row>(
+          `SELECT ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FROM ${spec.table} AS t ORDER BY ${keyOrder}`,
+        );
         const inKeyOrder = rows.map((row) => keyColumns.map((c) => String(row[c.name])).join('|'));
         const listed = items.map((row) => keyColumns.map((c) => String(row[c.name])).join('|'));
         if (keyColumns.every((c) => ['int2', 'int4', 'int8', 'text', 'varchar', 'uuid', 'enum', 'bpchar'].includes(c.fixture.kind))) {
@@ -216,7 +244,12 @@ export function describeTableApi(spec: GeneratedTable): void {
       });
 
       test('a cursor that is not one of ours is a 400 naming cursor', async () => {
-        for (const cursor of ['not-a-cursor', Buffer.from('[1,2,3,4,5,6,7]').toString('base64url'), Buffer.from('["\u0000"]').toString('base64url'), Buffer.from('{"a":1}').toString('base64url')]) {
+        for (const cursor of [
+          'not-a-cursor',
+          Buffer.from('[1,2,3,4,5,6,7]').toString('base64url'),
+          Buffer.from('["\u0000"]').toString('base64url'),
+          Buffer.from('{"a":1}').toString('base64url'),
+        ]) {
           const res = await service.api.get(`${spec.path}?cursor=${cursor}`);
           assert.equal(res.status, 400, `${cursor}: ${res.text}`);
           assert.equal(res.body.field, 'cursor');
@@ -243,7 +276,9 @@ export function describeTableApi(spec: GeneratedTable): void {
         const column = spec.columns.find((c) => c.name === filter.column)!;
         const value = sample[filter.column];
         if (value === null || value === undefined) continue;
-        const expected = await sqlCount(`WHERE t.${quoteIdent(filter.column)} ${filter.operator} ${sqlInput(column.fixture, 1)}`, [toParam(column.fixture, value)]);
+        const expected = await sqlCount(`WHERE t.${quoteIdent(filter.column)} ${filter.operator} ${sqlInput(column.fixture, 1)}`, [
+          toParam(column.fixture, value),
+        ]);
         const query = `&${encodeURIComponent(filter.param)}=${encodeURIComponent(String(value))}`;
         const count = await service.api.get(`${spec.path}/count?${query.slice(1)}`);
         assert.equal(count.status, 200, count.text);
@@ -326,7 +361,9 @@ export function describeTableApi(spec: GeneratedTable): void {
         assert.deepEqual(read.body, created.body);
 
         if (ops.update) {
-          const column = spec.columns.find((c) => spec.updatable.includes(c.name) && !spec.foreignKeys.some((f) => f.columns.includes(c.name)) && c.fixture.kind !== 'text form');
+          const column = spec.columns.find(
+            (c) => spec.updatable.includes(c.name) && !spec.foreignKeys.some((f) => f.columns.includes(c.name)) && c.fixture.kind !== 'text form',
+          );
           if (column) {
             for (let j = i + 1; j < i + 40; j++) {
               const patched = await service.api.send('PATCH', location, { body: { [column.name]: fixtureValue(column.fixture, j) } });
@@ -354,7 +391,9 @@ export function describeTableApi(spec: GeneratedTable): void {
         const existing = (await service.api.get(`${spec.path}?limit=1`)).body.items[0] as Row;
         const duplicate: Row = {};
         for (const column of spec.columns) if (column.writable && column.name in existing) duplicate[column.name] = existing[column.name];
-        const unique = spec.uniqueKeys.find((columns) => columns.every((c) => spec.columns.find((col) => col.name === c)?.writable && duplicate[c] !== undefined && duplicate[c] !== null));
+        const unique = spec.uniqueKeys.find((columns) =>
+          columns.every((c) => spec.columns.find((col) => col.name === c)?.writable && duplicate[c] !== undefined && duplicate[c] !== null),
+        );
         if (unique) {
           const res = await service.api.post(spec.path, duplicate);
           assert.equal(res.status, 409, res.text);
@@ -372,10 +411,12 @@ export function describeTableApi(spec: GeneratedTable): void {
 
     async function insertParent(fk: GeneratedTable['foreignKeys'][number], row: Row): Promise<void> {
       const types = fk.columns.map((c) => spec.columns.find((col) => col.name === c)!.fixture);
-      await database.admin.query(
-        `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
-        fk.columns.map((c, n) => toParam(types[n]!, row[c])),
-      ).catch(() => undefined);
+      await database.admin
+        .query(
+          `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
+          fk.columns.map((c, n) => toParam(types[n]!, row[c])),
+        )
+        .catch(() => undefined);
     }
 
     test('every runtime adapter (Express, fetch, Lambda v2 and v1, h2c) gives the same answers', async () => {
@@ -386,16 +427,21 @@ export function describeTableApi(spec: GeneratedTable): void {
       if (ops.get) urls.push(rowPath(first));
       const http = await listenOnLoopback(service);
       const session = http2.connect(http.baseUrl);
-      const overH2c = (url: string) => new Promise<Exchange>((resolve, reject) => {
-        const stream = session.request({ ':method': 'GET', ':path': url });
-        let status = 0;
-        let text = '';
-        stream.setEncoding('utf8');
-        stream.on('response', (headers) => { status = Number(headers[':status']); });
-        stream.on('data', (chunk: string) => { text += chunk; });
-        stream.on('end', () => resolve({ status, headers: {}, text }));
-        stream.on('error', reject);
-      });
+      const overH2c = (url: string) =>
+        new Promise<Exchange>((resolve, reject) => {
+          const stream = session.request({ ':method': 'GET', ':path': url });
+          let status = 0;
+          let text = '';
+          stream.setEncoding('utf8');
+          stream.on('response', (headers) => {
+            status = Number(headers[':status']);
+          });
+          stream.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          stream.on('end', () => resolve({ status, headers: {}, text }));
+          stream.on('error', reject);
+        });
       const answer = (exchange: Exchange) => {
         const body = JSON.parse(exchange.text) as Record<string, unknown>;
         delete body.request_id;
@@ -410,7 +456,8 @@ export function describeTableApi(spec: GeneratedTable): void {
             answers.push({ via: transport.name, ...answer(exchange) });
           }
           answers.push({ via: 'h2c', ...answer(await overH2c(url)) });
-          for (const other of answers.slice(1)) assert.deepEqual({ ...other, via: '' }, { ...answers[0]!, via: '' }, `${other.via} differs from ${answers[0]!.via} for ${url}`);
+          for (const other of answers.slice(1))
+            assert.deepEqual({ ...other, via: '' }, { ...answers[0]!, via: '' }, `${other.via} differs from ${answers[0]!.via} for ${url}`);
         }
       } finally {
         session.close();
@@ -421,26 +468,34 @@ export function describeTableApi(spec: GeneratedTable): void {
     test('hostile requests to the generated operations: never a 5xx, no write accepted, the table unchanged', async () => {
       // The documented example key names no row, so a write a hostile request reaches is refused.
       if (ops.get) {
-        const example = (service.router.document.paths![`${spec.path}/${spec.keyParams!.map((p) => `{${p}}`).join('/')}`]!.get!.parameters as Array<{ example?: unknown }>).map((p) => p.example);
-        await database.admin.query(`DELETE FROM ${spec.table} AS t WHERE ${keyColumns.map((c, n) => `t.${quoteIdent(c.name)} = ${sqlInput(c.fixture, n + 1)}`).join(' AND ')}`,
-          example.map((v, n) => toParam(keyColumns[n]!.fixture, v)));
+        const example = (
+          service.router.document.paths![`${spec.path}/${spec.keyParams!.map((p) => `{${p}}`).join('/')}`]!.get!.parameters as Array<{ example?: unknown }>
+        ).map((p) => p.example);
+        await database.admin.query(
+          `DELETE FROM ${spec.table} AS t WHERE ${keyColumns.map((c, n) => `t.${quoteIdent(c.name)} = ${sqlInput(c.fixture, n + 1)}`).join(' AND ')}`,
+          example.map((v, n) => toParam(keyColumns[n]!.fixture, v)),
+        );
       }
       const checksumBefore = await checksum(database.admin);
       const http = await listenOnLoopback(service);
       try {
-        const requests = hostileRequests(service.router.document, service.ctx.config)
-          .filter((r) => r.template === spec.path || r.template?.startsWith(`${spec.path}/`));
+        const requests = hostileRequests(service.router.document, service.ctx.config).filter(
+          (r) => r.template === spec.path || r.template?.startsWith(`${spec.path}/`),
+        );
         assert.ok(requests.length > 10, `${requests.length} hostile requests`);
         const failures: string[] = [];
         let next = 0;
-        await Promise.all(Array.from({ length: 8 }, async () => {
-          while (next < requests.length) {
-            const request = requests[next++]!;
-            const res = await sendRaw(http.port, request.bytes, 5000);
-            const accepted = res.status < 400 && !['GET', 'HEAD', 'OPTIONS'].includes(request.method.toUpperCase());
-            if (res.status >= 500 || res.status === 0 || accepted) failures.push(`[${request.category}] ${request.description} → ${res.status} ${res.body.slice(0, 160)}`);
-          }
-        }));
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < requests.length) {
+              const request = requests[next++]!;
+              const res = await sendRaw(http.port, request.bytes, 5000);
+              const accepted = res.status < 400 && !['GET', 'HEAD', 'OPTIONS'].includes(request.method.toUpperCase());
+              if (res.status >= 500 || res.status === 0 || accepted)
+                failures.push(`[${request.category}] ${request.description} → ${res.status} ${res.body.slice(0, 160)}`);
+            }
+          }),
+        );
         assert.deepEqual(failures.slice(0, 20), []);
       } finally {
         await http.close();

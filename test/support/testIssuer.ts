@@ -30,14 +30,20 @@ interface KeyPair {
 
 export async function startTestIssuer(): Promise<TestIssuer> {
   const keys = new Map<string, KeyPair>();
-  for (const [kid, alg] of [['rsa-1', 'RS256'], ['ec-1', 'ES256']] as const) keys.set(kid, { alg, ...(await generateKeyPair(alg, { extractable: true })) });
+  for (const [kid, alg] of [
+    ['rsa-1', 'RS256'],
+    ['ec-1', 'ES256'],
+  ] as const)
+    keys.set(kid, { alg, ...(await generateKeyPair(alg, { extractable: true })) });
   const unpublished: KeyPair = { alg: 'RS256', ...(await generateKeyPair('RS256')) };
   const jwks = { keys: await Promise.all([...keys].map(async ([kid, pair]) => ({ ...(await exportJWK(pair.publicKey)), kid, alg: pair.alg, use: 'sig' }))) };
   let fetches = 0;
   let issuer = '';
   const server = createServer((req, res) => {
     if (req.url === '/.well-known/openid-configuration') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256', 'ES256'] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256', 'ES256'] }));
     } else if (req.url === '/jwks') {
       fetches += 1;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
@@ -50,8 +56,14 @@ export async function startTestIssuer(): Promise<TestIssuer> {
 
   const signWith = (pair: KeyPair, kid: string, claims: JWTPayload, options: { expiresAt?: number; notBefore?: number } = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    const jwt = new SignJWT({ iss: issuer, aud: TEST_AUDIENCE, sub: 'subject-1', iat: now, exp: options.expiresAt ?? now + 3600, ...claims })
-      .setProtectedHeader({ alg: pair.alg, kid, typ: 'JWT' });
+    const jwt = new SignJWT({
+      iss: issuer,
+      aud: TEST_AUDIENCE,
+      sub: 'subject-1',
+      iat: now,
+      exp: options.expiresAt ?? now + 3600,
+      ...claims,
+    }).setProtectedHeader({ alg: pair.alg, kid, typ: 'JWT' });
     if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
     return jwt.sign(pair.privateKey);
   };

@@ -26,7 +26,10 @@ export interface TestDatabase {
 }
 
 /** A throw-away embedded PostgreSQL seeded with `rows` deterministic trips. */
-export async function startTestDatabase(rows = 2000, config: Pick<Config, 'schema' | 'table'> = { schema: 'public', table: 'nyc_train_synced' }): Promise<TestDatabase> {
+export async function startTestDatabase(
+  rows = 2000,
+  config: Pick<Config, 'schema' | 'table'> = { schema: 'public', table: 'nyc_train_synced' },
+): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-test-'));
   const server = await startEmbeddedPostgres({ dataDir, port: 0, persistent: false });
   const admin = new pg.Pool({ host: server.host, port: server.port, database: server.database, user: server.user, password: server.password, max: 4 });

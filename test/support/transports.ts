@@ -46,7 +46,9 @@ export function expressTransport(ctx: Context): Transport {
       const res = await req.buffer(true).parse((response, callback) => {
         let data = '';
         response.setEncoding('utf8');
-        response.on('data', (chunk: string) => { data += chunk; });
+        response.on('data', (chunk: string) => {
+          data += chunk;
+        });
         response.on('end', () => callback(null, data));
       });
       return { status: res.status, headers: lowerCase(res.headers as Record<string, unknown>), text: typeof res.body === 'string' ? res.body : '' };
@@ -61,7 +63,9 @@ export function fetchTransport(ctx: Context): Transport {
     async send(method, url, options = {}) {
       const response = await handler(new Request(`http://127.0.0.1${url}`, { method, headers: options.headers, body: options.body }));
       const headers: Record<string, string> = {};
-      response.headers.forEach((value, name) => { headers[name] = value; });
+      response.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
       return { status: response.status, headers, text: await response.text() };
     },
   };

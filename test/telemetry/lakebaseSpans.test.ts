@@ -46,7 +46,9 @@ async function exported(what: string, find: (spans: ReceivedSpan[]) => ReceivedS
 }
 
 test("the service's own token: its refresh at start-up is a span with its reason", async () => {
-  const refresh = await exported('the service credential refresh', (spans) => spans.find((s) => s.name === 'credential.refresh' && s.attributes['credential.kind'] === 'service'));
+  const refresh = await exported('the service credential refresh', (spans) =>
+    spans.find((s) => s.name === 'credential.refresh' && s.attributes['credential.kind'] === 'service'),
+  );
   assert.equal(typeof refresh.attributes['credential.refresh.reason'], 'string');
   assert.notEqual(refresh.statusCode, STATUS_ERROR);
 });
@@ -69,5 +71,8 @@ test("user mode: the server span names the verified user, and the user's first c
   const everything = JSON.stringify(receiver.spans);
   const secrets = [token, ...lb.emulator.secrets()].filter((secret) => secret.length >= 8);
   assert.ok(secrets.length > 3);
-  assert.deepEqual(secrets.filter((secret) => everything.includes(secret)), []);
+  assert.deepEqual(
+    secrets.filter((secret) => everything.includes(secret)),
+    [],
+  );
 });

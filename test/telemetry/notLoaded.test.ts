@@ -50,7 +50,10 @@ test('OTEL_EXPORTER_OTLP_ENDPOINT unset: requests are served and no OpenTelemetr
 });
 
 test('OTEL_SDK_DISABLED=true keeps it off even with an endpoint', async () => {
-  assert.equal(await startTelemetryIfConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', OTEL_SDK_DISABLED: 'true' }, { version: APP_VERSION }), null);
+  assert.equal(
+    await startTelemetryIfConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', OTEL_SDK_DISABLED: 'true' }, { version: APP_VERSION }),
+    null,
+  );
   assert.deepEqual(telemetryModulesLoaded(), []);
 });
 
@@ -60,8 +63,11 @@ test('the check sees the SDK once an endpoint is set', async () => {
     assert.ok(telemetry);
     const loaded = telemetryModulesLoaded();
     assert.ok(loaded.some((path) => path.includes('@opentelemetry/sdk-trace')));
-    assert.ok(loaded.some((path) => path.includes('exporter-trace-otlp-grpc')), 'gRPC, the default protocol');
-    assert.ok(!loaded.some((path) => path.includes('exporter-trace-otlp-proto')), 'only the chosen protocol\'s exporters');
+    assert.ok(
+      loaded.some((path) => path.includes('exporter-trace-otlp-grpc')),
+      'gRPC, the default protocol',
+    );
+    assert.ok(!loaded.some((path) => path.includes('exporter-trace-otlp-proto')), "only the chosen protocol's exporters");
   } finally {
     await telemetry?.shutdown();
   }

@@ -63,7 +63,12 @@ test('a cache miss: server span, the cache load, and the statement by name, each
   assert.equal(server.name, 'GET /trips/{trip_id}');
   assert.equal(server.parentSpanId, '', 'no traceparent: a new trace');
   assert.deepEqual(
-    { method: server.attributes['http.request.method'], route: server.attributes['http.route'], status: server.attributes['http.response.status_code'], cache: server.attributes['cache.outcome'] },
+    {
+      method: server.attributes['http.request.method'],
+      route: server.attributes['http.route'],
+      status: server.attributes['http.response.status_code'],
+      cache: server.attributes['cache.outcome'],
+    },
     { method: 'GET', route: '/trips/{trip_id}', status: 200, cache: 'miss' },
   );
   assert.notEqual(server.statusCode, ERROR);
@@ -91,7 +96,9 @@ test('waiting for a connection: a db.pool.acquire span under the statement that 
     // Stream pages, not point lookups: concurrent lookups share one batched statement.
     const reads = [40, 41, 42, 43].map((id) => service.api.get(`/trips/stream?cursor=${id}&page_size=5`, { headers: { 'cache-control': 'no-cache' } }));
     await pollUntil('the reads waiting on the lock', 1500, async () => {
-      const { rows } = await service.database.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nyc_train_synced%'");
+      const { rows } = await service.database.admin.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%nyc_train_synced%'",
+      );
       return rows[0].n >= 4 ? true : undefined;
     });
     await locker.query('ROLLBACK');
@@ -115,7 +122,10 @@ test('a cache hit: the server span alone says hit; no load, no statement', async
   assert.equal(res.headers['x-cache'], 'HIT');
   const { server, spans } = await traceOf(res.headers['x-request-id']!);
   assert.equal(server.attributes['cache.outcome'], 'hit');
-  assert.deepEqual(spans.map((span) => span.name), ['GET /trips/{trip_id}']);
+  assert.deepEqual(
+    spans.map((span) => span.name),
+    ['GET /trips/{trip_id}'],
+  );
 });
 
 test('a coalesced read: it waits for the load another request started, says so, and has no load or statement of its own', async () => {
@@ -137,7 +147,11 @@ test('a coalesced read: it waits for the load another request started, says so, 
     assert.equal(joined.status, 200);
     const { server, spans } = await traceOf(joined.headers['x-request-id']!);
     assert.equal(server.attributes['cache.outcome'], 'coalesced');
-    assert.deepEqual(spans.map((span) => span.name), ['GET /trips/{trip_id}'], 'the load and its statement are in the first request\'s trace');
+    assert.deepEqual(
+      spans.map((span) => span.name),
+      ['GET /trips/{trip_id}'],
+      "the load and its statement are in the first request's trace",
+    );
   } finally {
     await locker.query('ROLLBACK').catch(() => undefined);
     locker.release();
@@ -235,7 +249,11 @@ test('what /metrics exposes arrives as OTLP metrics: requests, latency, pool, ca
   assert.equal(latency?.kind, 'histogram');
   const latencyPoint = latency.points.find((p) => p.attributes.route === '/trips/{trip_id}' && p.attributes.status === '200');
   assert.ok(latencyPoint && latencyPoint.count! >= 1);
-  assert.equal(latencyPoint.bucketCounts!.reduce((a, b) => a + b, 0), latencyPoint.count, 'per-bucket counts add up to the count');
+  assert.equal(
+    latencyPoint.bucketCounts!.reduce((a, b) => a + b, 0),
+    latencyPoint.count,
+    'per-bucket counts add up to the count',
+  );
   assert.equal(named('lakebase_api_db_pool_connections')?.kind, 'gauge');
   assert.ok(named('lakebase_api_cache_hits_total')!.points[0]!.value! >= 1);
   assert.equal(named('lakebase_api_db_pool_max_connections')?.points[0]?.value, 6);

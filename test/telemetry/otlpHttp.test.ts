@@ -65,6 +65,9 @@ test('each signal may have its own protocol and endpoint, as the specification a
   assert.deepEqual(settings?.traces, { protocol: 'grpc', url: 'http://localhost:4314' });
   assert.deepEqual(settings?.logs, { protocol: 'http/json', url: 'http://localhost:4314/v1/logs' });
   assert.deepEqual(settings?.metrics, { protocol: 'grpc', url: 'http://metrics.local:4317' });
-  assert.throws(() => readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4314', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' }), /OTEL_EXPORTER_OTLP_PROTOCOL/);
+  assert.throws(
+    () => readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4314', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' }),
+    /OTEL_EXPORTER_OTLP_PROTOCOL/,
+  );
   assert.throws(() => readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost 4314' }), /OTEL_EXPORTER_OTLP_ENDPOINT/);
 });

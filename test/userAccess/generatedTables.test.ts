@@ -48,7 +48,10 @@ test('generated reads run as the caller: the reader 200, a user without a grant 
     assert.equal(cached.headers['x-cache'], 'HIT');
     const refused = await service.api.get(url, as(NOBODY));
     assert.equal(refused.status, 403, `${url}: ${refused.text}`);
-    assert.match(refused.body.detail, new RegExp(`^${NOBODY.replace('.', '\\.')} may not run (getRide|listRides|countRides): permission denied for table nyc_train_synced`));
+    assert.match(
+      refused.body.detail,
+      new RegExp(`^${NOBODY.replace('.', '\\.')} may not run (getRide|listRides|countRides): permission denied for table nyc_train_synced`),
+    );
   }
   assert.equal((await service.api.get('/rides/count', as(READER))).body.count, 300);
   // Postgres itself saw the reader: a grant taken away shows at once (on a fresh query).
@@ -69,7 +72,10 @@ test('the command reads through Lakebase OAuth like the service, and the committ
     }
   };
   // The suite grants nothing: the principal's login works, its read is refused, in one line naming both.
-  await assert.rejects(readTrips(), new Error(`Table public.nyc_train_synced exists but ${TEST_SERVICE_PRINCIPAL.clientId} may not read it (no SELECT privilege)`));
+  await assert.rejects(
+    readTrips(),
+    new Error(`Table public.nyc_train_synced exists but ${TEST_SERVICE_PRINCIPAL.clientId} may not read it (no SELECT privilege)`),
+  );
   await lb.admin.query(`GRANT SELECT ON ${TRIPS} TO ${pg.escapeIdentifier(TEST_SERVICE_PRINCIPAL.clientId)}`);
   const generated = await readTrips();
   // The seeded table's comment records its row count, which differs between this suite and `npm start`.

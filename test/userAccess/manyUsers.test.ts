@@ -115,7 +115,12 @@ test(`${USERS} users at once stay within ${CEILING} connections with zero failur
   assert.ok(stats.created >= USERS, 'every user had a pool of their own');
   // Every user logged in as themselves: one credential each (pools re-opened later reuse it).
   assert.equal(figures.credentialsMinted, USERS);
-  const audited = new Set(service.logs.records().filter((r) => r.status === 200 && typeof r.user === 'string').map((r) => r.user));
+  const audited = new Set(
+    service.logs
+      .records()
+      .filter((r) => r.status === 200 && typeof r.user === 'string')
+      .map((r) => r.user),
+  );
   assert.equal(audited.size, USERS);
   assert.deepEqual(linesLeakingSecrets(service.logs.lines, [...lb.emulator.secrets(), ...users.map((u) => u.token)]), []);
 });
@@ -131,7 +136,10 @@ test('once their pools exist, users keep being served from them: no new logins, 
       return fetch(`${http.baseUrl}/trips/sample`, { headers: asUser(email, token) }).then(async (r) => [r.status, await r.text()] as const);
     }),
   );
-  assert.deepEqual(responses.filter(([status]) => status !== 200), []);
+  assert.deepEqual(
+    responses.filter(([status]) => status !== 200),
+    [],
+  );
   const afterStats = service.ctx.userAccess!.stats();
   assert.equal(afterStats.created, before.created, 'no pool was opened');
   assert.equal(afterStats.closed, before.closed, 'no pool was closed');

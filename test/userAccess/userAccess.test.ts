@@ -28,7 +28,13 @@ const as = (email: string) => ({ headers: asUser(email, tokens[email]!) });
 before(async () => {
   // No blanket grants: each role gets exactly what a test gives it.
   lb = await startEmulatedLakebase({ rows: ROWS, emulator: { grantRoles: [] } });
-  await createUserRoles(lb.admin, { [WRITER]: ['SELECT', 'UPDATE'], [READER]: ['SELECT'], [NOBODY]: [], [VENDOR1]: ['SELECT', 'UPDATE'], [VENDOR2]: ['SELECT', 'UPDATE'] });
+  await createUserRoles(lb.admin, {
+    [WRITER]: ['SELECT', 'UPDATE'],
+    [READER]: ['SELECT'],
+    [NOBODY]: [],
+    [VENDOR1]: ['SELECT', 'UPDATE'],
+    [VENDOR2]: ['SELECT', 'UPDATE'],
+  });
   for (const email of [WRITER, READER, NOBODY, VENDOR1, VENDOR2]) tokens[email] = lb.emulator.createUserToken(email);
   service = await startUserModeService(lb);
 });
@@ -54,7 +60,10 @@ describe('Postgres grants decide, per user', () => {
       const update = await service.api.post('/trips/7/vendor', { vendor_id: target }, as(email));
       assert.equal(update.status, updateStatus, `${email} update: ${update.text}`);
       assert.equal(await vendorOf(7), updateStatus === 200 ? target : before, 'a refused update changes nothing');
-      for (const [response, operation] of [[read, 'getTrip'], [update, 'updateTripVendor']] as const) {
+      for (const [response, operation] of [
+        [read, 'getTrip'],
+        [update, 'updateTripVendor'],
+      ] as const) {
         if (response.status !== 403) continue;
         assert.match(response.headers['content-type']!, /application\/problem\+json/);
         assert.equal(response.body.operation, operation);
@@ -78,7 +87,11 @@ describe('Postgres grants decide, per user', () => {
   test('the log line of every request names the verified user; no user token or minted password in any line', async () => {
     const lines = service.logs.records().filter((r) => r.route === '/trips/{trip_id}/vendor');
     assert.ok(lines.length >= 3);
-    for (const email of [WRITER, READER, NOBODY]) assert.ok(lines.some((r) => r.user === email && (r.caller as { email?: string }).email === email), email);
+    for (const email of [WRITER, READER, NOBODY])
+      assert.ok(
+        lines.some((r) => r.user === email && (r.caller as { email?: string }).email === email),
+        email,
+      );
     const secrets = [...lb.emulator.secrets(), ...Object.values(tokens), TEST_SERVICE_PRINCIPAL.clientSecret];
     assert.deepEqual(linesLeakingSecrets(service.logs.lines, secrets), []);
   });
@@ -91,7 +104,10 @@ describe('row-level security: each vendor user sees only their vendor', () => {
     await lb.admin.query(`ALTER TABLE ${TRIPS} ENABLE ROW LEVEL SECURITY`);
     await lb.admin.query(`CREATE POLICY vendor_one ON ${TRIPS} TO ${pg.escapeIdentifier(VENDOR1)} USING (vendor_id = '1')`);
     await lb.admin.query(`CREATE POLICY vendor_two ON ${TRIPS} TO ${pg.escapeIdentifier(VENDOR2)} USING (vendor_id = '2')`);
-    for (const [email, vendor] of [[VENDOR1, '1'], [VENDOR2, '2']] as const) {
+    for (const [email, vendor] of [
+      [VENDOR1, '1'],
+      [VENDOR2, '2'],
+    ] as const) {
       const { rows } = await lb.admin.query<{ count: string; own: number; other: number }>(
         `SELECT count(*) FILTER (WHERE vendor_id = $1) AS count, min(id) FILTER (WHERE vendor_id = $1) AS own, min(id) FILTER (WHERE vendor_id <> $1) AS other FROM ${TRIPS}`,
         [vendor],
@@ -127,8 +143,12 @@ describe('row-level security: each vendor user sees only their vendor', () => {
     // Lookups gathered into one statement run on one user's connection: a batch mixing users would
     // answer one user's trip to the other, or a 404 for their own.
     const { rows } = await lb.admin.query<{ id: number; vendor_id: string }>(`SELECT id, vendor_id FROM ${TRIPS} WHERE id <= 120 ORDER BY id`);
-    const calls = rows.flatMap(({ id, vendor_id: vendor }) => [VENDOR1, VENDOR2].map((email) => ({ id: Number(id), email, visible: vendor === (email === VENDOR1 ? '1' : '2') })));
-    const answers = await Promise.all(calls.map(({ id, email }) => service.api.get(`/trips/${id}`, { headers: { ...as(email).headers, 'cache-control': 'no-cache' } })));
+    const calls = rows.flatMap(({ id, vendor_id: vendor }) =>
+      [VENDOR1, VENDOR2].map((email) => ({ id: Number(id), email, visible: vendor === (email === VENDOR1 ? '1' : '2') })),
+    );
+    const answers = await Promise.all(
+      calls.map(({ id, email }) => service.api.get(`/trips/${id}`, { headers: { ...as(email).headers, 'cache-control': 'no-cache' } })),
+    );
     calls.forEach(({ id, email, visible }, i) => {
       const answer = answers[i]!;
       assert.equal(answer.status, visible ? 200 : 404, `${email} trip ${id}: ${answer.text}`);
@@ -136,7 +156,7 @@ describe('row-level security: each vendor user sees only their vendor', () => {
     });
   });
 
-  test('moving a trip out of the user\'s rows is refused by the policy: 403, the row unchanged', async () => {
+  test("moving a trip out of the user's rows is refused by the policy: 403, the row unchanged", async () => {
     const { own } = expected[VENDOR1]!;
     const refused = await service.api.post(`/trips/${own}/vendor`, { vendor_id: '2' }, as(VENDOR1));
     assert.equal(refused.status, 403, refused.text);
@@ -166,7 +186,7 @@ describe('row-level security: each vendor user sees only their vendor', () => {
       const b = await ask(unscoped.api, VENDOR2);
       assert.equal(a.body.total_trips, expected[VENDOR1]!.count);
       assert.equal(b.headers['x-cache'], 'HIT');
-      assert.equal(b.body.total_trips, expected[VENDOR1]!.count, 'without the user in the key, user 2 receives user 1\'s answer');
+      assert.equal(b.body.total_trips, expected[VENDOR1]!.count, "without the user in the key, user 2 receives user 1's answer");
     } finally {
       await unscoped.close();
     }
@@ -185,8 +205,15 @@ describe('who is calling', () => {
       ["someone else's e-mail", asUser(READER, tokens[WRITER]!), 'x-forwarded-email'],
     ];
     for (const [name, headers, field] of cases) {
-      for (const [method, url] of [['GET', '/trips/count'], ['GET', '/trips/1'], ['POST', '/trips/1/vendor']] as const) {
-        const response = await service.api.send(method, url, { headers: headers as Record<string, string>, ...(method === 'POST' ? { body: { vendor_id: '1' } } : {}) });
+      for (const [method, url] of [
+        ['GET', '/trips/count'],
+        ['GET', '/trips/1'],
+        ['POST', '/trips/1/vendor'],
+      ] as const) {
+        const response = await service.api.send(method, url, {
+          headers: headers as Record<string, string>,
+          ...(method === 'POST' ? { body: { vendor_id: '1' } } : {}),
+        });
         assert.equal(response.status, 401, `${name}: ${method} ${url} → ${response.status} ${response.text}`);
         assert.equal(response.body.field, field, name);
         assert.match(response.headers['www-authenticate']!, /^Bearer/);
@@ -202,7 +229,11 @@ describe('who is calling', () => {
     assert.equal(((await viaFetch.json()) as { id: number }).id, 1);
     const lambda = createLambdaHandler(async () => service.ctx);
     const event = (headers: Record<string, string>) => ({
-      version: '2.0', routeKey: '$default', rawPath: '/trips/1', rawQueryString: '', headers,
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/trips/1',
+      rawQueryString: '',
+      headers,
       requestContext: { http: { method: 'GET', path: '/trips/1', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' }, stage: '$default' },
       isBase64Encoded: false,
     });
@@ -247,7 +278,10 @@ describe('per-user credentials', () => {
     const token = lb.emulator.createUserToken(email);
     const meBefore = lb.emulator.stats.byRoute['GET /api/2.0/preview/scim/v2/Me'] ?? 0;
     const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => service.api.get(`/trips/${i + 1}`, { headers: asUser(email, token) })));
-    assert.deepEqual(responses.map((r) => r.status), Array(10).fill(200));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      Array(10).fill(200),
+    );
     for (let i = 0; i < 10; i++) assert.equal((await service.api.get('/trips/sample', { headers: asUser(email, token) })).status, 200);
     assert.equal(lb.emulator.credentialsFor(email), 1);
     assert.equal((lb.emulator.stats.byRoute['GET /api/2.0/preview/scim/v2/Me'] ?? 0) - meBefore, 1);
@@ -257,11 +291,17 @@ describe('per-user credentials', () => {
     const good = Promise.all(Array.from({ length: 30 }, (_, i) => service.api.get(`/trips/${(i % 20) + 1}`, as(READER))));
     const bad = Promise.all(Array.from({ length: 30 }, () => service.api.get('/trips/sample', { headers: asUser(READER, 'emu-user-revoked0123456789') })));
     const [ok, refused] = await Promise.all([good, bad]);
-    assert.deepEqual(ok.map((r) => r.status), Array(30).fill(200));
-    assert.deepEqual(refused.map((r) => r.status), Array(30).fill(401));
+    assert.deepEqual(
+      ok.map((r) => r.status),
+      Array(30).fill(200),
+    );
+    assert.deepEqual(
+      refused.map((r) => r.status),
+      Array(30).fill(401),
+    );
   });
 
-  test('a refused login (credential revoked) renews that user\'s credential once and succeeds', async () => {
+  test("a refused login (credential revoked) renews that user's credential once and succeeds", async () => {
     const email = 'revoked@example.com';
     await createUserRoles(lb.admin, { [email]: ['SELECT'] });
     const token = lb.emulator.createUserToken(email);

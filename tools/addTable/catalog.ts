@@ -117,8 +117,16 @@ async function readType(db: Queryable, oid: number, typmod: number, seen = new M
   const known = seen.get(memo);
   if (known) return known;
   const { rows } = await db.query<{
-    typname: string; nspname: string; typtype: string; typcategory: string; typelem: number; typbasetype: number;
-    typtypmod: number; typnotnull: boolean; declared: string; bare: string;
+    typname: string;
+    nspname: string;
+    typtype: string;
+    typcategory: string;
+    typelem: number;
+    typbasetype: number;
+    typtypmod: number;
+    typnotnull: boolean;
+    declared: string;
+    bare: string;
   }>(
     `SELECT t.typname, n.nspname, t.typtype, t.typcategory, t.typelem::int AS typelem, t.typbasetype::int AS typbasetype,
             t.typtypmod, t.typnotnull, format_type(t.oid, $2) AS declared, format_type(t.oid, NULL) AS bare
@@ -135,7 +143,9 @@ async function readType(db: Queryable, oid: number, typmod: number, seen = new M
     type.base = await readType(db, row.typbasetype, row.typtypmod, seen);
     type.domainNotNull = row.typnotnull;
     const checks = await db.query<{ name: string; def: string }>(
-      `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname`, [oid]);
+      `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname`,
+      [oid],
+    );
     type.domainChecks = checks.rows.map((r) => r.def);
     type.domainCheckNames = checks.rows.map((r) => r.name);
   } else if (row.typtype === 'e') {
@@ -178,8 +188,15 @@ export async function readTable(db: Queryable, name: TableName): Promise<Catalog
   if (!relation.readable) throw new TableNotReadable(`Table ${shown} exists but ${relation.login} may not read it (no SELECT privilege)`);
 
   const columnRows = await db.query<{
-    name: string; type_oid: number; typmod: number; not_null: boolean; default_expr: string | null; identity: string;
-    generated: string; comment: string | null; owned_sequence: string | null;
+    name: string;
+    type_oid: number;
+    typmod: number;
+    not_null: boolean;
+    default_expr: string | null;
+    identity: string;
+    generated: string;
+    comment: string | null;
+    owned_sequence: string | null;
   }>(
     `SELECT a.attname AS name, a.atttypid::int AS type_oid, a.atttypmod AS typmod, a.attnotnull AS not_null,
             pg_get_expr(d.adbin, d.adrelid) AS default_expr, a.attidentity AS identity, a.attgenerated AS generated,
@@ -207,8 +224,14 @@ export async function readTable(db: Queryable, name: TableName): Promise<Catalog
   }
 
   const constraintRows = await db.query<{
-    name: string; contype: string; definition: string; columns: string[]; ref_schema: string | null; ref_table: string | null;
-    ref_columns: string[] | null; ref_types: string[] | null;
+    name: string;
+    contype: string;
+    definition: string;
+    columns: string[];
+    ref_schema: string | null;
+    ref_table: string | null;
+    ref_columns: string[] | null;
+    ref_types: string[] | null;
   }>(
     `SELECT con.conname AS name, con.contype, pg_get_constraintdef(con.oid) AS definition,
             ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
@@ -235,7 +258,13 @@ export async function readTable(db: Queryable, name: TableName): Promise<Catalog
   }));
 
   const indexRows = await db.query<{
-    name: string; definition: string; method: string; unique: boolean; leading_column: string | null; columns: string[]; backs_constraint: boolean;
+    name: string;
+    definition: string;
+    method: string;
+    unique: boolean;
+    leading_column: string | null;
+    columns: string[];
+    backs_constraint: boolean;
   }>(
     `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, am.amname AS method, i.indisunique AS unique,
             CASE WHEN i.indpred IS NULL AND i.indkey[0] <> 0
@@ -257,8 +286,13 @@ export async function readTable(db: Queryable, name: TableName): Promise<Catalog
     primaryKey: constraints.find((c) => c.type === 'primary key')?.columns ?? [],
     constraints,
     indexes: indexRows.rows.map((row) => ({
-      name: row.name, definition: row.definition, method: row.method, unique: row.unique,
-      leadingColumn: row.leading_column, columns: row.columns, backsConstraint: row.backs_constraint,
+      name: row.name,
+      definition: row.definition,
+      method: row.method,
+      unique: row.unique,
+      leadingColumn: row.leading_column,
+      columns: row.columns,
+      backsConstraint: row.backs_constraint,
     })),
   };
 }

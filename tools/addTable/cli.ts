@@ -32,7 +32,10 @@ function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[
 async function main(): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { path: { type: 'string' }, write: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean' } } });
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: { path: { type: 'string' }, write: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
+    });
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 1;
@@ -80,8 +83,13 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => { process.exitCode = code; }, (err: unknown) => {
-  // One line: a missing table, a refused login, a bad setting.
-  console.error(err instanceof ConfigError || err instanceof Error ? `add-table: ${err.message}` : `add-table: ${String(err)}`);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // One line: a missing table, a refused login, a bad setting.
+    console.error(err instanceof ConfigError || err instanceof Error ? `add-table: ${err.message}` : `add-table: ${String(err)}`);
+    process.exitCode = 1;
+  },
+);

@@ -19,11 +19,13 @@ const propertyName = (name: string) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) 
 function tsType(schema: SchemaObject): string {
   const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
   if (types.length === 0) return 'unknown';
-  return types.map((type) => {
-    if (type === 'integer' || type === 'number') return 'number';
-    if (type === 'array') return `Array<${tsType(schema.items as SchemaObject)}>`;
-    return type;
-  }).join(' | ');
+  return types
+    .map((type) => {
+      if (type === 'integer' || type === 'number') return 'number';
+      if (type === 'array') return `Array<${tsType(schema.items as SchemaObject)}>`;
+      return type;
+    })
+    .join(' | ');
 }
 
 /** `(p) => \`$${p}::numeric\`` */
@@ -66,7 +68,7 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     '};',
     '',
     '/**',
-    ' * Each row of `t` in its wire form, as `r`: Postgres\' row_to_json(r) is then the response JSON',
+    " * Each row of `t` in its wire form, as `r`: Postgres' row_to_json(r) is then the response JSON",
     ' * (numeric as exact text, bytea as base64, timestamps in ISO 8601), built in C from the row it has.',
     ' */',
     `export const ${P}_WIRE = \`CROSS JOIN LATERAL (SELECT \${[`,
@@ -88,7 +90,9 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     '',
     '/** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */',
     `export const ${plan.camel}Filters: Readonly<Record<string, ColumnFilter>> = {`,
-    ...plan.filters.map((f) => `  ${propertyName(f.param)}: { column: ${stringLiteral(f.column.sql)}, operator: '${f.operator}', value: ${inputFunction(f.column)} },`),
+    ...plan.filters.map(
+      (f) => `  ${propertyName(f.param)}: { column: ${stringLiteral(f.column.sql)}, operator: '${f.operator}', value: ${inputFunction(f.column)} },`,
+    ),
     '};',
     '',
     '/** Constraint → its columns, so a refused row names the columns. */',
@@ -99,7 +103,10 @@ function emitTableModule(plan: TablePlan): EmittedFile {
       '',
       '/** The columns a POST or PATCH may set (not generated columns, not GENERATED ALWAYS identities). */',
       `export const ${plan.camel}WritableColumns: Readonly<Record<string, WritableColumn>> = {`,
-      ...plan.insertable.map((c) => `  ${propertyName(c.name)}: { column: ${stringLiteral(quoteIdent(c.name))}, value: ${inputFunction(c)}${c.mapping.param === 'json' ? ', json: true' : ''} },`),
+      ...plan.insertable.map(
+        (c) =>
+          `  ${propertyName(c.name)}: { column: ${stringLiteral(quoteIdent(c.name))}, value: ${inputFunction(c)}${c.mapping.param === 'json' ? ', json: true' : ''} },`,
+      ),
       '};',
     );
   }
@@ -116,7 +123,8 @@ function handlerNames(plan: TablePlan, id: string): { P: string; Input: string }
 }
 
 /** `throw new NotFound(…)` naming the path and the key values. */
-const notFound = (plan: TablePlan) => `throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);`;
+const notFound = (plan: TablePlan) =>
+  `throw new NotFound(\`No ${plan.path} row with ${templateText(plan.key.map((c) => c.name).join(', '))} ${keyText(plan)}\`);`;
 
 const keyValues = (plan: TablePlan) => plan.keyParams!.map((p) => `params.${p}`).join(', ');
 const keyText = (plan: TablePlan) => plan.keyParams!.map((p) => `\${params.${p}}`).join(', ');

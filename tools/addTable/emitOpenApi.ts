@@ -86,7 +86,12 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   }));
   const filtersConstant = `${plan.camel}Filters`;
   const keyPath = `/${path}/${(plan.keyParams ?? []).map((p) => `{${p}}`).join('/')}`;
-  const getKey = ids.get ? `${ids.get}?${[...plan.keyParams!].sort().map((p) => `${p}={${p}}&`).join('')}` : undefined;
+  const getKey = ids.get
+    ? `${ids.get}?${[...plan.keyParams!]
+        .sort()
+        .map((p) => `${p}={${p}}&`)
+        .join('')}`
+    : undefined;
   const readCaches = [...(ids.list ? [`${ids.list}?`] : []), `${ids.count}?`];
   const rowCaches = [...(getKey ? [getKey] : []), ...readCaches];
   const tags = [path];
@@ -109,10 +114,18 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         [READ_FROM]: 'replica',
         parameters: [
           { name: 'limit', in: 'query', description: 'Rows per page, 1 to 1000', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-          { name: 'cursor', in: 'query', description: 'The `next_cursor` of the previous page (omit for the first page)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 } },
+          {
+            name: 'cursor',
+            in: 'query',
+            description: 'The `next_cursor` of the previous page (omit for the first page)',
+            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 },
+          },
           ...(filterParams.length ? [code(`...${filtersConstant}`)] : []),
         ],
-        responses: { '200': { description: `A page of ${path}`, content: { 'application/json': { schema: code(`schemaRef('${singular}Page')`) } } }, '...': code('tableDatabaseErrors') },
+        responses: {
+          '200': { description: `A page of ${path}`, content: { 'application/json': { schema: code(`schemaRef('${singular}Page')`) } } },
+          '...': code('tableDatabaseErrors'),
+        },
       },
     });
   }
@@ -126,7 +139,10 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
       [CACHE_TTL]: 30,
       [READ_FROM]: 'replica',
       ...(filterParams.length ? { parameters: code(filtersConstant) } : {}),
-      responses: { '200': { description: 'The number of rows', content: { 'application/json': { schema: code("schemaRef('RowCount')") } } }, '...': code('tableDatabaseErrors') },
+      responses: {
+        '200': { description: 'The number of rows', content: { 'application/json': { schema: code("schemaRef('RowCount')") } } },
+        '...': code('tableDatabaseErrors'),
+      },
     },
   });
   const rowResponse = (description: string) => ({ description, content: { 'application/json': { schema: code(`schemaRef('${singular}')`) } } });
@@ -152,7 +168,8 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         operationId: ids.create,
         tags,
         summary: `Add a ${shown} row`,
-        description: 'Returns the row as stored, with its defaults and identity filled in, and its URL in `Location`. A row the database refuses is a 409 (a unique or foreign key) or 400 (a check, a NOT NULL, a value out of range) naming what was refused.',
+        description:
+          'Returns the row as stored, with its defaults and identity filled in, and its URL in `Location`. A row the database refuses is a 409 (a unique or foreign key) or 400 (a check, a NOT NULL, a value out of range) naming what was refused.',
         [CACHE_INVALIDATES]: readCaches,
         requestBody: { required: true, content: { 'application/json': { schema: code(`schemaRef('${singular}Create')`) } } },
         responses: {
@@ -192,7 +209,12 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         description: 'A row other rows still reference is a 409 naming the foreign key.',
         [CACHE_INVALIDATES]: rowCaches,
         parameters: keyParams,
-        responses: { '204': { description: 'Deleted' }, '404': code("errorRef('NotFound')"), '409': code("errorRef('Conflict')"), '...': code('tableDatabaseErrors') },
+        responses: {
+          '204': { description: 'Deleted' },
+          '404': code("errorRef('NotFound')"),
+          '409': code("errorRef('Conflict')"),
+          '...': code('tableDatabaseErrors'),
+        },
       },
     });
   }

@@ -20,18 +20,20 @@ export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | 
       name: c.name,
       fixture: { ...c.mapping.fixture, ...(c.mapping.loose ? { sample: samples.get(c.name) ?? null } : {}) },
       notNull: c.catalog.notNull || c.mapping.notNull === true,
-      filledByDatabase: c.catalog.identity !== null || c.catalog.serial || c.catalog.generatedExpr !== null ||
-        (keyNames.has(c.name) && c.catalog.defaultExpr !== null),
+      filledByDatabase:
+        c.catalog.identity !== null || c.catalog.serial || c.catalog.generatedExpr !== null || (keyNames.has(c.name) && c.catalog.defaultExpr !== null),
       writable: c.catalog.generatedExpr === null && c.catalog.identity !== 'always',
     })),
     key: plan.key.map((c) => c.name),
     keyParams: plan.keyParams,
     filters: plan.filters.map((f) => ({ param: f.param, column: f.column.name, operator: f.operator })),
-    foreignKeys: table.constraints.filter((c) => c.references).map((c) => ({
-      columns: c.columns,
-      parent: `${quoteIdent(c.references!.schema)}.${quoteIdent(c.references!.table)}`,
-      parentColumns: c.references!.columns,
-    })),
+    foreignKeys: table.constraints
+      .filter((c) => c.references)
+      .map((c) => ({
+        columns: c.columns,
+        parent: `${quoteIdent(c.references!.schema)}.${quoteIdent(c.references!.table)}`,
+        parentColumns: c.references!.columns,
+      })),
     uniqueKeys: table.constraints.filter((c) => c.type === 'primary key' || c.type === 'unique').map((c) => c.columns),
     updatable: plan.updatable.map((c) => c.name),
     operations: plan.operationIds,

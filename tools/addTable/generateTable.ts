@@ -23,7 +23,8 @@ async function looseSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan): Promis
   const samples = new Map<string, string | null>();
   for (const column of plan.columns.filter((c) => c.mapping.loose)) {
     const { rows } = await db.query<{ value: string }>(
-      `SELECT ${quoteIdent(column.name)}::text AS value FROM ${plan.qualified} WHERE ${quoteIdent(column.name)} IS NOT NULL LIMIT 1`);
+      `SELECT ${quoteIdent(column.name)}::text AS value FROM ${plan.qualified} WHERE ${quoteIdent(column.name)} IS NOT NULL LIMIT 1`,
+    );
     samples.set(column.name, rows[0]?.value ?? null);
   }
   return samples;
@@ -32,7 +33,9 @@ async function looseSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan): Promis
 function endpoints(plan: TablePlan): string[][] {
   const ids = plan.operationIds;
   const keyPath = `/${plan.path}/${(plan.keyParams ?? []).map((p) => `{${p}}`).join('/')}`;
-  const filters = plan.filters.length ? `filters: ${[...new Set(plan.filters.map((f) => f.column.name))].map((n) => `${n}[.gt|.gte|.lt|.lte]`).join(', ')}` : 'no filters';
+  const filters = plan.filters.length
+    ? `filters: ${[...new Set(plan.filters.map((f) => f.column.name))].map((n) => `${n}[.gt|.gte|.lt|.lte]`).join(', ')}`
+    : 'no filters';
   const rows: string[][] = [];
   if (ids.list) rows.push(['GET', `/${plan.path}`, ids.list, `keyset by ${plan.key.map((c) => c.name).join(', ')}, limit + cursor; ${filters}`]);
   rows.push(['GET', `/${plan.path}/count`, ids.count, plan.filters.length ? 'same filters' : '']);
@@ -59,25 +62,29 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
   const catalog = await readTable(db, parseTableName(name));
   const plan = planTable(catalog, options);
   const header = generatedHeader(catalog.schema, catalog.table);
-  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))]
-    .map((file) => ({ ...file, text: `${header}\n${file.text}` }));
+  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))].map((file) => ({
+    ...file,
+    text: `${header}\n${file.text}`,
+  }));
   const handlerIds = Object.values(plan.operationIds);
   const registrations = [
     {
       file: 'openapi/tables.ts',
-      apply: (source: string) => register(source, {
-        file: 'openapi/tables.ts',
-        importLine: `import { ${apiConstant(plan)} } from './${plan.path}.ts';`,
-        entryLine: `${apiConstant(plan)},`,
-      }),
+      apply: (source: string) =>
+        register(source, {
+          file: 'openapi/tables.ts',
+          importLine: `import { ${apiConstant(plan)} } from './${plan.path}.ts';`,
+          entryLine: `${apiConstant(plan)},`,
+        }),
     },
     {
       file: 'functions/tableHandlers.ts',
-      apply: (source: string) => register(source, {
-        file: 'functions/tableHandlers.ts',
-        importLine: handlerIds.map((id) => `import { ${id} } from './${id}.ts';`).join('\n'),
-        entryLine: `${handlerIds.join(', ')},`,
-      }),
+      apply: (source: string) =>
+        register(source, {
+          file: 'functions/tableHandlers.ts',
+          importLine: handlerIds.map((id) => `import { ${id} } from './${id}.ts';`).join('\n'),
+          entryLine: `${handlerIds.join(', ')},`,
+        }),
     },
   ];
 
@@ -97,5 +104,11 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
   if (plan.notes.length) lines.push('', ...plan.notes.map((n) => `Note: ${n}`));
   if (plan.warnings.length) lines.push('', ...plan.warnings.map((w) => `Warning: ${w}`));
   lines.push('', `Next: npm run typecheck && node --import tsx --test test/functions/${plan.path}.test.ts, then npm start and open /docs`);
-  return { plan, files, registrations, endpoints: endpoints(plan).map(([method, path, operationId]) => ({ method: method!, path: path!, operationId: operationId! })), report: lines.join('\n') };
+  return {
+    plan,
+    files,
+    registrations,
+    endpoints: endpoints(plan).map(([method, path, operationId]) => ({ method: method!, path: path!, operationId: operationId! })),
+    report: lines.join('\n'),
+  };
 }

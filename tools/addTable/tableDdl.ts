@@ -19,7 +19,10 @@ function typeStatements(type: PgType, done: Set<string>, out: string[]): void {
   done.add(name);
   if (type.schema !== 'public') out.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(type.schema)}`);
   if (type.kind === 'enum') out.push(`CREATE TYPE ${name} AS ENUM (${type.enumLabels!.map(literal).join(', ')})`);
-  else out.push(`CREATE DOMAIN ${name} AS ${type.base!.declared}${type.domainNotNull ? ' NOT NULL' : ''}${(type.domainChecks ?? []).map((c) => ` ${c}`).join('')}`);
+  else
+    out.push(
+      `CREATE DOMAIN ${name} AS ${type.base!.declared}${type.domainNotNull ? ' NOT NULL' : ''}${(type.domainChecks ?? []).map((c) => ` ${c}`).join('')}`,
+    );
 }
 
 const SERIALS: Record<string, string> = { int2: 'smallserial', int4: 'serial', int8: 'bigserial' };

@@ -55,7 +55,10 @@ export interface TablePlan {
 const RESERVED_QUERY = new Set(['limit', 'cursor']);
 
 const words = (text: string) => text.split(/[^A-Za-z0-9]+/).filter(Boolean);
-const pascal = (text: string) => words(text).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'Row';
+const pascal = (text: string) =>
+  words(text)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('') || 'Row';
 
 /** English plural to singular, the common cases; a name that is not plural gets `Row` appended. */
 function singularOf(plural: string): string {
@@ -68,7 +71,11 @@ function singularOf(plural: string): string {
 
 /** A path parameter name the router accepts (`[A-Za-z0-9_]+`) for a column. */
 function paramName(column: string, taken: Set<string>): string {
-  let name = column.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'key';
+  let name =
+    column
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'key';
   while (taken.has(name)) name = `${name}_`;
   taken.add(name);
   return name;
@@ -110,14 +117,23 @@ export function planTable(table: CatalogTable, options: PlanOptions): TablePlan 
     keySource = 'primary key';
   } else {
     // Without a primary key, a unique index on NOT NULL columns still gives every row one place in an order.
-    const unique = table.indexes.find((index) => index.unique && index.method === 'btree' && index.leadingColumn !== null &&
-      index.columns.every((name) => byName.get(name)?.catalog.notNull && byName.get(name)?.mapping.orderable));
+    const unique = table.indexes.find(
+      (index) =>
+        index.unique &&
+        index.method === 'btree' &&
+        index.leadingColumn !== null &&
+        index.columns.every((name) => byName.get(name)?.catalog.notNull && byName.get(name)?.mapping.orderable),
+    );
     if (unique) {
       key = unique.columns.map((name) => byName.get(name)!);
       keySource = `unique index ${unique.name}`;
-      notes.push(`${table.schema}.${table.table} has no primary key: the list walks unique index ${unique.name} (${unique.columns.join(', ')}); no get, update or delete by key`);
+      notes.push(
+        `${table.schema}.${table.table} has no primary key: the list walks unique index ${unique.name} (${unique.columns.join(', ')}); no get, update or delete by key`,
+      );
     } else {
-      notes.push(`${table.schema}.${table.table} has no primary key and no unique index on NOT NULL columns: only the count is served (a list could not visit every row exactly once)`);
+      notes.push(
+        `${table.schema}.${table.table} has no primary key and no unique index on NOT NULL columns: only the count is served (a list could not visit every row exactly once)`,
+      );
     }
   }
   const unorderedKey = key.find((c) => !c.mapping.orderable);
@@ -146,7 +162,12 @@ export function planTable(table: CatalogTable, options: PlanOptions): TablePlan 
     }
     filters.push({ param: column.name, column, operator: '=' });
     if (column.mapping.fixture.kind === 'bool') continue;
-    for (const [suffix, operator] of [['gt', '>'], ['gte', '>='], ['lt', '<'], ['lte', '<=']] as const) {
+    for (const [suffix, operator] of [
+      ['gt', '>'],
+      ['gte', '>='],
+      ['lt', '<'],
+      ['lte', '<='],
+    ] as const) {
       filters.push({ param: `${column.name}.${suffix}`, column, operator });
     }
   }

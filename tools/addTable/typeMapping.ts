@@ -50,7 +50,12 @@ function numericPattern(precision?: number, scale?: number): string {
 
 function base(type: PgType, cast: string): TypeMapping | undefined {
   const plain = (schema: SchemaObject, kind: string, extra: Partial<FixtureType> = {}): TypeMapping => ({
-    schema, output: '{}', input: `{}::${cast}`, param: 'value', orderable: true, fixture: { kind, sql: cast, ...extra },
+    schema,
+    output: '{}',
+    input: `{}::${cast}`,
+    param: 'value',
+    orderable: true,
+    fixture: { kind, sql: cast, ...extra },
   });
   switch (type.name) {
     case 'int2':
@@ -58,15 +63,23 @@ function base(type: PgType, cast: string): TypeMapping | undefined {
     case 'int4':
       return plain({ type: 'integer', minimum: -2147483648, maximum: 2147483647 }, 'int4');
     case 'int8':
-      return plain({
-        type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER,
-        description: '64-bit integer; accepted within ±(2^53 − 1), the integers every JSON client reads exactly',
-      }, 'int8');
+      return plain(
+        {
+          type: 'integer',
+          minimum: -Number.MAX_SAFE_INTEGER,
+          maximum: Number.MAX_SAFE_INTEGER,
+          description: '64-bit integer; accepted within ±(2^53 − 1), the integers every JSON client reads exactly',
+        },
+        'int8',
+      );
     case 'numeric': {
       const digits = type.precision === undefined ? 'any precision' : `precision ${type.precision}, scale ${type.scale}`;
       return {
-        ...plain({ type: 'string', pattern: numericPattern(type.precision, type.scale), description: `Exact decimal as a string (numeric, ${digits})` }, 'numeric',
-          { precision: type.precision, scale: type.scale }),
+        ...plain(
+          { type: 'string', pattern: numericPattern(type.precision, type.scale), description: `Exact decimal as a string (numeric, ${digits})` },
+          'numeric',
+          { precision: type.precision, scale: type.scale },
+        ),
         output: '{}::text',
       };
     }
@@ -81,7 +94,9 @@ function base(type: PgType, cast: string): TypeMapping | undefined {
     case 'varchar':
       return plain({ type: 'string', ...(type.maxLength !== undefined ? { maxLength: type.maxLength } : {}) }, 'varchar', { maxLength: type.maxLength });
     case 'bpchar':
-      return plain({ type: 'string', maxLength: type.maxLength ?? 1, description: `Fixed length ${type.maxLength ?? 1}, padded with spaces` }, 'bpchar', { maxLength: type.maxLength ?? 1 });
+      return plain({ type: 'string', maxLength: type.maxLength ?? 1, description: `Fixed length ${type.maxLength ?? 1}, padded with spaces` }, 'bpchar', {
+        maxLength: type.maxLength ?? 1,
+      });
     case 'uuid':
       return plain({ type: 'string', format: 'uuid' }, 'uuid');
     case 'date':
@@ -96,7 +111,14 @@ function base(type: PgType, cast: string): TypeMapping | undefined {
       return plain({ type: 'string', pattern: TIME_WITH_ZONE }, 'timetz');
     case 'json':
     case 'jsonb':
-      return { schema: { description: `Any JSON value (${type.name})` }, output: '{}', input: `{}::${cast}`, param: 'json', orderable: false, fixture: { kind: 'json', sql: cast } };
+      return {
+        schema: { description: `Any JSON value (${type.name})` },
+        output: '{}',
+        input: `{}::${cast}`,
+        param: 'json',
+        orderable: false,
+        fixture: { kind: 'json', sql: cast },
+      };
     case 'bytea':
       return {
         schema: { type: 'string', contentEncoding: 'base64', pattern: BASE64, description: 'Bytes, base64-encoded' },
@@ -128,7 +150,10 @@ export function mapType(type: PgType): TypeMapping {
   if (type.kind === 'enum') {
     return {
       schema: { type: 'string', enum: type.enumLabels!, description: `One of the ${type.sql} values` },
-      output: '{}', input: `{}::${type.sql}`, param: 'value', orderable: true,
+      output: '{}',
+      input: `{}::${type.sql}`,
+      param: 'value',
+      orderable: true,
       fixture: { kind: 'enum', labels: type.enumLabels!, sql: type.sql },
     };
   }
@@ -137,7 +162,10 @@ export function mapType(type: PgType): TypeMapping {
     const checks = type.domainChecks?.length ? `, ${type.domainChecks.join(' AND ')}` : '';
     return {
       ...underlying,
-      schema: { ...underlying.schema, description: [underlying.schema.description, `Domain ${type.sql} over ${type.base!.declared}${checks}`].filter(Boolean).join('. ') },
+      schema: {
+        ...underlying.schema,
+        description: [underlying.schema.description, `Domain ${type.sql} over ${type.base!.declared}${checks}`].filter(Boolean).join('. '),
+      },
       input: underlying.input === `{}::${type.base!.sql}` ? `{}::${type.sql}` : underlying.input,
       fixture: { ...underlying.fixture, sql: type.sql },
       notNull: type.domainNotNull,

@@ -287,7 +287,13 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
     const existing = pats.get(user.userName);
     if (existing && !user.token) return existing;
     const token = user.token ?? randomToken('dapi', 24);
-    const identity: Identity = { kind: 'user', userName: user.userName, id: String(1000 + pats.size), displayName: user.displayName ?? user.userName, groups: user.groups };
+    const identity: Identity = {
+      kind: 'user',
+      userName: user.userName,
+      id: String(1000 + pats.size),
+      displayName: user.displayName ?? user.userName,
+      groups: user.groups,
+    };
     pats.set(user.userName, remember(token));
     bearers.set(token, { identity, expiresAt: null, kind: 'pat' });
     return token;
@@ -342,24 +348,26 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
   const mint = (identity: Identity, scope: string): Promise<{ token: string; expiresAt: Date }> => {
     const role = identity.userName;
     const previous = mintQueues.get(role) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(async () => {
-      const held = current.get(role);
-      if (held && !held.scopes.has(scope) && held.expiresAt.getTime() > Date.now()) {
-        held.scopes.add(scope);
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const held = current.get(role);
+        if (held && !held.scopes.has(scope) && held.expiresAt.getTime() > Date.now()) {
+          held.scopes.add(scope);
+          stats.credentialsIssued += 1;
+          return { token: held.token, expiresAt: held.expiresAt };
+        }
+        await ensureRole(role);
+        const token = remember(randomToken('lbemu_'));
+        const expiresAt = new Date(Date.now() + tokenLifetimeMs);
+        await admin.query(
+          `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`,
+        );
+        current.set(role, { token, expiresAt, scopes: new Set([scope]) });
+        minted.set(role, (minted.get(role) ?? 0) + 1);
         stats.credentialsIssued += 1;
-        return { token: held.token, expiresAt: held.expiresAt };
-      }
-      await ensureRole(role);
-      const token = remember(randomToken('lbemu_'));
-      const expiresAt = new Date(Date.now() + tokenLifetimeMs);
-      await admin.query(
-        `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`,
-      );
-      current.set(role, { token, expiresAt, scopes: new Set([scope]) });
-      minted.set(role, (minted.get(role) ?? 0) + 1);
-      stats.credentialsIssued += 1;
-      return { token, expiresAt };
-    });
+        return { token, expiresAt };
+      });
     mintQueues.set(role, next);
     return next;
   };
@@ -468,7 +476,11 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
       const accessToken = remember(randomToken('emu-oauth-'));
       bearers.set(accessToken, { identity: sp.identity, expiresAt: Date.now() + oauthLifetimeSeconds * 1000, kind: 'oauth' });
       stats.oauthTokensIssued += 1;
-      return { status: 200, identity: sp.identity, body: { access_token: accessToken, token_type: 'Bearer', expires_in: oauthLifetimeSeconds, scope: form.get('scope') ?? 'all-apis' } };
+      return {
+        status: 200,
+        identity: sp.identity,
+        body: { access_token: accessToken, token_type: 'Bearer', expires_in: oauthLifetimeSeconds, scope: form.get('scope') ?? 'all-apis' },
+      };
     }
 
     if (!path.startsWith('/api/')) throw new HttpProblem(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${path}'`);
@@ -533,8 +545,7 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
   const takeFault = (method: string, path: string): EmulatorFault | null => {
     const category = routeCategory(method, path);
     for (const rule of faults) {
-      const matches =
-        rule.match === 'all' ? true : rule.match instanceof RegExp ? rule.match.test(path) : rule.match === category;
+      const matches = rule.match === 'all' ? true : rule.match instanceof RegExp ? rule.match.test(path) : rule.match === category;
       if (!matches) continue;
       rule.remaining -= 1;
       if (rule.remaining <= 0) faults = faults.filter((r) => r !== rule);
@@ -578,7 +589,10 @@ export async function startWorkspaceEmulator(options: WorkspaceEmulatorOptions):
       let identity: Identity | null = null;
       if (fault?.kind === 'status') {
         status = fault.status;
-        body = { error_code: fault.errorCode ?? (status === 429 ? 'REQUEST_LIMIT_EXCEEDED' : status === 503 ? 'TEMPORARILY_UNAVAILABLE' : 'INTERNAL_ERROR'), message: fault.message ?? `Emulated fault: HTTP ${status}` };
+        body = {
+          error_code: fault.errorCode ?? (status === 429 ? 'REQUEST_LIMIT_EXCEEDED' : status === 503 ? 'TEMPORARILY_UNAVAILABLE' : 'INTERNAL_ERROR'),
+          message: fault.message ?? `Emulated fault: HTTP ${status}`,
+        };
       } else {
         try {
           ({ status, body, identity } = await handle(req, path));

@@ -37,7 +37,9 @@ async function readBody(request: Request, limit: number): Promise<Buffer | undef
 /** Header names arrive lower-cased; repeated headers are already joined by `Headers`. */
 function headersOf(request: Request): Record<string, string> {
   const headers: Record<string, string> = {};
-  request.headers.forEach((value, name) => { headers[name] = value; });
+  request.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
   return headers;
 }
 

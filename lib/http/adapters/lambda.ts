@@ -66,10 +66,7 @@ function pathOf(event: LambdaEvent, basePath: string | undefined): string {
   return encodedPath(path || '/');
 }
 
-function headersOf(
-  single: Record<string, string | undefined> | null | undefined,
-  multi?: Record<string, string[] | undefined> | null,
-): Record<string, string> {
+function headersOf(single: Record<string, string | undefined> | null | undefined, multi?: Record<string, string[] | undefined> | null): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(single ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
   // Payload 1.0 repeats every header in the multi-value map, with all its values: that one wins.
@@ -184,7 +181,10 @@ export function createLambdaHandler(createContext: () => Promise<Context>, optio
     async close() {
       const pending = runtime;
       runtime = undefined;
-      const ctx = await pending?.then((r) => r.ctx, () => undefined);
+      const ctx = await pending?.then(
+        (r) => r.ctx,
+        () => undefined,
+      );
       await ctx?.close();
     },
   });

@@ -63,7 +63,9 @@ export class NodeNeutralRequest implements NeutralRequest {
       if (res.destroyed) {
         if (!res.writableFinished) abort.abort(); // the client left before anyone asked
       } else {
-        res.once('close', () => { if (!res.writableFinished) abort.abort(); });
+        res.once('close', () => {
+          if (!res.writableFinished) abort.abort();
+        });
       }
     }
     return this.#abort.signal;

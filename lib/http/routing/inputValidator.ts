@@ -31,7 +31,10 @@ function coercerFor(schema: SchemaObject | undefined): Coerce {
       const value = Number(raw);
       if (!INTEGER_TEXT.test(raw)) throw new BadRequest(`${name} must be an integer`, name);
       if (!Number.isSafeInteger(value)) {
-        throw new BadRequest(`${name} must be an integer between ${schema?.minimum ?? Number.MIN_SAFE_INTEGER} and ${schema?.maximum ?? Number.MAX_SAFE_INTEGER}`, name);
+        throw new BadRequest(
+          `${name} must be an integer between ${schema?.minimum ?? Number.MIN_SAFE_INTEGER} and ${schema?.maximum ?? Number.MAX_SAFE_INTEGER}`,
+          name,
+        );
       }
       return value;
     };

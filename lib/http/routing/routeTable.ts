@@ -30,10 +30,13 @@ export class RouteTable<T> {
     }
     let route = this.templated.find((r) => r.template === template);
     if (!route) {
-      const segments = template.split('/').slice(1).map((part) => {
-        const param = /^\{([A-Za-z0-9_]+)\}$/.exec(part);
-        return param ? { param: param[1]! } : { literal: part };
-      });
+      const segments = template
+        .split('/')
+        .slice(1)
+        .map((part) => {
+          const param = /^\{([A-Za-z0-9_]+)\}$/.exec(part);
+          return param ? { param: param[1]! } : { literal: part };
+        });
       route = { template, segments, literalCount: segments.filter((s) => 'literal' in s).length, methods: new Map() };
       this.templated.push(route);
       this.templated.sort((a, b) => b.literalCount - a.literalCount);
@@ -54,9 +57,15 @@ export class RouteTable<T> {
         const segment = route.segments[i]!;
         const part = parts[i]!;
         if ('literal' in segment) {
-          if (segment.literal !== part) { matched = false; break; }
+          if (segment.literal !== part) {
+            matched = false;
+            break;
+          }
         } else {
-          if (part === '') { matched = false; break; }
+          if (part === '') {
+            matched = false;
+            break;
+          }
           params[segment.param] = part;
         }
       }
