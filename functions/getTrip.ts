@@ -1,5 +1,5 @@
 import type { Context } from '../lib/context.ts';
-import { KeyBatcher } from '../lib/db/keyBatcher.ts';
+import { KeyBatcher, statementSlots } from '../lib/db/keyBatcher.ts';
 import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { statementName, TRIP_COLUMNS } from './tripColumns.ts';
@@ -20,8 +20,7 @@ function tripsById(ctx: Context): KeyBatcher<number, string> {
     () =>
       new KeyBatcher<number, string>({
         maxBatch: TRIP_BATCH_MAX,
-        // As many statements at once as the pool keeps warm: the overflow stays free for other work.
-        maxInFlight: Math.max(1, Math.min(ctx.config.pool.size, ctx.db.pool.options.max ?? Infinity)),
+        maxInFlight: statementSlots(ctx.config.pool.size, ctx.db.pool),
         async load(ids, signal) {
           const { rows } = await ctx.db.query<{ id: number; trip: string }>(
             {

@@ -51,6 +51,15 @@ export interface KeyBatcherStats {
   largestBatch: number;
 }
 
+/**
+ * Statements a batcher runs at once on `pool`: the connections the service keeps warm (`warm`,
+ * DB_POOL_SIZE), within the pool's own bound (a per-user pool opens only a few), so the overflow
+ * stays free for other work.
+ */
+export function statementSlots(warm: number, pool: { options: { max?: number } }): number {
+  return Math.max(1, Math.min(warm, pool.options.max ?? Infinity));
+}
+
 export class KeyBatcher<K, R> {
   private readonly queue: Array<Waiter<K, R>> = [];
   private inFlight = 0;

@@ -8,6 +8,7 @@ import { ApiError, ClientClosedRequest } from '../../lib/errors.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startRestartableTestDatabase, type RestartableTestDatabase } from '../support/restartableDatabase.ts';
+import { enableStatementCounting } from '../support/statementCounts.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
 /**
@@ -28,16 +29,7 @@ let expected: Map<number, string>;
 
 before(async () => {
   db = await startRestartableTestDatabase(ROWS);
-  // Statements counted by the database itself: pg_stat_statements must be loaded at server start.
-  await db.admin.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
-  await db.stopServer();
-  await db.startServer();
-  await pollUntil('the restarted database', 10_000, () =>
-    db.admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
-      () => true,
-      () => undefined,
-    ),
-  );
+  await enableStatementCounting(db);
   service = await startTestService({
     database: db,
     env: { DB_POOL_SIZE: String(POOL_SIZE), DB_MAX_OVERFLOW: '2', DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S), CACHE_ENABLED: 'false' },

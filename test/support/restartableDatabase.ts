@@ -7,6 +7,8 @@ import { seedTrips } from '../../lib/db/seedTrips.ts';
 import type { TestDatabase } from './testService.ts';
 
 export interface RestartableTestDatabase extends TestDatabase {
+  /** The running server (a new one after each restart). */
+  readonly server: EmbeddedPostgres;
   /** Stops the PostgreSQL server (fast shutdown: open connections are cut), keeping its data. */
   stopServer(): Promise<void>;
   /** Starts it again on the same data directory and port, as after a restart or failover. */

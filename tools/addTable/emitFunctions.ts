@@ -31,9 +31,9 @@ function tsType(schema: SchemaObject): string {
 /** `(p) => \`$${p}::numeric\`` */
 const inputFunction = (column: PlannedColumn) => `(p) => \`${templateText(fill(column.mapping.input, '\u0000')).replace('\u0000', () => '$${p}')}\``;
 
-/** `t."a" = $1::int8 AND t."b" = $2::text`, parameters from `first` on. */
-export function keyCondition(plan: TablePlan, first: number): string {
-  return plan.key.map((c, i) => `${c.sql} = ${fill(c.mapping.input, `$${first + i}`)}`).join(' AND ');
+/** `t."a" = $1::int8 AND t."b" = $2::text`, the i-th key column's value read from `value(i)`. */
+export function keyCondition(plan: TablePlan, value: (i: number) => string = (i) => `$${1 + i}`): string {
+  return plan.key.map((c, i) => `${c.sql} = ${fill(c.mapping.input, value(i))}`).join(' AND ');
 }
 
 /** The table's constraints, and its domains' checks, with the columns each one covers. */
@@ -214,23 +214,30 @@ ${refusal(plan, 'query', "filters.used[0] ?? 'query'")}
 function emitGet(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.get!;
   const { P, Input } = handlerNames(plan, id);
+  const arrays = plan.key.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const columns = plan.key.map((_, i) => `k${i + 1}`).join(', ');
   const text = `import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { type KeyLookup, lookupByKey } from '../lib/tables/keyLookup.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 ${importLine([`${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`], `./${tableModule(plan)}.ts`)}
 
 export type ${Input} = HandlerInput<${keyParamsType(plan)}>;
 
+/**
+ * Concurrent reads of single rows share one statement (lib/tables/keyLookup.ts): the keys arrive as
+ * text arrays, and each row comes back with the position of the key it matched.
+ */
+const BY_KEY: KeyLookup = {
+  name: '${id}',
+  text: \`SELECT k.n, row_to_json(r)::text AS item FROM unnest(${arrays}) WITH ORDINALITY AS k(${columns}, n) JOIN \${${P}_TABLE} AS t ON ${templateText(keyCondition(plan, (i) => `k.k${i + 1}`))} \${${P}_WIRE}\`,
+};
+
 export const ${id}: Handler<${Input}> = async ({ params, signal }, ctx) => {
   try {
-    const { rows } = await ctx.db.query<{ item: string }>({
-      name: '${id}',
-      text: \`SELECT row_to_json(r)::text AS item FROM \${${P}_TABLE} AS t \${${P}_WIRE} WHERE ${templateText(keyCondition(plan, 1))}\`,
-      values: [${keyValues(plan)}],
-    }, { signal });
-    const row = rows[0];
-    if (!row) ${notFound(plan)}
-    return { body: new JsonText(row.item) };
+    const item = await lookupByKey(ctx, BY_KEY, [${keyValues(plan)}], signal);
+    if (item === undefined) ${notFound(plan)}
+    return { body: new JsonText(item) };
   } catch (err) {
 ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
   }
@@ -289,7 +296,7 @@ export const ${id}: Handler<${Input}> = async ({ params, body }, ctx) => {
   const assignments = set.columns.map((column, i) => \`\${column} = \${set.placeholders[i]}\`).join(', ');
   try {
     const { rows } = await ctx.db.query<{ item: string }>({
-      text: \`WITH t AS (UPDATE \${${P}_TABLE} AS t SET \${assignments} WHERE ${templateText(keyCondition(plan, 1))} RETURNING t.*) SELECT row_to_json(r)::text AS item FROM t \${${P}_WIRE}\`,
+      text: \`WITH t AS (UPDATE \${${P}_TABLE} AS t SET \${assignments} WHERE ${templateText(keyCondition(plan))} RETURNING t.*) SELECT row_to_json(r)::text AS item FROM t \${${P}_WIRE}\`,
       values: [${keyValues(plan)}, ...set.values],
     });
     const row = rows[0];
@@ -317,7 +324,7 @@ export const ${id}: Handler<${Input}> = async ({ params }, ctx) => {
   try {
     const { rowCount } = await ctx.db.query({
       name: '${id}',
-      text: \`DELETE FROM \${${P}_TABLE} AS t WHERE ${templateText(keyCondition(plan, 1))}\`,
+      text: \`DELETE FROM \${${P}_TABLE} AS t WHERE ${templateText(keyCondition(plan))}\`,
       values: [${keyValues(plan)}],
     });
     if (rowCount === 0) ${notFound(plan)}
