@@ -15,25 +15,20 @@ export const TRIP_BATCH_MAX = 64;
  * object that would only be serialised again.
  */
 function tripsById(ctx: Context): KeyBatcher<number, string> {
-  return ctx.db.batcher(
-    'trip_by_id',
-    () =>
-      new KeyBatcher<number, string>({
-        maxBatch: TRIP_BATCH_MAX,
-        maxInFlight: statementSlots(ctx.config.pool.size, ctx.db.pool),
-        async load(ids, signal) {
-          const { rows } = await ctx.db.query<{ id: number; trip: string }>(
-            {
-              name: statementName('trips_by_ids_json', ctx.trips),
-              text: `SELECT trip.id, row_to_json(trip)::text AS trip FROM (SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} WHERE id = ANY($1::bigint[])) AS trip`,
-              values: [ids],
-            },
-            signal ? { signal } : {},
-          );
-          return rows.map((row) => [row.id, row.trip] as const);
-        },
-      }),
-  );
+  return ctx.db.batcher('trip_by_id', () => {
+    const { db } = ctx;
+    // Built once per batcher, not per statement.
+    const name = statementName('trips_by_ids_json', ctx.trips);
+    const text = `SELECT trip.id, row_to_json(trip)::text AS trip FROM (SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} WHERE id = ANY($1::bigint[])) AS trip`;
+    return new KeyBatcher<number, string>({
+      maxBatch: TRIP_BATCH_MAX,
+      maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
+      async load(ids, signal) {
+        const { rows } = await db.query<{ id: number; trip: string }>({ name, text, values: [ids] }, signal ? { signal } : {});
+        return rows.map((row) => [row.id, row.trip] as const);
+      },
+    });
+  });
 }
 
 export const getTrip: Handler<GetTripInput> = async ({ params, signal }, ctx) => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 /** A response as stored: serialised once, served as bytes on every hit. */
@@ -33,7 +33,8 @@ export interface ResultsCacheOptions {
 const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + 64;
 
 export function etagOf(body: Buffer): string {
-  return `"${createHash('sha1').update(body).digest('base64url')}"`;
+  // The one-shot hash: no Hash object per response.
+  return `"${hash('sha1', body, 'base64url')}"`;
 }
 
 /**

@@ -73,6 +73,9 @@ export class KeyBatcher<K, R> {
   get(key: K, signal?: AbortSignal): Promise<R | undefined> {
     if (signal?.aborted) return Promise.reject(new ClientClosedRequest());
     this.counters.lookups++;
+    // Nothing waiting and a slot free, and a caller that cannot leave: its statement goes out now,
+    // without the bookkeeping a shared statement needs (the lone request's path: no added work).
+    if (!signal && this.queue.length === 0 && this.inFlight < this.options.maxInFlight) return this.sendAlone(key);
     return new Promise<R | undefined>((resolve, reject) => {
       const waiter: Waiter<K, R> = { key, resolve, reject, signal, settled: false };
       if (signal) {
@@ -111,6 +114,23 @@ export class KeyBatcher<K, R> {
         this.pump();
       });
     }
+  }
+
+  /** One key in a statement of its own, for a caller without a signal: the row, or the statement's error. */
+  private sendAlone(key: K): Promise<R | undefined> {
+    this.inFlight++;
+    this.counters.statements++;
+    if (this.counters.largestBatch === 0) this.counters.largestBatch = 1;
+    const answer = this.options.load([key], undefined).then((rows) => {
+      for (const [found, row] of rows) if (found === key) return row;
+      return undefined;
+    });
+    const done = () => {
+      this.inFlight--;
+      this.pump();
+    };
+    answer.then(done, done);
+    return answer;
   }
 
   private async run(batch: Array<Waiter<K, R>>, keys: K[]): Promise<void> {
