@@ -52,5 +52,36 @@ export function createLogger(options: { level: string; pretty?: boolean; destina
   if (pretty && prettyAvailable()) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
-  return pino(base);
+  return pino(base, batchedStdout());
+}
+
+/** Longest a line waits in the buffer before it is written. */
+const LOG_FLUSH_MS = 100;
+
+/**
+ * stdout, written in batches: lines gather until 4 KiB are waiting or LOG_FLUSH_MS has passed.
+ * One write per line was the largest system call a lone request made after its statement and its
+ * response (about a tenth of its CPU): at one request at a time nothing else gathers them. pino
+ * writes what is left when the process exits (also on a crash); only a SIGKILL loses the last
+ * LOG_FLUSH_MS of lines.
+ */
+function batchedStdout(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  let waiting = false;
+  const write = destination.write.bind(destination);
+  destination.write = (line: string) => {
+    waiting = true;
+    return write(line);
+  };
+  const timer = setInterval(() => {
+    if (!waiting) return;
+    waiting = false;
+    try {
+      destination.flush();
+    } catch {
+      clearInterval(timer); // ended (the process is exiting): pino has written what was left
+    }
+  }, LOG_FLUSH_MS);
+  timer.unref();
+  return destination;
 }
