@@ -65,12 +65,15 @@ function linesSince(file: string, offset: number): { lines: number; size: number
   return { lines, size };
 }
 
-/** The logger writes asynchronously: count once the file has stopped growing (or after 2 s). */
+/**
+ * The logger writes asynchronously, in batches at least every 100 ms (lib/ops/logger.ts): count
+ * once the file has stopped growing for longer than that (or after 2 s).
+ */
 async function settledLinesSince(file: string, offset: number): Promise<number> {
   const deadline = Date.now() + 2000;
   let last = linesSince(file, offset);
   while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 150));
     const now = linesSince(file, offset);
     if (now.size === last.size) return now.lines;
     last = now;
