@@ -8,11 +8,14 @@ export type GetRideInput = HandlerInput<{ id: number }>;
 
 export const getRide: Handler<GetRideInput> = async ({ params, signal }, ctx) => {
   try {
-    const { rows } = await ctx.db.query<{ item: string }>({
-      name: 'getRide',
-      text: `SELECT row_to_json(r)::text AS item FROM ${RIDE_TABLE} AS t ${RIDE_WIRE} WHERE t."id" = $1::bigint`,
-      values: [params.id],
-    }, { signal });
+    const { rows } = await ctx.db.query<{ item: string }>(
+      {
+        name: 'getRide',
+        text: `SELECT row_to_json(r)::text AS item FROM ${RIDE_TABLE} AS t ${RIDE_WIRE} WHERE t."id" = $1::bigint`,
+        values: [params.id],
+      },
+      { signal },
+    );
     const row = rows[0];
     if (!row) throw new NotFound(`No rides row with id ${params.id}`);
     return { body: new JsonText(row.item) };
