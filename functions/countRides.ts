@@ -1,4 +1,5 @@
 // Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+import { firstRow } from '../lib/db/firstRow.ts';
 import type { Handler, HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
@@ -10,12 +11,15 @@ export const countRides: Handler<CountRidesInput> = async ({ query, signal }, ct
   const filters = filterSql(query, rideFilters, 1);
   const where = filters.conditions.length > 0 ? `WHERE ${filters.conditions.join(' AND ')}` : '';
   try {
-    const { rows } = await ctx.db.query<{ count: number }>({
-      name: `countRides:${filters.key}`,
-      text: `SELECT count(*) AS count FROM ${RIDE_TABLE} AS t ${where}`,
-      values: filters.values,
-    }, { signal });
-    return { body: { count: rows[0]!.count } };
+    const result = await ctx.db.query<{ count: number }>(
+      {
+        name: `countRides:${filters.key}`,
+        text: `SELECT count(*) AS count FROM ${RIDE_TABLE} AS t ${where}`,
+        values: filters.values,
+      },
+      { signal },
+    );
+    return { body: { count: firstRow(result, 'count(*)').count } };
   } catch (err) {
     throw refusedRow(err, { constraints: rideConstraints, fields: query, fallbackField: filters.used[0] ?? 'query' });
   }

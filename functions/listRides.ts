@@ -20,15 +20,19 @@ export const listRides: Handler<ListRidesInput> = async ({ query, signal }, ctx)
   }
   const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
   try {
-    const { rows } = await ctx.db.query<{ item: string; key: string }>({
-      // The text depends only on which filters are used and whether a cursor is: one prepared statement each.
-      name: `listRides:${filters.key}:${cursor === undefined ? 'first' : 'after'}`,
-      text: `SELECT row_to_json(r)::text AS item, ${RIDE_KEY.json} AS key FROM ${RIDE_TABLE} AS t ${RIDE_WIRE} ${where} ORDER BY ${RIDE_KEY.columns.join(', ')} LIMIT $1`,
-      values,
-    }, { signal });
+    const { rows } = await ctx.db.query<{ item: string; key: string }>(
+      {
+        // The text depends only on which filters are used and whether a cursor is: one prepared statement each.
+        name: `listRides:${filters.key}:${cursor === undefined ? 'first' : 'after'}`,
+        text: `SELECT row_to_json(r)::text AS item, ${RIDE_KEY.json} AS key FROM ${RIDE_TABLE} AS t ${RIDE_WIRE} ${where} ORDER BY ${RIDE_KEY.columns.join(', ')} LIMIT $1`,
+        values,
+      },
+      { signal },
+    );
     const page = rows.slice(0, limit);
-    const hasNext = rows.length > limit;
-    const pagination = { limit, has_next: hasNext, next_cursor: hasNext ? encodeCursor(page[page.length - 1]!.key) : null };
+    // The page's last row is the next page's cursor, when a row past the page came back.
+    const last = rows.length > limit ? page[page.length - 1] : undefined;
+    const pagination = { limit, has_next: last !== undefined, next_cursor: last ? encodeCursor(last.key) : null };
     return { body: new JsonText(`{"items":[${page.map((row) => row.item).join(',')}],"pagination":${JSON.stringify(pagination)}}`) };
   } catch (err) {
     // A made-up cursor or filter value Postgres cannot read as the column's type is the caller's 400.

@@ -1,3 +1,4 @@
+import { firstRow } from '../lib/db/firstRow.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { countTripsStatement, offsetPageStatement, type TripPageJsonRow } from './tripColumns.ts';
 
@@ -11,8 +12,8 @@ export const listTripPages: Handler<ListTripPagesInput> = async ({ query, signal
   const countQuery = includeCount ? ctx.db.query<{ total_trips: number }>(countTripsStatement(ctx.trips), { signal }) : undefined;
   const [pageResult, countResult] = await Promise.all([pageQuery, countQuery]);
 
-  const { trips, has_next: hasNext } = pageResult.rows[0]!;
-  const totalCount = countResult ? countResult.rows[0]!.total_trips : null;
+  const { trips, has_next: hasNext } = firstRow(pageResult, 'the page query');
+  const totalCount = countResult ? firstRow(countResult, 'count(*)').total_trips : null;
   const pagination = {
     page,
     page_size: pageSize,

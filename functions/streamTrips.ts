@@ -1,3 +1,4 @@
+import { firstRow } from '../lib/db/firstRow.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { streamPageStatement, type TripPageJsonRow } from './tripColumns.ts';
 
@@ -6,8 +7,8 @@ export type StreamTripsInput = HandlerInput<Record<string, never>, { cursor: num
 export const streamTrips: Handler<StreamTripsInput> = async ({ query, signal }, ctx) => {
   const { cursor, page_size: pageSize } = query;
   // Keyset pagination: an index range scan from the cursor, so page cost is flat however deep.
-  const { rows } = await ctx.db.query<TripPageJsonRow>(streamPageStatement(ctx.trips, cursor, pageSize), { signal });
-  const { trips, last_id: lastId, has_next: hasNext } = rows[0]!;
+  const page = await ctx.db.query<TripPageJsonRow>(streamPageStatement(ctx.trips, cursor, pageSize), { signal });
+  const { trips, last_id: lastId, has_next: hasNext } = firstRow(page, 'the stream page query');
   const pagination = {
     page_size: pageSize,
     has_next: hasNext,

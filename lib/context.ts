@@ -95,7 +95,8 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
   const db = new Database(pool, passwordSource);
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
-  const userAccess = config.access.mode === 'user' ? new UserAccess(target.onBehalfOf!, target, config, logger) : null;
+  // (With LAKEBASE_ACCESS=user, onBehalfOf was checked above.)
+  const userAccess = config.access.mode === 'user' && target.onBehalfOf ? new UserAccess(target.onBehalfOf, target, config, logger) : null;
   const authenticator = await createAuthenticator(config.auth, { userAccess, logger });
   const invalidationChannel = cache && config.cache.invalidation === 'notify' ? openInvalidationChannel({ target, db, cache, logger }) : null;
   const readRouting = openReadRouting({ target, primary: db, config, logger });

@@ -28,5 +28,16 @@ export interface HandlerInput<P = Record<string, never>, Q = Record<string, neve
   signal?: AbortSignal;
 }
 
-/** One operation: validated input in, result out. No HTTP framework, no globals. */
-export type Handler<I extends HandlerInput<any, any, any> = HandlerInput<any, any, any>, B = unknown> = (input: I, ctx: Context) => Promise<HandlerResult<B>>;
+/** Any operation's input, as the router hands it over: its shape is the one the operation's schema validated. */
+export type AnyHandlerInput = HandlerInput<object, object, unknown>;
+
+/**
+ * One operation: validated input in, result out. No HTTP framework, no globals.
+ *
+ * Declared through a method so that its input is compared bivariantly: the handler map holds
+ * handlers of many input types under `Handler`, and what proves each one's input is the ajv
+ * check of its operation's schema at run time, not the compiler.
+ */
+export type Handler<I extends AnyHandlerInput = AnyHandlerInput, B = unknown> = {
+  handle(input: I, ctx: Context): Promise<HandlerResult<B>>;
+}['handle'];

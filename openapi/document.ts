@@ -370,7 +370,7 @@ function securityOf(auth: AuthMode, access: 'service' | 'user'): { schemes: Reco
     type: 'apiKey',
     in: 'header',
     name: 'X-Forwarded-Email',
-    description: "The signed-in user's e-mail, forwarded by the Databricks Apps proxy" + (access === 'user' ? "; must be the token's identity" : ''),
+    description: `The signed-in user's e-mail, forwarded by the Databricks Apps proxy${access === 'user' ? "; must be the token's identity" : ''}`,
   };
   switch (auth) {
     case 'none':

@@ -98,7 +98,8 @@ export const ridesApi: TableApi = {
         operationId: 'listRides',
         tags: ['rides'],
         summary: 'public.nyc_train_synced rows, in primary key order (keyset pagination)',
-        description: 'Follow `next_cursor` from the first page to visit every matching row exactly once; a page costs the same at any depth. Filters (combined with AND and with the cursor) are offered on id, the columns that lead an index.',
+        description:
+          'Follow `next_cursor` from the first page to visit every matching row exactly once; a page costs the same at any depth. Filters (combined with AND and with the cursor) are offered on id, the columns that lead an index.',
         'x-cache-ttl-seconds': 10,
         'x-read-from': 'replica',
         parameters: [

@@ -39,13 +39,19 @@ const subset: Json = {};
 function place(pointer: string, value: unknown): void {
   const parts = pointer.split('/');
   let node = subset;
-  for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Json;
+  for (const part of parts.slice(0, -1)) {
+    node[part] ??= {};
+    node = node[part] as Json;
+  }
   node[parts.at(-1)!] = value;
 }
 
 const seen = new Set<string>();
 function visit(value: unknown): void {
-  if (Array.isArray(value)) return value.forEach(visit);
+  if (Array.isArray(value)) {
+    for (const item of value) visit(item);
+    return;
+  }
   if (!value || typeof value !== 'object') return;
   for (const [key, child] of Object.entries(value)) {
     if (key === '$ref' && typeof child === 'string') {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ConfigError } from '../config.ts';
 import { Forbidden } from '../errors.ts';
 import type { NeutralRequest } from '../http/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
@@ -42,9 +43,10 @@ function writersCheck(writers: readonly string[] | null): (caller: Caller) => bo
 export async function createAuthenticator(settings: AuthSettings, deps: { userAccess: UserAccess | null; logger: Logger }): Promise<Authenticator | null> {
   const { mode } = settings;
   if (mode === 'none') return null;
+  if (mode === 'jwt' && !settings.jwt) throw new ConfigError('AUTH_JWT_ISSUER', 'must be set with AUTH_MODE=jwt');
   const identify =
-    mode === 'jwt'
-      ? jwtCallers(settings.jwt!, deps.logger)
+    mode === 'jwt' && settings.jwt
+      ? jwtCallers(settings.jwt, deps.logger)
       : mode === 'databricks-token'
         ? await databricksTokenCallers({ ...deps, workspaceHost: settings.workspaceHost })
         : appsProxyCallers(deps.userAccess);

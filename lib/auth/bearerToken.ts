@@ -21,7 +21,7 @@ export function readBearerToken(headers: NeutralRequest['headers'], mode: string
   if (Array.isArray(value)) throw new Unauthorized('Authorization was sent more than once', AUTHORIZATION, { error: 'invalid_request' });
   if (value.length > MAX_TOKEN_LENGTH + 16)
     throw new Unauthorized(`The bearer token is longer than ${MAX_TOKEN_LENGTH} characters`, AUTHORIZATION, { error: 'invalid_token' });
-  const match = BEARER.exec(value);
-  if (!match) throw new Unauthorized('Authorization must be "Bearer <token>" with one well-formed token', AUTHORIZATION, { error: 'invalid_request' });
-  return match[1]!;
+  const token = BEARER.exec(value)?.[1];
+  if (!token) throw new Unauthorized('Authorization must be "Bearer <token>" with one well-formed token', AUTHORIZATION, { error: 'invalid_request' });
+  return token;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ConfigError } from '../config.ts';
 import type { NeutralRequest } from '../http/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import { WorkspaceTokens, type TokenSource } from '../userAccess/workspaceTokens.ts';
@@ -26,9 +27,10 @@ export async function databricksTokenCallers(deps: {
       return { email: user.email, groups: user.groups, user: { email: user.email } };
     };
   }
+  if (!deps.workspaceHost) throw new ConfigError('DATABRICKS_HOST', 'must be set with AUTH_MODE=databricks-token');
   // The SDK is loaded only where a workspace is used (lib/openContext.ts explains why).
   const { workspaceTokenIdentifier } = await import('../lakebase/workspaceIdentity.ts');
-  const tokens = new WorkspaceTokens(workspaceTokenIdentifier(deps.workspaceHost!, WORKSPACE_TIMEOUT_MS), deps.logger);
+  const tokens = new WorkspaceTokens(workspaceTokenIdentifier(deps.workspaceHost, WORKSPACE_TIMEOUT_MS), deps.logger);
   return async (headers) => {
     const identity = await tokens.verify(readBearerToken(headers, 'databricks-token'), BEARER);
     return { email: identity.userName, groups: identity.groups };

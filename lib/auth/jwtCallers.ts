@@ -109,7 +109,9 @@ export function jwtCallers(settings: JwtSettings, logger: Logger): (headers: Neu
           error: 'invalid_token',
         });
       }
-      return { value: { email, groups: groupsOf(payload, settings.groupsClaim) }, ttlMs: payload.exp! * 1000 - Date.now() };
+      // jwtVerify's requiredClaims has checked that exp is there; the type does not say so.
+      if (payload.exp === undefined) throw new Unauthorized('The bearer token has no exp claim', AUTHORIZATION, { error: 'invalid_token' });
+      return { value: { email, groups: groupsOf(payload, settings.groupsClaim) }, ttlMs: payload.exp * 1000 - Date.now() };
     },
   });
 

@@ -38,6 +38,11 @@ export class VerifiedTokenCache<T extends object> {
   async get(token: string): Promise<T> {
     const key = hash('sha256', token, 'base64url'); // one-shot: no Hash object on the hot path
     // A fresh entry straight from the map (the hot path); a miss, or a verification under way, through fetch.
-    return this.cache.get(key) ?? (await this.cache.fetch(key, { context: token }))!;
+    const fresh = this.cache.get(key);
+    if (fresh !== undefined) return fresh;
+    const verified = await this.cache.fetch(key, { context: token });
+    // fetchMethod returns a value or throws; lru-cache answers undefined only for a fetch aborted by a signal, never given here.
+    if (verified === undefined) throw new Error('The token verification ended without an answer');
+    return verified;
   }
 }

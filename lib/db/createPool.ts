@@ -53,7 +53,7 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
   return class PasswordFirstClient extends pg.Client {
     override connect(): Promise<pg.Client>;
     override connect(callback: ConnectCallback): void;
-    override connect(callback?: ConnectCallback): Promise<pg.Client> | void {
+    override connect(callback?: ConnectCallback): Promise<pg.Client> | undefined {
       let passwordTakenAt: number | undefined;
       const connected = this.resolvePassword()
         .then(() => {
@@ -74,6 +74,7 @@ function clientClass(observer: PoolObserver): typeof pg.Client {
         () => callback(null, this),
         (err: Error) => callback(err),
       );
+      return undefined;
     }
 
     private async resolvePassword(): Promise<void> {
@@ -105,17 +106,22 @@ type PoolConnectCallback = (err: Error | undefined, client: pg.PoolClient | unde
 class ObservedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: PoolConnectCallback): void;
-  override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | void {
+  override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | undefined {
     const spans = tracing();
-    if (!spans.enabled || (this.idleCount > 0 && this.waitingCount === 0)) return callback ? super.connect(callback) : super.connect();
+    if (!spans.enabled || (this.idleCount > 0 && this.waitingCount === 0)) {
+      if (!callback) return super.connect();
+      super.connect(callback);
+      return undefined;
+    }
     const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
     if (callback) {
-      return span.run(() =>
+      span.run(() =>
         super.connect((err, client, done) => {
           span.end(err);
           callback(err, client, done);
         }),
       );
+      return undefined;
     }
     return span
       .run(() => super.connect())

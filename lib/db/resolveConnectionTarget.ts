@@ -46,8 +46,8 @@ function readPort(env: Env, variable: string, fallback: number): number {
   return port;
 }
 
-function fromPgVariables(env: Env, hostVariable = 'PGHOST', portVariable = 'PGPORT'): ConnectionTarget {
-  const host = env[hostVariable]!;
+/** The standard PG* variables, with `host` taken from PGHOST (or PGHOST_READ for a replica), already checked non-empty. */
+function fromPgVariables(env: Env, host: string, portVariable = 'PGPORT'): ConnectionTarget {
   const port = readPort(env, portVariable, readPort(env, 'PGPORT', 5432));
   const database = env.PGDATABASE || 'postgres';
   return {
@@ -106,7 +106,7 @@ export function embeddedTarget(
  */
 function plainReplica(env: Env): ConnectionTarget | undefined {
   if (env.DATABASE_URL_READ) return fromDatabaseUrl(env.DATABASE_URL_READ, 'DATABASE_URL_READ');
-  if (env.PGHOST_READ) return fromPgVariables(env, 'PGHOST_READ', 'PGPORT_READ');
+  if (env.PGHOST_READ) return fromPgVariables(env, env.PGHOST_READ, 'PGPORT_READ');
   return undefined;
 }
 
@@ -117,7 +117,7 @@ function plainReplica(env: Env): ConnectionTarget | undefined {
 export async function resolveConnectionTarget(config: Config, env: Env, logger: Logger, lakebase?: LakebaseResolver): Promise<ConnectionTarget> {
   const viaLakebase = lakebase ? await lakebase(env, logger) : null;
   if (viaLakebase) return viaLakebase;
-  const plain = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : env.PGHOST ? fromPgVariables(env) : undefined;
+  const plain = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : env.PGHOST ? fromPgVariables(env, env.PGHOST) : undefined;
   if (plain) {
     const replica = plainReplica(env);
     return replica ? { ...plain, replica } : plain;

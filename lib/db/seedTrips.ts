@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { firstRow } from './firstRow.ts';
 import { quoteIdent } from './sqlIdentifiers.ts';
 
 export { quoteIdent };
@@ -54,8 +55,13 @@ const HOURLY_WEIGHTS = [36, 26, 19, 14, 11, 10, 23, 38, 46, 46, 44, 46, 48, 48, 
 /** Cumulative thresholds for width_bucket: bucket i (0-based) = the i-th weight's share of 65536. */
 function cumulativeThresholds(weights: readonly number[]): number[] {
   const total = weights.reduce((a, b) => a + b, 0);
+  const thresholds: number[] = [];
   let sum = 0;
-  return weights.slice(0, -1).map((w) => Math.round(((sum += w) * 65536) / total));
+  for (const weight of weights.slice(0, -1)) {
+    sum += weight;
+    thresholds.push(Math.round((sum * 65536) / total));
+  }
+  return thresholds;
 }
 
 /** Trip duration (seconds) at cumulative probability u/65536, interpolated linearly between knots:
@@ -233,12 +239,13 @@ export async function seedTrips(db: pg.Pool | pg.ClientBase, options: SeedOption
           WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
         [schema, table],
       );
-      if (existing.rows.length > 0) {
-        const comment = existing.rows[0]!.comment ?? '';
+      const found = existing.rows[0];
+      if (found) {
+        const comment = found.comment ?? '';
         if (comment === marker(rows)) return { rows, reused: true, ms: Date.now() - started };
         if (!comment.startsWith(MARKER_PREFIX)) {
           const count = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified}`);
-          const actual = Number(count.rows[0]!.n);
+          const actual = Number(firstRow(count, 'count(*)').n);
           logger?.warn?.({ table: name, rows: actual }, `${name} exists and was not created by the seeder: leaving it as it is`);
           return { rows: actual, reused: true, ms: Date.now() - started };
         }
@@ -281,7 +288,7 @@ export async function tripsChecksum(db: pg.Pool | pg.ClientBase, options: Pick<S
       const result = await client.query<{ checksum: string | null }>(
         `SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) AS checksum FROM ${qualified} AS t`,
       );
-      return result.rows[0]!.checksum ?? md5OfNothing;
+      return firstRow(result, 'the checksum query').checksum ?? md5OfNothing;
     }),
   );
 }

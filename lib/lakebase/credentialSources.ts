@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkspaceClient } from '@databricks/sdk-experimental';
+import { autoscalingEndpoint, provisionedInstance } from './lakebaseSettings.ts';
 import type { Credential, CredentialSource } from './tokenManager.ts';
 import { callWorkspace } from './workspaceClient.ts';
 
@@ -100,6 +101,6 @@ export interface LakebaseResource {
 /** The credential source of a Lakebase database, for the identity `w` is authenticated as. */
 export function credentialSourceFor(w: WorkspaceClient, resource: LakebaseResource, timeoutMs: number): CredentialSource {
   return resource.mode === 'lakebase-provisioned'
-    ? provisionedCredentialSource(w, resource.instance!, timeoutMs)
-    : autoscalingCredentialSource(w, resource.endpoint!, timeoutMs);
+    ? provisionedCredentialSource(w, provisionedInstance(resource), timeoutMs)
+    : autoscalingCredentialSource(w, autoscalingEndpoint(resource), timeoutMs);
 }

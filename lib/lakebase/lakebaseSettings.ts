@@ -58,6 +58,27 @@ function nonEmpty(env: Env, name: string): string | null {
   return value ? value : null;
 }
 
+/** The instance of Lakebase Provisioned settings, which readLakebaseSettings always sets in that mode. */
+export function provisionedInstance(resource: { instance?: string | null }): string {
+  if (!resource.instance) throw new ConfigError('DATABRICKS_DATABASE_INSTANCE', 'must be set for a Lakebase Provisioned database');
+  return resource.instance;
+}
+
+/** The endpoint path of Lakebase Autoscaling settings, which readLakebaseSettings always sets in that mode. */
+export function autoscalingEndpoint(resource: { endpoint?: string | null }): string {
+  if (!resource.endpoint) throw new ConfigError('LAKEBASE_ENDPOINT', 'must be set for a Lakebase Autoscaling database');
+  return resource.endpoint;
+}
+
+/** The Postgres user set explicitly (LAKEBASE_USER first, then PGUSER), and which variable set it. */
+function configuredUser(env: Env): { name: string; variable: string } | null {
+  for (const variable of ['LAKEBASE_USER', 'PGUSER']) {
+    const name = nonEmpty(env, variable);
+    if (name !== null) return { name, variable };
+  }
+  return null;
+}
+
 function readPort(env: Env): number {
   for (const name of ['DATABRICKS_DATABASE_PORT', 'PGPORT']) {
     const raw = nonEmpty(env, name);
@@ -170,7 +191,6 @@ export function readLakebaseSettings(env: Env): LakebaseSettings | null {
     throw new ConfigError('LAKEBASE_ENDPOINT', `must be projects/<project>/branches/<branch>/endpoints/<endpoint>, got "${endpoint}"`);
   }
 
-  const userVariable = ['LAKEBASE_USER', 'PGUSER'].find((name) => nonEmpty(env, name) !== null);
   const ssl = readSslMode(env);
   const ignored = ['DATABASE_URL', 'PGPASSWORD'].filter((name) => env[name] !== undefined);
 
@@ -181,7 +201,7 @@ export function readLakebaseSettings(env: Env): LakebaseSettings | null {
     host: pgHost,
     port: readPort(env),
     database: nonEmpty(env, 'DATABRICKS_DATABASE_NAME') ?? nonEmpty(env, 'PGDATABASE') ?? 'databricks_postgres',
-    user: userVariable ? { name: nonEmpty(env, userVariable)!, variable: userVariable } : null,
+    user: configuredUser(env),
     sslMode: ssl.mode,
     sslModeVariable: ssl.variable,
     sslRootCertFile: nonEmpty(env, 'PGSSLROOTCERT'),

@@ -3,12 +3,14 @@ import type { Logger } from 'pino';
 import type { ConnectionTarget, PasswordSource } from '../db/connectionTarget.ts';
 import type { TokenManager } from './tokenManager.ts';
 import { autoscalingCredentialSource, getPostgresEndpoint } from './credentialSources.ts';
-import type { LakebaseSettings } from './lakebaseSettings.ts';
+import { ConfigError } from '../config.ts';
+import { type LakebaseSettings, provisionedInstance } from './lakebaseSettings.ts';
 import { lakebaseSsl, startTokenManager, workspaceStartupError } from './resolveLakebaseTarget.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError } from './workspaceClient.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
+type ReplicaSettings = NonNullable<LakebaseSettings['read']>;
 
 /** What the replica shares with its primary: the database, the role, and (Provisioned) the credential. */
 export interface PrimaryLogin {
@@ -50,19 +52,19 @@ function replicaStartupError(variable: string, doing: string, err: unknown, env:
 async function provisionedReplica(
   w: WorkspaceClient,
   settings: LakebaseSettings,
+  read: ReplicaSettings,
   env: Env,
   logger: Logger,
   timeoutMs: number,
   primary: PrimaryLogin,
 ): Promise<ConnectionTarget | undefined> {
-  const name = settings.instance!;
-  let host = settings.read!.host;
+  const name = provisionedInstance(settings);
+  let host = read.host;
   let hostFrom = 'PGHOST_READ';
   if (!host) {
-    let instance;
-    try {
-      instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) => w.database.getDatabaseInstance({ name }, context));
-    } catch (err) {
+    const instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) =>
+      w.database.getDatabaseInstance({ name }, context),
+    ).catch((err: unknown) => {
       throw replicaStartupError(
         'LAKEBASE_READ_REPLICAS',
         `look up the readable secondaries of database instance "${name}"`,
@@ -71,7 +73,7 @@ async function provisionedReplica(
         settings,
         `Check DATABRICKS_DATABASE_INSTANCE="${name}"`,
       );
-    }
+    });
     const readable = instance.effective_enable_readable_secondaries ?? instance.enable_readable_secondaries;
     if (!instance.read_only_dns || readable === false) {
       const nodes = instance.effective_node_count ?? instance.node_count ?? 1;
@@ -106,19 +108,19 @@ async function provisionedReplica(
 async function autoscalingReplica(
   w: WorkspaceClient,
   settings: LakebaseSettings,
+  read: ReplicaSettings,
   env: Env,
   logger: Logger,
   timeoutMs: number,
   primary: PrimaryLogin,
 ): Promise<ConnectionTarget> {
-  const path = settings.read!.endpoint!;
-  let host = settings.read!.host;
+  // readLakebaseSettings sets the read endpoint whenever an Autoscaling replica is configured.
+  if (!read.endpoint) throw new ConfigError('LAKEBASE_READ_ENDPOINT', 'must be set to read from a Lakebase Autoscaling replica');
+  const path = read.endpoint;
+  let host = read.host;
   let hostFrom = 'PGHOST_READ';
   if (!host) {
-    let endpoint;
-    try {
-      endpoint = await getPostgresEndpoint(w, path, timeoutMs);
-    } catch (err) {
+    const endpoint = await getPostgresEndpoint(w, path, timeoutMs).catch((err: unknown) => {
       throw replicaStartupError(
         'LAKEBASE_READ_ENDPOINT',
         `look up the Lakebase read endpoint "${path}"`,
@@ -127,7 +129,7 @@ async function autoscalingReplica(
         settings,
         `Check LAKEBASE_READ_ENDPOINT="${path}" (a read replica of the primary's branch), and that the identity may see it`,
       );
-    }
+    });
     if (endpoint.status?.disabled === true || endpoint.spec?.disabled === true) {
       logger.warn({ endpoint: path }, `Lakebase read endpoint "${path}" is disabled: reads go to the primary until it is enabled`);
     }
@@ -182,8 +184,9 @@ export async function resolveLakebaseReplica(
   timeoutMs: number,
   primary: PrimaryLogin,
 ): Promise<ConnectionTarget | undefined> {
-  if (!settings.read) return undefined;
+  const { read } = settings;
+  if (!read) return undefined;
   return settings.mode === 'lakebase-provisioned'
-    ? provisionedReplica(w, settings, env, logger, timeoutMs, primary)
-    : autoscalingReplica(w, settings, env, logger, timeoutMs, primary);
+    ? provisionedReplica(w, settings, read, env, logger, timeoutMs, primary)
+    : autoscalingReplica(w, settings, read, env, logger, timeoutMs, primary);
 }

@@ -6,7 +6,7 @@ import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import { TokenManager, type CredentialSource } from './tokenManager.ts';
 import { credentialSourceFor, getPostgresEndpoint } from './credentialSources.ts';
 import { onBehalfOfIssuer } from './onBehalfOf.ts';
-import { readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
+import { autoscalingEndpoint, provisionedInstance, readLakebaseSettings, type LakebaseSettings } from './lakebaseSettings.ts';
 import { resolveLakebaseReplica } from './resolveLakebaseReplica.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError, createWorkspaceClient, workspaceAuthHint } from './workspaceClient.ts';
@@ -104,11 +104,10 @@ export function lakebaseSsl(settings: Pick<LakebaseSettings, 'sslMode' | 'sslMod
 }
 
 async function provisionedHost(w: WorkspaceClient, settings: LakebaseSettings, env: Env, logger: Logger, timeoutMs: number): Promise<string> {
-  const name = settings.instance!;
-  let instance;
-  try {
-    instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) => w.database.getDatabaseInstance({ name }, context));
-  } catch (err) {
+  const name = provisionedInstance(settings);
+  const instance = await callWorkspace(`GET /api/2.0/database/instances/${name}`, timeoutMs, (context) =>
+    w.database.getDatabaseInstance({ name }, context),
+  ).catch((err: unknown) => {
     throw workspaceStartupError(
       `look up the database instance "${name}"`,
       err,
@@ -117,7 +116,7 @@ async function provisionedHost(w: WorkspaceClient, settings: LakebaseSettings, e
       `Check DATABRICKS_DATABASE_INSTANCE="${name}" against the workspace's database instances (Compute > Lakebase Postgres); ` +
         'if it exists, the identity may lack permission to see it (add it as an app database resource)',
     );
-  }
+  });
   const state = instance.state ?? 'UNKNOWN';
   if (state === 'STOPPED' || instance.effective_stopped === true || instance.stopped === true) {
     throw new StartupError(`Database instance "${name}" is stopped (state ${state})`, {
@@ -143,11 +142,8 @@ async function provisionedHost(w: WorkspaceClient, settings: LakebaseSettings, e
 }
 
 async function autoscalingHost(w: WorkspaceClient, settings: LakebaseSettings, env: Env, logger: Logger, timeoutMs: number): Promise<string> {
-  const path = settings.endpoint!;
-  let endpoint;
-  try {
-    endpoint = await getPostgresEndpoint(w, path, timeoutMs);
-  } catch (err) {
+  const path = autoscalingEndpoint(settings);
+  const endpoint = await getPostgresEndpoint(w, path, timeoutMs).catch((err: unknown) => {
     throw workspaceStartupError(
       `look up the Lakebase endpoint "${path}"`,
       err,
@@ -156,7 +152,7 @@ async function autoscalingHost(w: WorkspaceClient, settings: LakebaseSettings, e
       `Check LAKEBASE_ENDPOINT="${path}" (projects/<project>/branches/<branch>/endpoints/<endpoint>); ` +
         'if it exists, the identity may lack permission to see it (add it as an app postgres resource)',
     );
-  }
+  });
   if (endpoint.status?.disabled === true || endpoint.spec?.disabled === true) {
     throw new StartupError(`Lakebase endpoint "${path}" is disabled: it accepts no connections`, {
       variable: 'LAKEBASE_ENDPOINT',
@@ -176,10 +172,7 @@ async function resolveUser(w: WorkspaceClient, settings: LakebaseSettings, env: 
   if (settings.user) return { user: settings.user.name, from: settings.user.variable };
   const clientId = env.DATABRICKS_CLIENT_ID?.trim();
   if (clientId) return { user: clientId, from: 'DATABRICKS_CLIENT_ID' };
-  let me;
-  try {
-    me = await callWorkspace('GET /api/2.0/preview/scim/v2/Me', timeoutMs, (context) => w.currentUser.me(context));
-  } catch (err) {
+  const me = await callWorkspace('GET /api/2.0/preview/scim/v2/Me', timeoutMs, (context) => w.currentUser.me(context)).catch((err: unknown) => {
     const wrapped = workspaceStartupError('find the identity of the workspace token (currentUser.me) to use as the Postgres user', err, env, settings);
     if (classifyWorkspaceError(err).kind === 'auth-config' || classifyWorkspaceError(err).kind === 'unauthenticated') throw wrapped;
     throw new StartupError(`${wrapped.message.replace(/\.$/, '')}`, {
@@ -187,7 +180,7 @@ async function resolveUser(w: WorkspaceClient, settings: LakebaseSettings, env: 
       hint: 'Or set LAKEBASE_USER to the Postgres role to log in as',
       cause: err,
     });
-  }
+  });
   if (!me.userName)
     throw new StartupError('The workspace identity has no userName to use as the Postgres user', {
       variable: 'LAKEBASE_USER',

@@ -263,7 +263,9 @@ export class TokenManager implements PasswordSource {
       return held.token;
     }
     await this.refreshNow(held ? 'the token expired' : 'no token held');
-    return this.held!.token;
+    // refreshNow resolves only once attempt() has stored a token: this check states it for the compiler.
+    if (!this.held) throw new TokenUnavailableError('The refresh ended without a token');
+    return this.held.token;
   }
 
   /**
@@ -313,12 +315,12 @@ export class TokenManager implements PasswordSource {
       return;
     }
     const held = this.held;
-    if (!held) return this.background('no token held');
-    if (held.expiresAt - now <= this.marginMs(held)) {
-      return this.background(`fewer than ${Math.round(this.marginMs(held) / 1000)}s of validity left`);
-    }
-    if (!this.settings.cron && now - held.obtainedAt >= this.settings.intervalSeconds * 1000) {
-      return this.background(`scheduled (every ${this.settings.intervalSeconds}s)`);
+    if (!held) {
+      this.background('no token held');
+    } else if (held.expiresAt - now <= this.marginMs(held)) {
+      this.background(`fewer than ${Math.round(this.marginMs(held) / 1000)}s of validity left`);
+    } else if (!this.settings.cron && now - held.obtainedAt >= this.settings.intervalSeconds * 1000) {
+      this.background(`scheduled (every ${this.settings.intervalSeconds}s)`);
     }
   }
 

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
+import { firstRow } from '../db/firstRow.ts';
 import { ApiError, ClientClosedRequest, Timeout, Unavailable } from '../errors.ts';
 import { outsideRequestScope } from '../ops/requestScope.ts';
 import { ReplicationMonitor, type ReplicaStatus } from './replicationMonitor.ts';
@@ -141,8 +142,8 @@ export class ReadRouting {
     if (prefixes.length === 0) return;
     let fence: Fence;
     try {
-      const { rows } = await this.options.primary.query<{ lsn: string }>(CURRENT_WAL_POSITION);
-      fence = { lsn: parseLsn(rows[0]!.lsn), until: 0 };
+      const position = await this.options.primary.query<{ lsn: string }>(CURRENT_WAL_POSITION);
+      fence = { lsn: parseLsn(firstRow(position, 'pg_current_wal_insert_lsn()').lsn), until: 0 };
     } catch (err) {
       // The position could not be read: hold the reads for as long as a replica serving reads may lag.
       this.options.logger.warn(

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
+import { firstRow } from '../db/firstRow.ts';
 import { ApiError } from '../errors.ts';
 import { parseLsn } from './walPosition.ts';
 
@@ -155,8 +156,10 @@ export class ReplicationMonitor {
   }
 
   private async readReplicaPosition(): Promise<bigint | null> {
-    const { rows } = await withDeadline(this.replica.query<{ standby: boolean; lsn: string | null }>(REPLICA_POSITION), this.settings.checkTimeoutMs);
-    const row = rows[0]!;
+    const row = firstRow(
+      await withDeadline(this.replica.query<{ standby: boolean; lsn: string | null }>(REPLICA_POSITION), this.settings.checkTimeoutMs),
+      "the replica's position query",
+    );
     if (!row.standby && !this.warnedNotStandby) {
       this.warnedNotStandby = true;
       this.logger.warn('The read endpoint is not a standby (pg_is_in_recovery() is false): its own write position stands for its replay position');
@@ -170,8 +173,8 @@ export class ReplicationMonitor {
   private async runCheck(): Promise<void> {
     const startedAt = Date.now();
     try {
-      const { rows } = await withDeadline(this.primary.query<{ lsn: string }>(PRIMARY_POSITION), this.settings.checkTimeoutMs);
-      if (this.samples.length < MAX_SAMPLES) this.samples.push({ at: startedAt, lsn: parseLsn(rows[0]!.lsn) });
+      const position = await withDeadline(this.primary.query<{ lsn: string }>(PRIMARY_POSITION), this.settings.checkTimeoutMs);
+      if (this.samples.length < MAX_SAMPLES) this.samples.push({ at: startedAt, lsn: parseLsn(firstRow(position, "the primary's position query").lsn) });
     } catch {
       // The primary's trouble is the primary's to report (readiness); the replica's lag is dated
       // from the positions already sampled.
@@ -191,8 +194,13 @@ export class ReplicationMonitor {
       this.setState('down', 'the replica has not replayed any WAL yet');
       return;
     }
-    while (this.samples.length > 0 && this.samples[0]!.lsn <= replayed) this.samples.shift();
-    this.lagSeconds = this.samples.length === 0 ? 0 : Math.max(0, (Date.now() - this.samples[0]!.at) / 1000);
+    // The oldest write position the replica has not replayed yet dates its lag.
+    let oldest = this.samples[0];
+    while (oldest !== undefined && oldest.lsn <= replayed) {
+      this.samples.shift();
+      oldest = this.samples[0];
+    }
+    this.lagSeconds = oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest.at) / 1000);
     if (this.lagSeconds > this.settings.maxLagSeconds) {
       this.setState('lagging', `replication lag ${this.lagSeconds.toFixed(1)} s exceeds DB_READ_MAX_LAG_SECONDS (${this.settings.maxLagSeconds} s)`);
     } else {

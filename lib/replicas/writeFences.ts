@@ -19,6 +19,7 @@ function passed(fence: Fence, replayed: bigint | null, now: number): boolean {
 function later(a: Fence | undefined, b: Fence): Fence {
   if (!a) return b;
   if (a.lsn === null || b.lsn === null) return { lsn: a.lsn === null && b.lsn === null ? null : (a.lsn ?? b.lsn), until: Math.max(a.until, b.until) };
+  // biome-ignore lint/complexity/useMathMinMax: WAL positions are bigints, which Math.max does not take.
   return { lsn: a.lsn > b.lsn ? a.lsn : b.lsn, until: Math.max(a.until, b.until) };
 }
 
@@ -40,7 +41,10 @@ export class WriteFences {
     for (const prefix of prefixes) {
       const operationId = prefix.slice(0, prefix.indexOf('?'));
       let fences = this.byOperation.get(operationId);
-      if (!fences) this.byOperation.set(operationId, (fences = new Map()));
+      if (!fences) {
+        fences = new Map();
+        this.byOperation.set(operationId, fences);
+      }
       if (!fences.has(prefix)) this.count += 1;
       fences.set(prefix, later(fences.get(prefix), fence));
     }

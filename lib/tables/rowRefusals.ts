@@ -45,8 +45,8 @@ function fieldNamedBy(message: string, fields: Readonly<Record<string, unknown>>
 
 /** `Key (a, b)=(…) already exists.` → ['a', 'b'] when the constraint is not known by name. */
 function keyColumnsIn(detail: string | undefined): string[] {
-  const match = /^Key \((.+?)\)=/.exec(detail ?? '');
-  return match ? match[1]!.split(', ') : [];
+  const columns = /^Key \((.+?)\)=/.exec(detail ?? '')?.[1];
+  return columns ? columns.split(', ') : [];
 }
 
 /** The refusal as a 4xx problem, or `err` unchanged when it is not a refused row. */

@@ -72,7 +72,10 @@ export class PrometheusBridge implements MetricProducer {
       const { le, ...labels } = value.labels as Record<string, string | number>;
       const key = JSON.stringify(labels);
       let entry = series.get(key);
-      if (!entry) series.set(key, (entry = { attributes: labels, buckets: [], sum: 0, count: 0 }));
+      if (!entry) {
+        entry = { attributes: labels, buckets: [], sum: 0, count: 0 };
+        series.set(key, entry);
+      }
       if (value.metricName === `${name}_bucket`) entry.buckets.push([le === '+Inf' ? Infinity : Number(le), value.value]);
       else if (value.metricName === `${name}_sum`) entry.sum = value.value;
       else if (value.metricName === `${name}_count`) entry.count = value.value;
@@ -80,7 +83,7 @@ export class PrometheusBridge implements MetricProducer {
     return [...series.values()].map(({ attributes, buckets, sum, count }) => {
       buckets.sort((a, b) => a[0] - b[0]);
       const boundaries = buckets.filter(([bound]) => bound !== Infinity).map(([bound]) => bound);
-      const counts = buckets.map(([, cumulative], i) => cumulative - (i === 0 ? 0 : buckets[i - 1]![1]));
+      const counts = buckets.map(([, cumulative], i) => cumulative - (buckets[i - 1]?.[1] ?? 0));
       return { startTime: this.startTime, endTime, attributes, value: { buckets: { boundaries, counts }, sum, count } };
     });
   }

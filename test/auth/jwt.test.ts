@@ -184,7 +184,7 @@ describe('AUTH_MODE=jwt, the same in every runtime', () => {
       'a.b.c.d.e.f.g',
       'e30.e30.e30',
       'eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIn0.bm90IGpzb24.c2ln',
-      `${Buffer.from('{"alg":"RS256","kid":"' + 'k'.repeat(3000) + '"}').toString('base64url')}.e30.AAAA`,
+      `${Buffer.from(`{"alg":"RS256","kid":"${'k'.repeat(3000)}"}`).toString('base64url')}.e30.AAAA`,
       '\u00ff\u00fe\u0080binary\u00e9',
       'Bearer',
       '=abc',

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { TRIP_BATCH_MAX } from '../../functions/getTrip.ts';
 import { KeyBatcher } from '../../lib/db/keyBatcher.ts';
-import { ApiError, ClientClosedRequest } from '../../lib/errors.ts';
+import { type ApiError, ClientClosedRequest } from '../../lib/errors.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startRestartableTestDatabase, type RestartableTestDatabase } from '../support/restartableDatabase.ts';
@@ -50,7 +50,8 @@ after(async () => {
 interface Answer {
   status: number;
   text: string;
-  body: any;
+  /** A 404's problem document (the only body read here; a 200's is compared as text). */
+  body: { detail: string };
 }
 
 async function lookup(id: number): Promise<Answer> {
@@ -181,7 +182,9 @@ describe('batched point lookups', () => {
   test('300 concurrent lookups, present, absent and repeated ids: each gets its own answer', async () => {
     const ids = Array.from({ length: 300 }, (_, i) => (i % 5 === 0 ? ROWS + 1 + i : i % 7 === 0 ? 42 : 1 + ((i * 7919) % ROWS)));
     const answers = await allInFlightAtOnce(ids);
-    ids.forEach((id, i) => assertOwnAnswer(id, answers[i]!));
+    ids.forEach((id, i) => {
+      assertOwnAnswer(id, answers[i]!);
+    });
     const stats = tripBatcher().stats();
     assert.ok(stats.largestBatch > 1, `lookups were never batched: ${JSON.stringify(stats)}`);
     assert.ok(stats.largestBatch <= TRIP_BATCH_MAX, `a batch exceeded its bound: ${JSON.stringify(stats)}`);
@@ -191,7 +194,9 @@ describe('batched point lookups', () => {
     await db.admin.query('SELECT pg_stat_statements_reset()');
     const ids = Array.from({ length: 100 }, (_, i) => 1 + i * 19);
     const answers = await allInFlightAtOnce(ids);
-    ids.forEach((id, i) => assertOwnAnswer(id, answers[i]!));
+    ids.forEach((id, i) => {
+      assertOwnAnswer(id, answers[i]!);
+    });
     const concurrent = await lookupStatementCalls();
     // The two slots' statements, then the 98 gathered lookups in batches of at most 64.
     assert.ok(concurrent >= 1 && concurrent <= 2 + Math.ceil(98 / TRIP_BATCH_MAX), `100 concurrent lookups ran ${concurrent} statements`);
@@ -256,7 +261,9 @@ describe('batched point lookups', () => {
       const started = Date.now();
       const ids = [9, 10, 11, 12, 10, ROWS + 3, 13, 14];
       const answers = await Promise.all(ids.map((id) => lookup(id)));
-      ids.forEach((id, i) => assertOwnAnswer(id, answers[i]!));
+      ids.forEach((id, i) => {
+        assertOwnAnswer(id, answers[i]!);
+      });
       assert.ok(Date.now() - started < COMMAND_TIMEOUT_S * 1000, 'lookups waited for the row lock');
     } finally {
       await writer.query('ROLLBACK');
@@ -336,7 +343,9 @@ describe('batched point lookups', () => {
     });
     assertOwnAnswer(45, after);
     const again = await Promise.all(ids.map((id) => lookup(id)));
-    ids.forEach((id, i) => assertOwnAnswer(id, again[i]!));
+    ids.forEach((id, i) => {
+      assertOwnAnswer(id, again[i]!);
+    });
   });
 });
 

@@ -175,7 +175,7 @@ describe('TokenManager', () => {
         delays.push(((manager as unknown as { nextRetryAt: number }).nextRetryAt - state.lastFailureAt!.getTime()) / 1000);
       }
       const expected = random === 0 ? [0.5, 1, 2, 2] : [1, 2, 4, 4];
-      delays.forEach((d, i) => assert.ok(Math.abs(d - expected[i]!) < 0.02, `attempt ${i + 1}: ${d}s, expected ~${expected[i]}s`));
+      for (const [i, d] of delays.entries()) assert.ok(Math.abs(d - expected[i]!) < 0.02, `attempt ${i + 1}: ${d}s, expected ~${expected[i]}s`);
       await manager.stop();
     }
   });

@@ -4,7 +4,7 @@ import { createExpressApp } from '../../lib/http/adapters/express.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createContext, type Context } from '../../lib/context.ts';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
-import type { Handler } from '../../lib/handler.ts';
+import type { Handler, HandlerInput } from '../../lib/handler.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { handlers } from '../../functions/index.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
@@ -15,7 +15,7 @@ import { captureLogs } from '../support/logCapture.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
 /** A test-only operation that holds a connection in pg_sleep, to exhaust the pool or hit the statement timeout. */
-const sleepForTest: Handler = async ({ query }, ctx) => {
+const sleepForTest: Handler<HandlerInput<object, { seconds: number }>> = async ({ query }, ctx) => {
   await ctx.db.query({ text: 'SELECT pg_sleep($1)', values: [query.seconds] });
   return { body: { slept: query.seconds } };
 };

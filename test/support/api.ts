@@ -7,6 +7,7 @@ export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read deep into any operation's JSON; the contract check validates every body against its OpenAPI schema instead.
   body: any;
 }
 

@@ -66,7 +66,7 @@ function badIntegers(schema: SchemaObject): string[] {
     '9007199254740993',
     '99999999999999999999999999',
     '9'.repeat(400),
-    '-' + '9'.repeat(400),
+    `-${'9'.repeat(400)}`,
     '1e309',
     '0.0000001',
     ...SQL_FRAGMENTS,
@@ -152,7 +152,7 @@ export function badBodies(maxBodyBytes: number): Array<{ description: string; co
     {
       description: 'deeply nested objects',
       contentType: json,
-      body: '{"a":'.repeat(Math.floor(maxBodyBytes / 6)) + '1' + '}'.repeat(Math.floor(maxBodyBytes / 6)),
+      body: `${'{"a":'.repeat(Math.floor(maxBodyBytes / 6))}1${'}'.repeat(Math.floor(maxBodyBytes / 6))}`,
     },
     { description: 'invalid UTF-8', contentType: json, body: Buffer.from([0x7b, 0x22, 0x76, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc0, 0xaf, 0x22, 0x7d]) },
     { description: 'UTF-16 JSON', contentType: json, body: Buffer.from('{"vendor_id":"1"}', 'utf16le') },

@@ -85,6 +85,7 @@ export type ReceiverMode = 'accept' | 'refuse' | 'hang';
 
 // --- OTLP JSON (as http/json sends it, and as protobuf decodes to with the options below) ------
 
+// biome-ignore lint/suspicious/noExplicitAny: decoded OTLP is read field by field, each access checked by the tests' assertions; its generated types are not exported.
 type Json = Record<string, any>;
 
 function anyValue(value: Json | undefined): unknown {

@@ -1,13 +1,13 @@
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
 import { handlers } from '../../functions/index.ts';
-import type { Handler } from '../../lib/handler.ts';
+import type { Handler, HandlerInput } from '../../lib/handler.ts';
 import { buildOpenApiDocument, CACHE_TTL_EXTENSION } from '../../openapi/document.ts';
 
 /**
  * Test-only operations that hold a connection in pg_sleep, as a long query would: one uncached
  * (its result is this caller's alone), one cached (its result is shared through the cache).
  */
-const sleep: Handler = async ({ query, signal }, ctx) => {
+const sleep: Handler<HandlerInput<object, { seconds: number }>> = async ({ query, signal }, ctx) => {
   await ctx.db.query({ text: 'SELECT pg_sleep($1)', values: [query.seconds] }, { signal });
   return { body: { slept: query.seconds } };
 };

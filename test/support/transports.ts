@@ -111,7 +111,7 @@ export function lambdaV1Transport(ctx: Context): Transport {
     async send(method, url, options = {}) {
       const [path, query = ''] = url.split('?') as [string, string?];
       const multi: Record<string, string[]> = {};
-      for (const [name, value] of new URLSearchParams(query)) (multi[name] ??= []).push(value);
+      for (const [name, value] of new URLSearchParams(query)) multi[name] = [...(multi[name] ?? []), value];
       const single = Object.fromEntries(Object.entries(multi).map(([name, values]) => [name, values[values.length - 1]!]));
       const headers = { ...template.headers, ...(options.headers ?? {}) };
       const event: APIGatewayProxyEvent = {

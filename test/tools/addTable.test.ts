@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -256,6 +256,17 @@ test('the command on a fresh copy of the project: files and registration, then t
 
     const typecheck = spawnSync(process.execPath, [join(copy, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', copy], { cwd: copy, encoding: 'utf8' });
     assert.equal(typecheck.status, 0, typecheck.stdout);
+
+    // Written in the project's format and clean for its linter (`npm run lint`), warnings included:
+    // every file the command wrote or edited (the registration lists too).
+    const changed = (file: string) => !existsSync(join(ROOT, file)) || readFileSync(join(ROOT, file), 'utf8') !== readFileSync(join(copy, file), 'utf8');
+    const written = ['functions', 'openapi', 'test/functions']
+      .flatMap((dir) => readdirSync(join(copy, dir)).map((name) => `${dir}/${name}`))
+      .filter((file) => file.endsWith('.ts') && changed(file));
+    assert.ok(written.includes('functions/getEverythingRow.ts') && written.includes('openapi/tables.ts'), written.join(', '));
+    const biome = join(copy, 'node_modules/@biomejs/biome/bin/biome');
+    const lint = spawnSync(process.execPath, [biome, 'check', '--error-on-warnings', ...written], { cwd: copy, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `biome check of the generated files:\n${lint.stdout}${lint.stderr}`);
 
     const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings'];
     // A test run of its own, not a child of this one (node:test tells its children by NODE_TEST_CONTEXT).

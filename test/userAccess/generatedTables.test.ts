@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { tableApis } from '../../openapi/tables.ts';
+import { projectFormatter } from '../../tools/addTable/formatGenerated.ts';
 import { generateTable } from '../../tools/addTable/generateTable.ts';
 import { connectAsTheService } from '../../tools/addTable/serviceConnection.ts';
 import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/lakebaseService.ts';
@@ -80,9 +82,12 @@ test('the command reads through Lakebase OAuth like the service, and the committ
   const generated = await readTrips();
   // The seeded table's comment records its row count, which differs between this suite and `npm start`.
   const sameSeed = (text: string) => text.replace(/rows=\d+/g, 'rows=N');
+  // The command writes its files through the project's formatter (tools/addTable/formatGenerated.ts).
+  const format = projectFormatter(fileURLToPath(new URL('../../', import.meta.url)));
+  assert.ok(format, 'Biome is a dev dependency: npm ci installs it');
   for (const file of generated.files) {
     const committed = readFileSync(new URL(`../../${file.path}`, import.meta.url), 'utf8');
-    assert.equal(sameSeed(file.text), sameSeed(committed), `${file.path} is the command's output, untouched`);
+    assert.equal(sameSeed(format(file.path, file.text)), sameSeed(committed), `${file.path} is the command's output, untouched`);
   }
   assert.match(generated.report, /GET {2}\/rides\/\{id\} {3}getRide/);
 });

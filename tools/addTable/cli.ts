@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError } from '../../lib/config.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
+import { projectFormatter } from './formatGenerated.ts';
 import { generatedHeader, generateTable } from './generateTable.ts';
 import { connectAsTheService } from './serviceConnection.ts';
 
@@ -29,13 +30,16 @@ function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[
     .map(({ method, path }) => `${method} ${path}`);
 }
 
+const parseCommandLine = () =>
+  parseArgs({
+    allowPositionals: true,
+    options: { path: { type: 'string' }, write: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+
 async function main(): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: { path: { type: 'string' }, write: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
-    });
+    parsed = parseCommandLine();
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 1;
@@ -68,13 +72,15 @@ async function main(): Promise<number> {
       console.error(`${taken.join(', ')} already answered by another operation: choose another --path`);
       return 1;
     }
+    // In the project's format: generated code is linted like the rest (tools/addTable/formatGenerated.ts).
+    const format = projectFormatter(root) ?? ((_path: string, text: string) => text);
     for (const file of result.files) {
       mkdirSync(dirname(join(root, file.path)), { recursive: true });
-      writeFileSync(join(root, file.path), file.text);
+      writeFileSync(join(root, file.path), format(file.path, file.text));
     }
     for (const registration of result.registrations) {
       const path = join(root, registration.file);
-      writeFileSync(path, registration.apply(readFileSync(path, 'utf8')));
+      writeFileSync(path, format(registration.file, registration.apply(readFileSync(path, 'utf8'))));
     }
     console.log(result.report);
     return 0;

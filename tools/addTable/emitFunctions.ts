@@ -41,7 +41,7 @@ function constraintColumns(plan: TablePlan): Record<string, string[]> {
   const columns: Record<string, string[]> = Object.fromEntries(plan.table.constraints.map((c) => [c.name, c.columns]));
   for (const column of plan.table.columns) {
     const domain = column.type.kind === 'domain' ? column.type : column.type.element?.kind === 'domain' ? column.type.element : undefined;
-    for (const name of domain?.domainCheckNames ?? []) (columns[name] ??= []).push(column.name);
+    for (const name of domain?.domainCheckNames ?? []) columns[name] = [...(columns[name] ?? []), column.name];
   }
   return columns;
 }
@@ -49,7 +49,9 @@ function constraintColumns(plan: TablePlan): Record<string, string[]> {
 function emitTableModule(plan: TablePlan): EmittedFile {
   const P = constantPrefix(plan);
   const { table } = plan;
-  const imports = [`import type { KeysetKey } from '../lib/tables/keysetCursor.ts';`, `import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`];
+  const imports = [`import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`];
+  // A table without a key gets no KeysetKey (count only): an unused import would fail the lint.
+  if (plan.key.length > 0) imports.push(`import type { KeysetKey } from '../lib/tables/keysetCursor.ts';`);
   if (plan.writes) imports.push(`import type { WritableColumn } from '../lib/tables/tableWrites.ts';`);
   const wire = plan.columns.map((c) => `  ${stringLiteral(`${c.output} AS ${quoteIdent(c.name)}`)},`).join('\n');
   const rowType = plan.columns.map((c) => `  ${propertyName(c.name)}: ${tsType(c.schema)};`).join('\n');
@@ -171,8 +173,9 @@ export const ${id}: Handler<${Input}> = async ({ query, signal }, ctx) => {
       values,
     }, { signal });
     const page = rows.slice(0, limit);
-    const hasNext = rows.length > limit;
-    const pagination = { limit, has_next: hasNext, next_cursor: hasNext ? encodeCursor(page[page.length - 1]!.key) : null };
+    // The page's last row is the next page's cursor, when a row past the page came back.
+    const last = rows.length > limit ? page[page.length - 1] : undefined;
+    const pagination = { limit, has_next: last !== undefined, next_cursor: last ? encodeCursor(last.key) : null };
     return { body: new JsonText(\`{"items":[\${page.map((row) => row.item).join(',')}],"pagination":\${JSON.stringify(pagination)}}\`) };
   } catch (err) {
     // A made-up cursor or filter value Postgres cannot read as the column's type is the caller's 400.
@@ -186,7 +189,8 @@ ${refusal(plan, 'query', "cursor !== undefined ? 'cursor' : (filters.used[0] ?? 
 function emitCount(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.count;
   const { P, Input } = handlerNames(plan, id);
-  const text = `import type { Handler, HandlerInput } from '../lib/handler.ts';
+  const text = `import { firstRow } from '../lib/db/firstRow.ts';
+import type { Handler, HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
 ${importLine([`${P}_TABLE`, `${plan.camel}Constraints`, `${plan.camel}Filters`], `./${tableModule(plan)}.ts`)}
@@ -197,12 +201,12 @@ export const ${id}: Handler<${Input}> = async ({ query, signal }, ctx) => {
   const filters = filterSql(query, ${plan.camel}Filters, 1);
   const where = filters.conditions.length > 0 ? \`WHERE \${filters.conditions.join(' AND ')}\` : '';
   try {
-    const { rows } = await ctx.db.query<{ count: number }>({
+    const result = await ctx.db.query<{ count: number }>({
       name: \`${id}:\${filters.key}\`,
       text: \`SELECT count(*) AS count FROM \${${P}_TABLE} AS t \${where}\`,
       values: filters.values,
     }, { signal });
-    return { body: { count: rows[0]!.count } };
+    return { body: { count: firstRow(result, 'count(*)').count } };
   } catch (err) {
 ${refusal(plan, 'query', "filters.used[0] ?? 'query'")}
   }
@@ -249,7 +253,8 @@ ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
 function emitCreate(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.create!;
   const { P, Input } = handlerNames(plan, id);
-  const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+  const text = `import { firstRow } from '../lib/db/firstRow.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { columnValues } from '../lib/tables/tableWrites.ts';
 ${importLine([`${P}_KEY`, `${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`, `${plan.camel}WritableColumns`, `type ${plan.singular}`], `./${tableModule(plan)}.ts`)}
@@ -263,11 +268,11 @@ export const ${id}: Handler<${Input}> = async ({ body }, ctx) => {
     ? \`INSERT INTO \${${P}_TABLE} DEFAULT VALUES\`
     : \`INSERT INTO \${${P}_TABLE} (\${set.columns.join(', ')}) VALUES (\${set.placeholders.join(', ')})\`;
   try {
-    const { rows } = await ctx.db.query<{ item: string; key: string }>({
+    const inserted = await ctx.db.query<{ item: string; key: string }>({
       text: \`WITH t AS (\${insert} RETURNING *) SELECT row_to_json(r)::text AS item, \${${P}_KEY.json} AS key FROM t \${${P}_WIRE}\`,
       values: set.values,
     });
-    const row = rows[0]!;
+    const row = firstRow(inserted, 'INSERT … RETURNING');
     const key = (JSON.parse(row.key) as unknown[]).map((value) => encodeURIComponent(String(value))).join('/');
     return { status: 201, headers: { location: \`/${plan.path}/\${key}\` }, body: new JsonText(row.item) };
   } catch (err) {

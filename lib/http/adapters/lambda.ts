@@ -169,7 +169,8 @@ export function createLambdaHandler(createContext: () => Promise<Context>, optio
     const started = performance.now();
     let current: { ctx: Context; router: Router };
     try {
-      current = await (runtime ??= start());
+      runtime ??= start();
+      current = await runtime;
     } catch (err) {
       fallbackLogger ??= createLogger({ level: 'info', pretty: false });
       return coldStartFailure(err, event, started, fallbackLogger);

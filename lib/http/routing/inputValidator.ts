@@ -56,7 +56,10 @@ function coercerFor(schema: SchemaObject | undefined): Coerce {
   return (raw) => raw;
 }
 
-function describeAjvError(error: ErrorObject, location: string): BadRequest {
+function describeAjvError(errors: ErrorObject[] | null | undefined, location: string): BadRequest {
+  const error = errors?.[0];
+  // ajv always says why a validation failed; without a reason, the field is still named.
+  if (!error) return new BadRequest(`${location} is invalid`, location);
   const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
   if (error.keyword === 'additionalProperties') {
     const extra = String(error.params.additionalProperty);
@@ -121,7 +124,7 @@ export class InputValidator {
       }
       params[name] = coerce(decoded, name);
     }
-    if (!this.validatePath(params)) throw describeAjvError(this.validatePath.errors![0]!, 'path');
+    if (!this.validatePath(params)) throw describeAjvError(this.validatePath.errors, 'path');
 
     const query: Record<string, unknown> = {};
     for (const [name, value] of raw.query) {
@@ -130,15 +133,15 @@ export class InputValidator {
       if (name in query) throw new BadRequest(`${name} must be given at most once`, name);
       query[name] = spec.coerce(value, name);
     }
-    if (!this.validateQuery(query)) throw describeAjvError(this.validateQuery.errors![0]!, 'query');
+    if (!this.validateQuery(query)) throw describeAjvError(this.validateQuery.errors, 'query');
 
     return { params, query, body: this.parseBody(raw) };
   }
 
   private parseBody(raw: RawInput): unknown {
     if (!this.validateBody) return undefined;
-    const empty = !raw.body || raw.body.length === 0;
-    if (empty) {
+    const bytes = raw.body;
+    if (!bytes || bytes.length === 0) {
       if (this.bodyRequired) throw new BadRequest('a JSON request body is required', 'body');
       return undefined;
     }
@@ -148,11 +151,11 @@ export class InputValidator {
     }
     let body: unknown;
     try {
-      body = JSON.parse(raw.body!.toString('utf8'));
+      body = JSON.parse(bytes.toString('utf8'));
     } catch {
       throw new BadRequest('the request body is not valid JSON', 'body');
     }
-    if (!this.validateBody(body)) throw describeAjvError(this.validateBody.errors![0]!, 'body');
+    if (!this.validateBody(body)) throw describeAjvError(this.validateBody.errors, 'body');
     return body;
   }
 }

@@ -34,8 +34,8 @@ export class RouteTable<T> {
         .split('/')
         .slice(1)
         .map((part) => {
-          const param = /^\{([A-Za-z0-9_]+)\}$/.exec(part);
-          return param ? { param: param[1]! } : { literal: part };
+          const param = /^\{([A-Za-z0-9_]+)\}$/.exec(part)?.[1];
+          return param ? { param } : { literal: part };
         });
       route = { template, segments, literalCount: segments.filter((s) => 'literal' in s).length, methods: new Map() };
       this.templated.push(route);
@@ -50,27 +50,26 @@ export class RouteTable<T> {
     if (exact) return { template: exact.template, methods: exact.methods, params: {} };
     const parts = path.split('/').slice(1);
     for (const route of this.templated) {
-      if (route.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      let matched = true;
-      for (let i = 0; i < parts.length; i++) {
-        const segment = route.segments[i]!;
-        const part = parts[i]!;
-        if ('literal' in segment) {
-          if (segment.literal !== part) {
-            matched = false;
-            break;
-          }
-        } else {
-          if (part === '') {
-            matched = false;
-            break;
-          }
-          params[segment.param] = part;
-        }
-      }
-      if (matched) return { template: route.template, methods: route.methods, params };
+      const params = paramsIfFits(route.segments, parts);
+      if (params) return { template: route.template, methods: route.methods, params };
     }
     return undefined;
   }
+}
+
+/** A path's parameters when its segments fit a template's (an empty segment is no value), else undefined. */
+function paramsIfFits(segments: TemplatedRoute<unknown>['segments'], parts: readonly string[]): Record<string, string> | undefined {
+  if (segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  let i = 0;
+  for (const segment of segments) {
+    const part = parts[i++] ?? '';
+    if ('literal' in segment) {
+      if (segment.literal !== part) return undefined;
+    } else {
+      if (part === '') return undefined;
+      params[segment.param] = part;
+    }
+  }
+  return params;
 }

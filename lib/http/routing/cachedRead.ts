@@ -1,0 +1,82 @@
+import { cacheKey, etagOf, type CacheOutcome } from '../../cache/resultsCache.ts';
+import type { Context } from '../../context.ts';
+import { tracing } from '../../telemetry/tracing.ts';
+import type { VerifiedUser } from '../../userAccess/userAccess.ts';
+import { headerValue, type NeutralRequest, type NeutralResponse } from '../neutralRequest.ts';
+import type { CompiledOperation } from './compiledOperation.ts';
+import type { ValidatedInput } from './inputValidator.ts';
+import { JSON_TYPE, serializeBody } from './responses.ts';
+import type { RunOperation } from './runOperation.ts';
+
+export interface CachedReadOptions {
+  run: RunOperation;
+  /** The cache scope of a user's results (see RouterOptions.cacheScope). */
+  cacheScope: (user: VerifiedUser) => string;
+  /** The header that tells users apart (AUTH_MODE's), for `Vary` on per-user answers. */
+  identityHeader: string | undefined;
+}
+
+export type CachedRead = (
+  request: NeutralRequest,
+  operation: CompiledOperation,
+  input: ValidatedInput,
+  user: VerifiedUser | undefined,
+) => Promise<{ response: NeutralResponse; cache?: CacheOutcome }>;
+
+/** RFC 9110: If-None-Match is a list of entity tags, or `*`; weak comparison. */
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * A body the cache will keep, in memory of its own. A small Buffer.from() is a slice of a shared
+ * 8 KB pool slab, and one slice kept in the cache keeps its whole slab alive: 5,000 cached trips
+ * (1.9 MB counted against CACHE_MAX_BYTES) pinned 6.4 MB of slabs.
+ */
+function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+
+/**
+ * Cacheable reads: served from the results cache as stored bytes, with a strong ETag, 304 for a
+ * matching If-None-Match, and `Cache-Control: no-cache` from the client forcing a fresh query.
+ * With the cache off, the same read still gets its ETag and 304.
+ */
+export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader }: CachedReadOptions): CachedRead {
+  return async function cachedRead(request, operation, input, user) {
+    const runAndStore = async () => {
+      const result = await run(operation, input, user);
+      return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
+    };
+    // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
+    const spans = tracing();
+    const load = spans.enabled ? () => spans.inSpan('cache.load', { 'cache.operation': operation.operationId }, runAndStore) : runAndStore;
+    let status: number;
+    let body: Buffer;
+    let etag: string;
+    let cache: CacheOutcome | undefined;
+    const headers: Record<string, string> = { 'content-type': JSON_TYPE };
+    if (ctx.cache) {
+      const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
+      const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
+      const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
+      ({ status, body, etag } = response);
+      cache = outcome;
+      headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
+      headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' ? 'HIT' : 'MISS';
+    } else {
+      ({ status, body } = await load());
+      etag = etagOf(body);
+      headers['cache-control'] = 'no-cache';
+    }
+    headers.etag = etag;
+    // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
+    if (user && identityHeader) headers.vary = identityHeader;
+    if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
+    return { cache, response: { status, headers, body } };
+  };
+}

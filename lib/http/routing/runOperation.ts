@@ -1,0 +1,35 @@
+import type { Context } from '../../context.ts';
+import { Forbidden } from '../../errors.ts';
+import type { HandlerResult } from '../../handler.ts';
+import type { VerifiedUser } from '../../userAccess/userAccess.ts';
+import type { CompiledOperation } from './compiledOperation.ts';
+import type { ValidatedInput } from './inputValidator.ts';
+
+/** Calls an operation's handler on the right connections; see createOperationRunner. */
+export type RunOperation = (operation: CompiledOperation, input: ValidatedInput, user: VerifiedUser | undefined) => Promise<HandlerResult>;
+
+/**
+ * Calls the handler: as the verified user on their own connections when the operation runs as
+ * the caller, on a read replica when the operation allows it and one is configured, else with
+ * the context as it is. A permission refusal names the operation (and the user).
+ */
+export function createOperationRunner(ctx: Context): RunOperation {
+  const { userAccess } = ctx;
+  return async function run(operation, input, user) {
+    try {
+      if (!user) {
+        const { readRouting } = ctx;
+        if (operation.readFrom === 'replica' && readRouting) {
+          return await readRouting.run(operation.operationId, input, (db) => operation.handler(input, { ...ctx, db }));
+        }
+        return await operation.handler(input, ctx);
+      }
+      // A verified user comes only from an authenticator in LAKEBASE_ACCESS=user, which has user access.
+      if (!userAccess) throw new Error(`${operation.operationId} has a verified user but LAKEBASE_ACCESS is not user`);
+      return await userAccess.withDatabase(user, (db) => operation.handler(input, { ...ctx, db }));
+    } catch (err) {
+      if (err instanceof Forbidden && err.operation === undefined) throw err.forOperation(operation.operationId, user?.email);
+      throw err;
+    }
+  };
+}
