@@ -10,7 +10,7 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   service: "service, compiled (app.yaml's command)",
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
   serviceNode: 'service (node:http adapter)',
-  serviceTelemetry: 'service (Express adapter), OpenTelemetry export on (OTLP/gRPC to a local sink)',
+  serviceTelemetry: "service, compiled (app.yaml's command), OpenTelemetry export on (OTLP/gRPC to a local sink)",
   serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
 };
 
