@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
   const groups = () => scenarioGroups(settings.rows, bearerToken);
   const serverScripts: Record<
-    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceTelemetry'>,
+    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry'>,
     { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }
   > = {
     A: { script: 'servers/baselineNodeHttp.ts' },
@@ -226,7 +226,8 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   let pgbench: PgbenchResult | null = null;
   try {
-    const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
+    const selected = (list: Scenario[]) =>
+      (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list).filter((s) => s.server !== 'serviceAlt' || settings.altNodeArgs.length > 0);
     const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
@@ -243,6 +244,10 @@ async function main(): Promise<void> {
         if (key === 'service' || key === 'serviceTsx') {
           const build = key === 'service' ? 'compiled' : 'tsx';
           return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
+        }
+        if (key === 'serviceAlt') {
+          const nodeArgs = [...settings.serverNodeArgs, ...settings.altNodeArgs];
+          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env: entryEnv, logFile })] as const;
         }
         if (key === 'serviceTelemetry') {
           // The same compiled entry point as `service`, so on/off differ in telemetry alone (not in tsx
