@@ -227,7 +227,9 @@ async function main(): Promise<void> {
   let pgbench: PgbenchResult | null = null;
   try {
     const selected = (list: Scenario[]) =>
-      (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list).filter((s) => s.server !== 'serviceAlt' || settings.altNodeArgs.length > 0);
+      (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list).filter(
+        (s) => s.server !== 'serviceAlt' || settings.altNodeArgs.length > 0 || Object.keys(settings.altEnv).length > 0,
+      );
     const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
@@ -247,7 +249,8 @@ async function main(): Promise<void> {
         }
         if (key === 'serviceAlt') {
           const nodeArgs = [...settings.serverNodeArgs, ...settings.altNodeArgs];
-          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env: entryEnv, logFile })] as const;
+          const env = { ...entryEnv, ...settings.altEnv };
+          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env, logFile })] as const;
         }
         if (key === 'serviceTelemetry') {
           // The same compiled entry point as `service`, so on/off differ in telemetry alone (not in tsx

@@ -9,7 +9,7 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   C: '(C) Express 5 + pg.Pool point select',
   service: "service, compiled (app.yaml's command)",
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
-  serviceAlt: "service, compiled (app.yaml's command) with BENCH_ALT_NODE_ARGS",
+  serviceAlt: "service, compiled (app.yaml's command) with BENCH_ALT_NODE_ARGS / BENCH_ALT_ENV",
   serviceNode: 'service (node:http adapter)',
   serviceTelemetry: "service, compiled (app.yaml's command), OpenTelemetry export on (OTLP/gRPC to a local sink)",
   serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
@@ -83,10 +83,10 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         // The same cached read with every request's JWT checked (the verified-token cache keeps it cheap),
         // against AUTH_MODE=none sent the very same request: what verification costs, apart from the
         // ~600 header bytes every bearer request carries, which count-bearer measures against count.
-        // The same with other node options (BENCH_ALT_NODE_ARGS, only run when set): what an option costs, same slices.
+        // The same with other node options or settings (BENCH_ALT_NODE_ARGS / BENCH_ALT_ENV, only run when set): what an option costs, same slices.
         {
           id: 'count-alt',
-          label: 'GET /trips/count (cached), alternative node options',
+          label: 'GET /trips/count (cached), alternative options',
           server: 'serviceAlt',
           plan: fixed('/trips/count'),
           probe: { path: '/trips/count' },
@@ -135,7 +135,7 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         { id: 'point-tsx', label: 'GET /trips/{id} (random ids), through tsx', server: 'serviceTsx', plan: point, probe: probeTrip, baseline: 'point' },
         {
           id: 'point-alt',
-          label: 'GET /trips/{id} (random ids), alternative node options',
+          label: 'GET /trips/{id} (random ids), alternative options',
           server: 'serviceAlt',
           plan: point,
           probe: probeTrip,
@@ -175,7 +175,7 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         },
         {
           id: 'stream-alt',
-          label: `GET /trips/stream, random cursors 0–${shallowTo.toLocaleString('en-US')} (uncached), alternative node options`,
+          label: `GET /trips/stream, random cursors 0–${shallowTo.toLocaleString('en-US')} (uncached), alternative options`,
           server: 'serviceAlt',
           plan: randomStream(0, shallowTo),
           probe: { path: '/trips/stream?cursor=0&page_size=100' },

@@ -5,7 +5,7 @@
  * as server.ts does. With OTEL_EXPORTER_OTLP_ENDPOINT unset neither loads OpenTelemetry.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../../lib/config.ts';
 import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
+import { startFetchExample } from '../support/fetchExample.ts';
 import { OtlpReceiver, SPAN_KIND } from '../support/otlpReceiver.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
@@ -143,33 +144,19 @@ describe('the fetch example (examples/fetch-server.ts)', () => {
   });
 
   test('exports its requests as server.ts does, and its last spans on SIGTERM', async () => {
-    let output = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'examples/fetch-server.ts'], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        PORT: '0',
-        HOST: '127.0.0.1',
+    const example = await startFetchExample(
+      {
         DATABASE_URL: databaseUrl,
         LOG_LEVEL: 'info',
         DB_POOL_SIZE: '1',
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         OTEL_SERVICE_NAME: 'lakebase-api-fetch',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-    const base = await pollUntil('the fetch example to listen', 60_000, () => {
-      if (child!.exitCode !== null) throw new Error(`the example exited early:\n${output}`);
-      return /fetch adapter on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-    });
+      (spawned) => {
+        child = spawned;
+      },
+    );
+    const { base, exited } = example;
 
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const read = await fetch(`${base}/trips/9`, { headers: { 'x-request-id': 'fetch-1', traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
@@ -182,11 +169,11 @@ describe('the fetch example (examples/fetch-server.ts)', () => {
     assert.equal(server.parentSpanId, '00f067aa0ba902b7');
     assert.equal(server.resource['service.name'], 'lakebase-api-fetch');
     // stdout lines logged inside the request carry its trace.
-    assert.match(output, new RegExp(`"trace_id":"${traceId}"`));
+    assert.match(example.output(), new RegExp(`"trace_id":"${traceId}"`));
 
     // A request just before SIGTERM: its span is sent by the shutdown's flush.
     assert.equal((await fetch(`${base}/trips/count`, { headers: { 'x-request-id': 'fetch-2' } })).status, 200);
-    child.kill('SIGTERM');
+    example.child.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.ok(receiver.spans.some((span) => span.kind === SPAN_KIND.server && span.attributes['request.id'] === 'fetch-2'));
   });
