@@ -6,13 +6,10 @@ import dotenv from 'dotenv';
 import type { Server } from 'node:http';
 import { refuseOpenByDefault } from './lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from './lib/config.ts';
-import { createLogger } from './lib/ops/logger.ts';
-import { openContext } from './lib/openContext.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
 import { createRouter } from './lib/http/router.ts';
 import { createServiceServer } from './lib/http/serviceServer.ts';
-import { startTelemetryIfConfigured } from './lib/telemetry/startTelemetry.ts';
-import { APP_VERSION } from './lib/version.ts';
+import { openObservedContext } from './lib/telemetry/observedContext.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -22,10 +19,8 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   refuseOpenByDefault(config, 'server');
   // OpenTelemetry export when the platform asks for it (OTEL_EXPORTER_OTLP_ENDPOINT); else nothing is loaded.
-  const telemetry = await startTelemetryIfConfigured(process.env, { version: APP_VERSION });
-  const logger = createLogger({ level: config.logLevel, destination: telemetry?.logDestination() });
-  const ctx = await openContext(config, process.env, logger);
-  if (telemetry && ctx.metrics) await telemetry.exportMetrics(ctx.metrics);
+  const { ctx, telemetry } = await openObservedContext(config, process.env);
+  const { logger } = ctx;
   const router = createRouter(ctx);
   // One port for HTTP/1.1 (Express) and h2c (HTTP/2 streams straight into the same router).
   const server: Server = createServiceServer(router, config);

@@ -195,14 +195,13 @@ async function main(): Promise<void> {
   const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
   const groups = () => scenarioGroups(settings.rows, bearerToken);
   const serverScripts: Record<
-    Exclude<ServerKey, 'service' | 'serviceTsx'>,
+    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry'>,
     { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }
   > = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
     serviceNode: { script: 'servers/service.ts', args: ['node'] },
-    serviceTelemetry: { script: 'servers/service.ts', args: ['express'], telemetry: true },
     serviceJwt: {
       script: 'servers/service.ts',
       args: ['express'],
@@ -230,11 +229,14 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   let pgbench: PgbenchResult | null = null;
   try {
-    const selected = (list: Scenario[]) => (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list);
+    const selected = (list: Scenario[]) =>
+      (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list).filter(
+        (s) => s.server !== 'serviceAlt' || settings.altNodeArgs.length > 0 || Object.keys(settings.altEnv).length > 0,
+      );
     const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
-    if ([...neededServers].some((key) => key !== 'service' && key !== 'serviceTsx' && serverScripts[key].telemetry)) {
+    if (neededServers.has('serviceTelemetry')) {
       const logFile = join(logsDir, 'otlpSink.log');
       logFiles.push(logFile);
       sink = await startServer({ name: 'OTLP sink', script: join(here, 'servers/otlpSink.ts'), env: { PATH: env.PATH, HOME: env.HOME }, logFile });
@@ -248,9 +250,27 @@ async function main(): Promise<void> {
           const build = key === 'service' ? 'compiled' : 'tsx';
           return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
         }
-        const { script, args, env: own, telemetry: exporting } = serverScripts[key];
-        // Telemetry on as a Databricks App has it: OTLP/gRPC to a collector on the same machine.
-        const telemetryEnv = exporting ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' } : {};
+        if (key === 'serviceAlt') {
+          const nodeArgs = [...settings.serverNodeArgs, ...settings.altNodeArgs];
+          const env = { ...entryEnv, ...settings.altEnv };
+          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env, logFile })] as const;
+        }
+        if (key === 'serviceTelemetry') {
+          // The same compiled entry point as `service`, so on/off differ in telemetry alone (not in tsx
+          // or the bench's own server script). Telemetry on as a Databricks App has it: OTLP/gRPC to a
+          // collector on the same machine.
+          const telemetryEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' };
+          const started = await startEntryPoint({
+            name: SERVER_LABELS[key],
+            build: 'compiled',
+            root,
+            nodeArgs: settings.serverNodeArgs,
+            env: { ...entryEnv, ...telemetryEnv },
+            logFile,
+          });
+          return [key, started] as const;
+        }
+        const { script, args, env: own } = serverScripts[key];
         return [
           key,
           await startServer({
@@ -258,7 +278,7 @@ async function main(): Promise<void> {
             script: join(here, script),
             args,
             nodeArgs: settings.serverNodeArgs,
-            env: { ...env, ...own, ...telemetryEnv },
+            env: { ...env, ...own },
             logFile,
           }),
         ] as const;

@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceNode' | 'serviceTelemetry' | 'serviceJwt';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceNode' | 'serviceTelemetry' | 'serviceJwt';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -9,13 +9,14 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   C: '(C) Express 5 + pg.Pool point select',
   service: "service, compiled (app.yaml's command)",
   serviceTsx: 'service through tsx (node --import tsx server.ts, as npm start runs it)',
+  serviceAlt: "service, compiled (app.yaml's command) with BENCH_ALT_NODE_ARGS / BENCH_ALT_ENV",
   serviceNode: 'service (node:http adapter)',
-  serviceTelemetry: 'service (Express adapter), OpenTelemetry export on (OTLP/gRPC to a local sink)',
+  serviceTelemetry: "service, compiled (app.yaml's command), OpenTelemetry export on (OTLP/gRPC to a local sink)",
   serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
 };
 
 /** The servers that are the service itself, whatever runs it. */
-export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceNode', 'serviceTelemetry', 'serviceJwt'];
+export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceAlt', 'serviceNode', 'serviceTelemetry', 'serviceJwt'];
 
 export interface Scenario {
   id: string;
@@ -82,6 +83,15 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         // The same cached read with every request's JWT checked (the verified-token cache keeps it cheap),
         // against AUTH_MODE=none sent the very same request: what verification costs, apart from the
         // ~600 header bytes every bearer request carries, which count-bearer measures against count.
+        // The same with other node options or settings (BENCH_ALT_NODE_ARGS / BENCH_ALT_ENV, only run when set): what an option costs, same slices.
+        {
+          id: 'count-alt',
+          label: 'GET /trips/count (cached), alternative options',
+          server: 'serviceAlt',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+          baseline: 'count',
+        },
         {
           id: 'count-bearer',
           label: 'GET /trips/count (cached), AUTH_MODE=none, with the JWT header',
@@ -123,6 +133,14 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         { id: 'C', label: 'C: point select', server: 'C', plan: point, probe: probeTrip },
         { id: 'point', label: 'GET /trips/{id} (random ids)', server: 'service', plan: point, probe: probeTrip, baseline: 'C' },
         { id: 'point-tsx', label: 'GET /trips/{id} (random ids), through tsx', server: 'serviceTsx', plan: point, probe: probeTrip, baseline: 'point' },
+        {
+          id: 'point-alt',
+          label: 'GET /trips/{id} (random ids), alternative options',
+          server: 'serviceAlt',
+          plan: point,
+          probe: probeTrip,
+          baseline: 'point',
+        },
         { id: 'point-node', label: 'GET /trips/{id} (random ids), node:http adapter', server: 'serviceNode', plan: point, probe: probeTrip, baseline: 'C' },
         { id: 'sample', label: 'GET /trips/sample', server: 'service', plan: fixed('/trips/sample'), probe: { path: '/trips/sample' }, baseline: 'C' },
         {
@@ -153,6 +171,14 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
           server: 'service',
           plan: randomStream(deepFrom, deepCursor),
           probe: { path: `/trips/stream?cursor=${deepCursor}&page_size=100` },
+          baseline: 'stream-0',
+        },
+        {
+          id: 'stream-alt',
+          label: `GET /trips/stream, random cursors 0–${shallowTo.toLocaleString('en-US')} (uncached), alternative options`,
+          server: 'serviceAlt',
+          plan: randomStream(0, shallowTo),
+          probe: { path: '/trips/stream?cursor=0&page_size=100' },
           baseline: 'stream-0',
         },
       ],
@@ -300,6 +326,9 @@ export function singleConnectionGroup(rows: number): ScenarioGroup {
 }
 
 /** Every scenario id, in report order for one connection count, fixed rate last. */
-export function allScenarioIds(rows: number): string[] {
-  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows)].flatMap((g) => g.scenarios.map((s) => s.id));
+export function allScenarioIds(rows: number, withAlt = false): string[] {
+  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows)]
+    .flatMap((g) => g.scenarios)
+    .filter((s) => withAlt || s.server !== 'serviceAlt')
+    .map((s) => s.id);
 }

@@ -20,6 +20,10 @@ export interface BenchSettings {
   only: string[] | null;
   /** Extra node options for the servers under test, e.g. `--cpu-prof` while optimising. */
   serverNodeArgs: string[];
+  /** BENCH_ALT_NODE_ARGS: node options for the `*-alt` scenarios, the compiled service with them next to it without. */
+  altNodeArgs: string[];
+  /** BENCH_ALT_ENV (`NAME=value NAME2=value`): environment for the `*-alt` service, e.g. another CACHE_MAX_BYTES. */
+  altEnv: Record<string, string>;
   /** Starts of the service per build (compiled, tsx) and database mode, for start-up time and idle RSS. */
   startupRounds: number;
   /** BENCH_REPLICAS=1: run the read replica comparison (bench/replicas.ts) instead of the main scenarios. */
@@ -60,6 +64,14 @@ export function readSettings(env: Env = process.env): BenchSettings {
     keepLogs: ['1', 'true', 'yes'].includes((env.BENCH_KEEP_LOGS ?? '').trim().toLowerCase()),
     only: env.BENCH_ONLY?.trim() ? env.BENCH_ONLY.split(',').map((id) => id.trim()) : null,
     serverNodeArgs: env.BENCH_SERVER_NODE_ARGS?.trim() ? env.BENCH_SERVER_NODE_ARGS.trim().split(/\s+/) : [],
+    altNodeArgs: env.BENCH_ALT_NODE_ARGS?.trim() ? env.BENCH_ALT_NODE_ARGS.trim().split(/\s+/) : [],
+    altEnv: Object.fromEntries(
+      (env.BENCH_ALT_ENV?.trim() ? env.BENCH_ALT_ENV.trim().split(/\s+/) : []).map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error(`BENCH_ALT_ENV must be NAME=value pairs, got "${pair}"`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    ),
     startupRounds: Math.max(1, positive(env, 'BENCH_STARTUP_ROUNDS', quick ? 1 : 3)),
     replicas: ['1', 'true', 'yes'].includes((env.BENCH_REPLICAS ?? '').trim().toLowerCase()),
   };

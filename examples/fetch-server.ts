@@ -10,13 +10,13 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createFetchHandler } from '../lib/http/adapters/fetch.ts';
 import { refuseOpenByDefault } from '../lib/auth/openByDefault.ts';
 import { loadConfig } from '../lib/config.ts';
-import { createLogger } from '../lib/ops/logger.ts';
-import { openContext } from '../lib/openContext.ts';
 import { shutDownGracefully } from '../lib/ops/gracefulShutdown.ts';
+import { openObservedContext } from '../lib/telemetry/observedContext.ts';
 
 const config = loadConfig(process.env);
 refuseOpenByDefault(config, 'server');
-const ctx = await openContext(config, process.env, createLogger({ level: config.logLevel }));
+// Telemetry as server.ts has it: exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else not loaded.
+const { ctx, telemetry } = await openObservedContext(config, process.env);
 const handle = createFetchHandler(ctx);
 
 async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -43,5 +43,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // As server.ts does: finish in-flight requests (closing connections still busy after the grace),
   // then close the pool (and stop the embedded database).
   const options = { server, ctx, drainSeconds: config.operations.shutdownDrainSeconds, graceMs: 10_000 };
-  process.once(signal, () => void shutDownGracefully(options, signal).finally(() => process.exit(0)));
+  process.once(
+    signal,
+    () =>
+      void shutDownGracefully(options, signal)
+        .then(() => telemetry?.shutdown())
+        .finally(() => process.exit(0)),
+  );
 }

@@ -210,7 +210,11 @@ export function loadConfig(env: Env = process.env): Config {
     cache: {
       enabled: readBoolean(env, 'CACHE_ENABLED', true),
       maxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 5000, 1, 10_000_000),
-      maxBytes: readInt(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+      // 16 MiB, counted as the entries really take it (lib/cache/resultsCache.ts): every point lookup
+      // the 5000 entries allow, or about 570 stream pages. The old 64 MiB filled with no-cache stream
+      // pages under the benchmark and took the process's peak RSS from about 185 to 255-300 MiB
+      // (docs/performance.md); the 200 MiB target leaves the cache about 16.
+      maxBytes: readInt(env, 'CACHE_MAX_BYTES', 16 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
       invalidation: readChoice(env, 'CACHE_INVALIDATION', ['local', 'notify'] as const, 'local'),
     },
     access,

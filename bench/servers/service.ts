@@ -10,21 +10,15 @@
 import { createServer } from 'node:http';
 import { createNodeHttpHandler } from '../../lib/http/adapters/nodeHttp.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/ops/logger.ts';
-import { openContext } from '../../lib/openContext.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { createServiceServer } from '../../lib/http/serviceServer.ts';
-import { startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
-import { APP_VERSION } from '../../lib/version.ts';
+import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
 import { listenAndAnnounce } from './announce.ts';
 
 const adapter = process.argv[2] === 'node' ? 'node' : 'express';
 const config = loadConfig(process.env);
 // As server.ts: OpenTelemetry export only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the telemetry scenarios).
-const telemetry = await startTelemetryIfConfigured(process.env, { version: APP_VERSION });
-const logger = createLogger({ level: config.logLevel, pretty: false, destination: telemetry?.logDestination() });
-const ctx = await openContext(config, process.env, logger);
-if (telemetry && ctx.metrics) await telemetry.exportMetrics(ctx.metrics);
+const { ctx, telemetry } = await openObservedContext(config, process.env, { pretty: false });
 const router = createRouter(ctx);
 const server = adapter === 'node' ? createServer(createNodeHttpHandler(router, { maxBodyBytes: config.maxBodyBytes })) : createServiceServer(router, config);
 await listenAndAnnounce(server, async () => {

@@ -2,12 +2,12 @@
  * AWS Lambda entry point behind API Gateway (HTTP API payload 2.0, or REST API 1.0; proxy
  * integration). The context (pool, cache, token manager) is built on a container's first
  * invocation and reused by the next ones, so each container has its own pool and its own cache.
+ * Telemetry too, when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { refuseOpenByDefault } from '../../lib/auth/openByDefault.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/ops/logger.ts';
-import { openContext } from '../../lib/openContext.ts';
+import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
 
 /** The variables that point at a real database; without one, openContext would start the embedded one. */
 const DATABASE_SETTINGS = ['DATABASE_URL', 'PGHOST', 'DATABRICKS_DATABASE_INSTANCE', 'LAKEBASE_ENDPOINT'];
@@ -25,5 +25,7 @@ export const handler = createLambdaHandler(async () => {
       '(or PGHOST, DATABRICKS_DATABASE_INSTANCE, LAKEBASE_ENDPOINT) must be set on Lambda: the embedded database is for local use only',
     );
   }
-  return openContext(config, env, createLogger({ level: config.logLevel, pretty: false }));
+  // With OTEL_EXPORTER_OTLP_ENDPOINT set, traces, metrics and logs are exported and flushed before
+  // each invocation returns (docs/telemetry.md); without it no OpenTelemetry module is loaded.
+  return openObservedContext(config, env, { pretty: false });
 });

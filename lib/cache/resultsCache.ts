@@ -29,8 +29,16 @@ export interface ResultsCacheOptions {
   now?: () => number;
 }
 
-/** Keys and stored bytes both count against `maxBytes` (roughly: keys as UTF-16). */
-const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + 64;
+/**
+ * What an entry holds besides its body's bytes, measured (test/cache/cacheMemory.test.ts): the
+ * Buffer and ArrayBuffer objects around the body, the stored response, the LRU's slots, about
+ * 500-560 bytes of V8 heap. Counting only the body, the old 64 bytes, undercounted a point lookup's
+ * entry (a 380-byte body) by half.
+ */
+export const ENTRY_OVERHEAD_BYTES = 560;
+
+/** What an entry really takes against `maxBytes`: body, key (as UTF-16: an upper bound), ETag, overhead. */
+export const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + value.etag.length + ENTRY_OVERHEAD_BYTES;
 
 export function etagOf(body: Buffer): string {
   // The one-shot hash: no Hash object per response.

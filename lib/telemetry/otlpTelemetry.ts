@@ -271,7 +271,7 @@ export async function startOtlpTelemetry(
   const resource = serviceResource(options.version);
   const dropped = new DroppedTelemetry();
   // Export batches run on a timer; a request only ever appends to a bounded queue.
-  const batch = { maxQueueSize: settings.maxQueueSize, maxExportBatchSize: Math.min(512, settings.maxQueueSize), scheduledDelayMillis: 1000 };
+  const batch = { maxQueueSize: settings.maxQueueSize, maxExportBatchSize: settings.maxExportBatchSize, scheduledDelayMillis: settings.scheduledDelayMs };
 
   const spanBound = new ExportBound(settings.maxQueueSize, 'traces', dropped);
   const spanProcessor = new BatchSpanProcessor({ exporter: settlingExporter(await spanExporter(settings.traces), spanBound), ...batch });

@@ -21,6 +21,10 @@ export interface TelemetrySettings {
   metricIntervalMs: number;
   /** The longest queue of spans (and of log records) waiting for export; beyond it they are dropped and counted. */
   maxQueueSize: number;
+  /** OTEL_BSP_MAX_EXPORT_BATCH_SIZE: an export starts as soon as this many are waiting (at most the queue size). */
+  maxExportBatchSize: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports of whatever is waiting. */
+  scheduledDelayMs: number;
 }
 
 /** A running export to an OTLP collector. */
@@ -71,12 +75,15 @@ export function readTelemetrySettings(env: Env): TelemetrySettings | null {
   } catch {
     throw new ConfigError('OTEL_EXPORTER_OTLP_ENDPOINT', `must be a URL such as http://localhost:4317, got "${endpoint}"`);
   }
+  const maxQueueSize = positiveInteger(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048);
   return {
     traces: signalSettings(env, 'traces', endpoint),
     metrics: signalSettings(env, 'metrics', endpoint),
     logs: signalSettings(env, 'logs', endpoint),
     metricIntervalMs: positiveInteger(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000),
-    maxQueueSize: positiveInteger(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048),
+    maxQueueSize,
+    maxExportBatchSize: Math.min(maxQueueSize, positiveInteger(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512)),
+    scheduledDelayMs: positiveInteger(env, 'OTEL_BSP_SCHEDULE_DELAY', 1000),
   };
 }
 

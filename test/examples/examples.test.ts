@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +11,10 @@ import type { LambdaResult } from '../../lib/http/adapters/lambda.ts';
 import { ConfigError } from '../../lib/config.ts';
 import { processAlive } from '../../lib/db/embeddedPostgres.ts';
 import { bundleLambda } from '../../tools/bundleLambda.ts';
+import { startFetchExample } from '../support/fetchExample.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
 /** The example entry points, run as a user would run them. */
-const root = new URL('../../', import.meta.url);
 const run = promisify(execFile);
 
 async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
@@ -115,7 +115,6 @@ describe('examples/lambda/index.ts', () => {
 describe('examples/fetch-server.ts', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'lakebase-api-example-'));
   let child: ChildProcess | undefined;
-  let output = '';
   after(async () => {
     // Whatever happened, leave no server behind: the example, then its database.
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -129,36 +128,10 @@ describe('examples/fetch-server.ts', () => {
   });
 
   test('serves the API over the embedded default and stops it on SIGTERM', async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'examples/fetch-server.ts'], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        SAMPLE_ROWS: '50',
-        EMBEDDED_PG_DATA_DIR: dataDir,
-        LOG_LEVEL: 'warn',
-        DB_POOL_SIZE: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const example = await startFetchExample({ SAMPLE_ROWS: '50', EMBEDDED_PG_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DB_POOL_SIZE: '1' }, (spawned) => {
+      child = spawned;
     });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-
-    const base = await until(
-      'the example to listen',
-      () => {
-        if (child!.exitCode !== null) throw new Error(`the example exited early:\n${output}`);
-        return /fetch adapter on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      },
-      90_000,
-    );
+    const { base, exited } = example;
 
     const count = await fetch(`${base}/trips/count`);
     assert.equal(count.status, 200);
@@ -181,8 +154,8 @@ describe('examples/fetch-server.ts', () => {
 
     const postgresPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     assert.ok(processAlive(postgresPid));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, output);
+    example.child.kill('SIGTERM');
+    assert.equal(await exited, 0, example.output());
     await until('the embedded PostgreSQL to stop', () => (processAlive(postgresPid) ? undefined : true), 15_000);
   });
 });

@@ -71,3 +71,26 @@ test('each signal may have its own protocol and endpoint, as the specification a
   );
   assert.throws(() => readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost 4314' }), /OTEL_EXPORTER_OTLP_ENDPOINT/);
 });
+
+test('the batch processor settings are the OTEL_BSP_* variables of the specification', () => {
+  const defaults = readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4314' });
+  assert.deepEqual(
+    { queue: defaults?.maxQueueSize, batch: defaults?.maxExportBatchSize, delay: defaults?.scheduledDelayMs },
+    { queue: 2048, batch: 512, delay: 1000 },
+  );
+  const set = readTelemetrySettings({
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4314',
+    OTEL_BSP_MAX_QUEUE_SIZE: '256',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1024',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+  });
+  assert.deepEqual(
+    { queue: set?.maxQueueSize, batch: set?.maxExportBatchSize, delay: set?.scheduledDelayMs },
+    { queue: 256, batch: 256, delay: 200 },
+    'a batch is never larger than the queue',
+  );
+  assert.throws(
+    () => readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4314', OTEL_BSP_SCHEDULE_DELAY: 'soon' }),
+    /OTEL_BSP_SCHEDULE_DELAY/,
+  );
+});

@@ -5,6 +5,7 @@ import type { Context } from '../../context.ts';
 import { mapDatabaseError } from '../../db/databaseErrors.ts';
 import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
 import { createLogger } from '../../ops/logger.ts';
+import type { ObservedContext } from '../../telemetry/observedContext.ts';
 import { createRouter, problemResponse, requestIdOf, type Router } from '../router.ts';
 
 /** API Gateway proxy events: HTTP API payload 2.0, and payload 1.0 (REST API, or HTTP API set to 1.0). */
@@ -20,7 +21,11 @@ export interface LambdaHandlerOptions {
   basePath?: string;
   /** Where a failed cold start is reported; the context's own logger takes over once it exists. */
   logger?: Logger;
+  /** The longest an invocation waits for its telemetry to reach the collector (default 2 s). */
+  telemetryFlushMs?: number;
 }
+
+const TELEMETRY_FLUSH_MS = 2000;
 
 export type LambdaHandler = ((event: LambdaEvent) => Promise<LambdaResult>) & {
   /** Closes the container's context (pool, channels), if one was built; for tests and shutdown hooks. */
@@ -146,20 +151,44 @@ function coldStartFailure(err: unknown, event: LambdaEvent, started: number, log
   return toLambdaResult(response);
 }
 
+type Runtime = ObservedContext & { router: Router };
+
+/**
+ * Sends what this invocation traced and logged before it returns: Lambda freezes the sandbox as
+ * soon as the handler's promise settles, so the batch processors' timers would not run until the
+ * next invocation thaws it (maybe never: an idle container is reclaimed without a signal to the
+ * runtime unless an extension is registered). Bounded: a collector that hangs delays an answer
+ * by at most `limitMs`; what it has not taken stays queued (bounded, drops counted) for the next.
+ */
+async function flushBeforeFreeze(runtime: Runtime, limitMs: number): Promise<void> {
+  if (!runtime.telemetry) return;
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, limitMs);
+  });
+  await Promise.race([runtime.telemetry.flush().catch(() => undefined), limit]);
+  clearTimeout(timer);
+}
+
 /**
  * An AWS Lambda handler for API Gateway proxy events (HTTP API payload 2.0, REST API 1.0).
  * `createContext` runs once per container, on the first invocation; the context (pool, cache,
  * token manager) and the router are reused by every later one. Invocations that arrive during
  * the cold start wait for the same context. A cold start that fails because the database is
  * unreachable answers 503 with Retry-After; any other failure fails the invocation. Either way
- * the next invocation tries again, so one bad moment never poisons the container.
+ * the next invocation tries again, so one bad moment never poisons the container. When the
+ * context comes with telemetry (openObservedContext), each invocation flushes it before returning.
  */
-export function createLambdaHandler(createContext: () => Promise<Context>, options: LambdaHandlerOptions = {}): LambdaHandler {
-  let runtime: Promise<{ ctx: Context; router: Router }> | undefined;
+export function createLambdaHandler(createContext: () => Promise<Context | ObservedContext>, options: LambdaHandlerOptions = {}): LambdaHandler {
+  let runtime: Promise<Runtime> | undefined;
   let fallbackLogger = options.logger;
+  const flushMs = options.telemetryFlushMs ?? TELEMETRY_FLUSH_MS;
   const start = () =>
     createContext().then(
-      (ctx) => ({ ctx, router: createRouter(ctx) }),
+      (opened) => {
+        const observed: ObservedContext = 'ctx' in opened ? opened : { ctx: opened, telemetry: null };
+        return { ...observed, router: createRouter(observed.ctx) };
+      },
       (err: unknown) => {
         runtime = undefined;
         throw err;
@@ -167,7 +196,7 @@ export function createLambdaHandler(createContext: () => Promise<Context>, optio
     );
   const handler = async (event: LambdaEvent): Promise<LambdaResult> => {
     const started = performance.now();
-    let current: { ctx: Context; router: Router };
+    let current: Runtime;
     try {
       runtime ??= start();
       current = await runtime;
@@ -176,17 +205,20 @@ export function createLambdaHandler(createContext: () => Promise<Context>, optio
       return coldStartFailure(err, event, started, fallbackLogger);
     }
     const request = toNeutralRequest(event, { maxBodyBytes: current.ctx.config.maxBodyBytes, basePath: options.basePath });
-    return toLambdaResult(await current.router.handle(request));
+    const result = toLambdaResult(await current.router.handle(request));
+    await flushBeforeFreeze(current, flushMs);
+    return result;
   };
   return Object.assign(handler, {
     async close() {
       const pending = runtime;
       runtime = undefined;
-      const ctx = await pending?.then(
-        (r) => r.ctx,
+      const current = await pending?.then(
+        (r) => r,
         () => undefined,
       );
-      await ctx?.close();
+      await current?.ctx.close();
+      await current?.telemetry?.shutdown();
     },
   });
 }
