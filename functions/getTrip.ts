@@ -23,6 +23,7 @@ function tripsById(ctx: Context): KeyBatcher<number, string> {
     return new KeyBatcher<number, string>({
       maxBatch: TRIP_BATCH_MAX,
       maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
+      maxWaitMs: ctx.config.pool.timeoutSeconds * 1000,
       async load(ids, signal) {
         const { rows } = await db.query<{ id: number; trip: string }>({ name, text, values: [ids] }, signal ? { signal } : {});
         return rows.map((row) => [row.id, row.trip] as const);

@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { ApiError, ClientClosedRequest } from '../errors.ts';
+import { ApiError, ClientClosedRequest, Unavailable } from '../errors.ts';
 
 /**
  * Gathers concurrent single-key lookups into one statement (`WHERE key = ANY($1)`). A lookup goes
@@ -26,6 +26,11 @@ export interface KeyBatcherOptions<K, R> {
   maxBatch: number;
   /** Statements running at once (e.g. the pool's warm connections); lookups beyond it are gathered. */
   maxInFlight: number;
+  /**
+   * Longest a lookup may wait in the queue for its statement to go out (DB_POOL_TIMEOUT): the queue
+   * stands in for the pool's own wait, so it has the same bound and the same 503. Unbounded when absent.
+   */
+  maxWaitMs?: number;
 }
 
 interface Waiter<K, R> {
@@ -35,6 +40,8 @@ interface Waiter<K, R> {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
+  /** Fires when the lookup has waited `maxWaitMs` in the queue. */
+  waitTimer?: NodeJS.Timeout;
   /** The caller's async context, kept only when it had to wait in the queue. */
   scope?: AsyncResource;
 }
@@ -86,7 +93,10 @@ export class KeyBatcher<K, R> {
       this.pump();
       // Still queued: its batch will be started later, from another request's context. Keep this
       // caller's (request-scoped log fields, the trace) for it; a lookup sent at once needs none.
-      if (this.queue[this.queue.length - 1] === waiter) waiter.scope = new AsyncResource('lakebase-api.keyBatcher');
+      if (this.queue[this.queue.length - 1] === waiter) {
+        waiter.scope = new AsyncResource('lakebase-api.keyBatcher');
+        if (this.options.maxWaitMs !== undefined) waiter.waitTimer = setTimeout(() => this.expire(waiter), this.options.maxWaitMs).unref();
+      }
     });
   }
 
@@ -103,6 +113,7 @@ export class KeyBatcher<K, R> {
         keys.add(next.key);
         batch.push(next);
         this.queue.shift();
+        clearTimeout(next.waitTimer);
       }
       this.inFlight++;
       // In the context of the batch's first caller, not of whatever finished before and pumped it:
@@ -185,9 +196,21 @@ export class KeyBatcher<K, R> {
 
   /** A caller went away: answered now; out of the queue if its statement has not gone out yet. */
   private leave(waiter: Waiter<K, R>): void {
+    this.dequeue(waiter);
+    this.settle(waiter, () => waiter.reject(new ClientClosedRequest()));
+  }
+
+  /** Waited `maxWaitMs` without a free statement slot (the database is slow or away): a 503, as from the pool. */
+  private expire(waiter: Waiter<K, R>): void {
+    if (!this.dequeue(waiter)) return;
+    this.settle(waiter, () => waiter.reject(new Unavailable('No database connection became free in time; retry shortly')));
+  }
+
+  private dequeue(waiter: Waiter<K, R>): boolean {
+    clearTimeout(waiter.waitTimer);
     const queued = this.queue.indexOf(waiter);
     if (queued >= 0) this.queue.splice(queued, 1);
-    this.settle(waiter, () => waiter.reject(new ClientClosedRequest()));
+    return queued >= 0;
   }
 
   private settle(waiter: Waiter<K, R>, answer: () => void): void {

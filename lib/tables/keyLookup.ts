@@ -31,6 +31,7 @@ export function lookupByKey(ctx: Context, lookup: KeyLookup, key: readonly unkno
       new KeyBatcher<string, string>({
         maxBatch: KEY_LOOKUP_BATCH_MAX,
         maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
+        maxWaitMs: ctx.config.pool.timeoutSeconds * 1000,
         async load(keys, signal) {
           const columns: unknown[][] = key.map(() => []);
           for (const text of keys) {
