@@ -1,5 +1,6 @@
 import type { Context } from '../lib/context.ts';
-import { KeyBatcher, statementSlots } from '../lib/db/keyBatcher.ts';
+import { QUERY_TIMEOUT_GRACE_MS } from '../lib/db/createPool.ts';
+import { KeyBatcher, lookupDeadlineMs, statementSlots } from '../lib/db/keyBatcher.ts';
 import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { statementName, TRIP_COLUMNS } from './tripColumns.ts';
@@ -23,7 +24,7 @@ function tripsById(ctx: Context): KeyBatcher<number, string> {
     return new KeyBatcher<number, string>({
       maxBatch: TRIP_BATCH_MAX,
       maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
-      maxWaitMs: ctx.config.pool.timeoutSeconds * 1000,
+      maxWaitMs: lookupDeadlineMs(ctx.config.pool, QUERY_TIMEOUT_GRACE_MS),
       async load(ids, signal) {
         const { rows } = await db.query<{ id: number; trip: string }>({ name, text, values: [ids] }, signal ? { signal } : {});
         return rows.map((row) => [row.id, row.trip] as const);

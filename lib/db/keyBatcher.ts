@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { ApiError, ClientClosedRequest, Unavailable } from '../errors.ts';
+import { ApiError, ClientClosedRequest, Timeout, Unavailable } from '../errors.ts';
 
 /**
  * Gathers concurrent single-key lookups into one statement (`WHERE key = ANY($1)`). A lookup goes
@@ -27,8 +27,10 @@ export interface KeyBatcherOptions<K, R> {
   /** Statements running at once (e.g. the pool's warm connections); lookups beyond it are gathered. */
   maxInFlight: number;
   /**
-   * Longest a lookup may wait in the queue for its statement to go out (DB_POOL_TIMEOUT): the queue
-   * stands in for the pool's own wait, so it has the same bound and the same 503. Unbounded when absent.
+   * Longest a queued lookup waits for its answer, queue and statement together (see
+   * `lookupDeadlineMs`): alone it would have waited for the pool (bounded) and then run its statement
+   * (bounded); queued, it must not pay both in a row. Past it: 503 while still queued, 504 once its
+   * statement went out (which carries on for its other callers). Unbounded when absent.
    */
   maxWaitMs?: number;
 }
@@ -40,7 +42,7 @@ interface Waiter<K, R> {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
-  /** Fires when the lookup has waited `maxWaitMs` in the queue. */
+  /** Fires when a queued lookup has waited `maxWaitMs` for its answer. */
   waitTimer?: NodeJS.Timeout;
   /** The caller's async context, kept only when it had to wait in the queue. */
   scope?: AsyncResource;
@@ -65,6 +67,15 @@ export interface KeyBatcherStats {
  */
 export function statementSlots(warm: number, pool: { options: { max?: number } }): number {
   return Math.max(1, Math.min(warm, pool.options.max ?? Infinity));
+}
+
+/**
+ * The `maxWaitMs` the service gives its batchers: what a lookup alone could take at most, either
+ * waiting for a pool connection (DB_POOL_TIMEOUT) or running its statement (the command timeout plus
+ * the client's grace), so a batched lookup is answered within the same bound.
+ */
+export function lookupDeadlineMs(pool: { timeoutSeconds: number; commandTimeoutSeconds: number }, graceMs: number): number {
+  return Math.max(pool.timeoutSeconds * 1000, pool.commandTimeoutSeconds * 1000 + graceMs);
 }
 
 export class KeyBatcher<K, R> {
@@ -113,7 +124,6 @@ export class KeyBatcher<K, R> {
         keys.add(next.key);
         batch.push(next);
         this.queue.shift();
-        clearTimeout(next.waitTimer);
       }
       this.inFlight++;
       // In the context of the batch's first caller, not of whatever finished before and pumped it:
@@ -200,14 +210,15 @@ export class KeyBatcher<K, R> {
     this.settle(waiter, () => waiter.reject(new ClientClosedRequest()));
   }
 
-  /** Waited `maxWaitMs` without a free statement slot (the database is slow or away): a 503, as from the pool. */
+  /** Waited `maxWaitMs` (the database is slow or away): a 503 if its statement never went out, else a 504. */
   private expire(waiter: Waiter<K, R>): void {
-    if (!this.dequeue(waiter)) return;
-    this.settle(waiter, () => waiter.reject(new Unavailable('No database connection became free in time; retry shortly')));
+    const error = this.dequeue(waiter)
+      ? new Unavailable('No database connection became free in time; retry shortly')
+      : new Timeout('The database did not answer within the command timeout');
+    this.settle(waiter, () => waiter.reject(error));
   }
 
   private dequeue(waiter: Waiter<K, R>): boolean {
-    clearTimeout(waiter.waitTimer);
     const queued = this.queue.indexOf(waiter);
     if (queued >= 0) this.queue.splice(queued, 1);
     return queued >= 0;
@@ -216,6 +227,7 @@ export class KeyBatcher<K, R> {
   private settle(waiter: Waiter<K, R>, answer: () => void): void {
     if (waiter.settled) return;
     waiter.settled = true;
+    clearTimeout(waiter.waitTimer);
     if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
     answer();
   }

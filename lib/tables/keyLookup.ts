@@ -1,5 +1,6 @@
 import type { Context } from '../context.ts';
-import { KeyBatcher, statementSlots } from '../db/keyBatcher.ts';
+import { QUERY_TIMEOUT_GRACE_MS } from '../db/createPool.ts';
+import { KeyBatcher, lookupDeadlineMs, statementSlots } from '../db/keyBatcher.ts';
 
 /** Most keys in one statement: a batch stays a handful of index probes and one small result. */
 export const KEY_LOOKUP_BATCH_MAX = 64;
@@ -31,7 +32,7 @@ export function lookupByKey(ctx: Context, lookup: KeyLookup, key: readonly unkno
       new KeyBatcher<string, string>({
         maxBatch: KEY_LOOKUP_BATCH_MAX,
         maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
-        maxWaitMs: ctx.config.pool.timeoutSeconds * 1000,
+        maxWaitMs: lookupDeadlineMs(ctx.config.pool, QUERY_TIMEOUT_GRACE_MS),
         async load(keys, signal) {
           const columns: unknown[][] = key.map(() => []);
           for (const text of keys) {
