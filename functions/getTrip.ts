@@ -1,6 +1,5 @@
 import type { Context } from '../lib/context.ts';
-import { QUERY_TIMEOUT_GRACE_MS } from '../lib/db/createPool.ts';
-import { KeyBatcher, lookupDeadlineMs, statementSlots } from '../lib/db/keyBatcher.ts';
+import { KeyBatcher, serviceBatcherBounds } from '../lib/db/keyBatcher.ts';
 import { NotFound } from '../lib/errors.ts';
 import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
 import { statementName, TRIP_COLUMNS } from './tripColumns.ts';
@@ -23,8 +22,7 @@ function tripsById(ctx: Context): KeyBatcher<number, string> {
     const text = `SELECT trip.id, row_to_json(trip)::text AS trip FROM (SELECT ${TRIP_COLUMNS} FROM ${ctx.trips.qualified} WHERE id = ANY($1::bigint[])) AS trip`;
     return new KeyBatcher<number, string>({
       maxBatch: TRIP_BATCH_MAX,
-      maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
-      maxWaitMs: lookupDeadlineMs(ctx.config.pool, QUERY_TIMEOUT_GRACE_MS),
+      ...serviceBatcherBounds(ctx.config.pool, db.pool),
       async load(ids, signal) {
         const { rows } = await db.query<{ id: number; trip: string }>({ name, text, values: [ids] }, signal ? { signal } : {});
         return rows.map((row) => [row.id, row.trip] as const);

@@ -1,5 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { ApiError, ClientClosedRequest, Timeout, Unavailable } from '../errors.ts';
+import { QUERY_TIMEOUT_GRACE_MS } from './createPool.ts';
 
 /**
  * Gathers concurrent single-key lookups into one statement (`WHERE key = ANY($1)`). A lookup goes
@@ -28,7 +29,7 @@ export interface KeyBatcherOptions<K, R> {
   maxInFlight: number;
   /**
    * Longest a queued lookup waits for its answer, queue and statement together (see
-   * `lookupDeadlineMs`): alone it would have waited for the pool (bounded) and then run its statement
+   * `serviceBatcherBounds`): alone it would have waited for the pool (bounded) and then run its statement
    * (bounded); queued, it must not pay both in a row. Past it: 503 while still queued, 504 once its
    * statement went out (which carries on for its other callers). Unbounded when absent.
    */
@@ -61,21 +62,19 @@ export interface KeyBatcherStats {
 }
 
 /**
- * Statements a batcher runs at once on `pool`: the connections the service keeps warm (`warm`,
- * DB_POOL_SIZE), within the pool's own bound (a per-user pool opens only a few), so the overflow
- * stays free for other work.
+ * The bounds the service gives a batcher on `pool`. Statements at once: the connections it keeps warm
+ * (DB_POOL_SIZE), within the pool's own bound (a per-user pool opens only a few), so the overflow stays
+ * free for other work. A queued lookup's deadline: what it could take alone, waiting for a connection
+ * (DB_POOL_TIMEOUT) or running its statement (the command timeout plus the client's grace).
  */
-export function statementSlots(warm: number, pool: { options: { max?: number } }): number {
-  return Math.max(1, Math.min(warm, pool.options.max ?? Infinity));
-}
-
-/**
- * The `maxWaitMs` the service gives its batchers: what a lookup alone could take at most, either
- * waiting for a pool connection (DB_POOL_TIMEOUT) or running its statement (the command timeout plus
- * the client's grace), so a batched lookup is answered within the same bound.
- */
-export function lookupDeadlineMs(pool: { timeoutSeconds: number; commandTimeoutSeconds: number }, graceMs: number): number {
-  return Math.max(pool.timeoutSeconds * 1000, pool.commandTimeoutSeconds * 1000 + graceMs);
+export function serviceBatcherBounds(
+  settings: { size: number; timeoutSeconds: number; commandTimeoutSeconds: number },
+  pool: { options: { max?: number } },
+): Pick<KeyBatcherOptions<unknown, unknown>, 'maxInFlight' | 'maxWaitMs'> {
+  return {
+    maxInFlight: Math.max(1, Math.min(settings.size, pool.options.max ?? Infinity)),
+    maxWaitMs: Math.max(settings.timeoutSeconds * 1000, settings.commandTimeoutSeconds * 1000 + QUERY_TIMEOUT_GRACE_MS),
+  };
 }
 
 export class KeyBatcher<K, R> {

@@ -1,6 +1,5 @@
 import type { Context } from '../context.ts';
-import { QUERY_TIMEOUT_GRACE_MS } from '../db/createPool.ts';
-import { KeyBatcher, lookupDeadlineMs, statementSlots } from '../db/keyBatcher.ts';
+import { KeyBatcher, serviceBatcherBounds } from '../db/keyBatcher.ts';
 
 /** Most keys in one statement: a batch stays a handful of index probes and one small result. */
 export const KEY_LOOKUP_BATCH_MAX = 64;
@@ -31,8 +30,7 @@ export function lookupByKey(ctx: Context, lookup: KeyLookup, key: readonly unkno
     () =>
       new KeyBatcher<string, string>({
         maxBatch: KEY_LOOKUP_BATCH_MAX,
-        maxInFlight: statementSlots(ctx.config.pool.size, db.pool),
-        maxWaitMs: lookupDeadlineMs(ctx.config.pool, QUERY_TIMEOUT_GRACE_MS),
+        ...serviceBatcherBounds(ctx.config.pool, db.pool),
         async load(keys, signal) {
           const columns: unknown[][] = key.map(() => []);
           for (const text of keys) {
