@@ -43,7 +43,8 @@ export function createLogger(options: { level: string; pretty?: boolean; destina
     // with telemetry on the trace and span it belongs to.
     mixin: () => {
       const spans = tracing();
-      return spans.enabled ? { ...requestLogFields(), ...spans.logFields() } : requestLogFields();
+      // requestLogFields returns a new object each time: adding the ids to it spares a copy.
+      return spans.enabled ? Object.assign(requestLogFields(), spans.logFields()) : requestLogFields();
     },
   };
   if (options.destination) return pino(base, options.destination);
@@ -65,7 +66,7 @@ const LOG_FLUSH_MS = 100;
  * writes what is left when the process exits (also on a crash); only a SIGKILL loses the last
  * LOG_FLUSH_MS of lines.
  */
-function batchedStdout(): pino.DestinationStream {
+export function batchedStdout(): pino.DestinationStream {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   let waiting = false;
   const write = destination.write.bind(destination);

@@ -7,7 +7,19 @@
  * modules as they load: that needs a preload flag on the command line, costs every call of every
  * patched module, and still would not know a route template, a cache outcome or a statement's name.
  */
-import { context, defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  defaultTextMapGetter,
+  INVALID_SPAN_CONTEXT,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -23,16 +35,18 @@ import {
   type Sampler,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import pino, { type DestinationStream } from 'pino';
+import type { DestinationStream } from 'pino';
 import { Counter } from 'prom-client';
 import { ConfigError } from '../config.ts';
 import { ApiError } from '../errors.ts';
+import { batchedStdout } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { boundedLogProcessor, boundedSpanProcessor, DroppedTelemetry, ExportBound, settlingExporter } from './boundedExport.ts';
 import { PrometheusBridge } from './prometheusBridge.ts';
+import { ADMITTED, RateLimitedSampler } from './rateLimitedSampler.ts';
 import { RequestScopeContextManager } from './requestScopeContextManager.ts';
 import type { SignalSettings, Telemetry, TelemetrySettings } from './startTelemetry.ts';
-import { installTracing, type CallbackSpan, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
+import { installTracing, type CallbackSpan, type RequestOutcome, type RequestSpan, type SpanAttributes, type Tracing } from './tracing.ts';
 
 const SCOPE = 'lakebase-api';
 /** How long shutdown waits for the last export. */
@@ -66,19 +80,62 @@ function markFailed(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: type });
 }
 
+/** What a seam gets inside a trace that is not recorded: nothing to set, nothing to end. */
+const UNRECORDED: CallbackSpan & { set(name: string, value: string | number | boolean): void } = {
+  set() {},
+  run: (start) => start(),
+  end() {},
+};
+
+/**
+ * Inside a request whose trace the sampler left out: its cache load, statements and pool waits
+ * would be left out too (a trace is whole or absent), so they skip the span altogether instead of
+ * each paying for a non-recording one and a context of its own.
+ */
+function unsampled(parent: Context): boolean {
+  const span = trace.getSpan(parent);
+  return span !== undefined && !span.isRecording();
+}
+
+/**
+ * The span a request left out by the default sampler runs under: one constant, non-recording, with
+ * no ids. Its seams see it and record nothing (`unsampled`); its log lines carry no trace ids.
+ */
+const LEFT_OUT = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const LEFT_OUT_CONTEXT = trace.setSpan(ROOT_CONTEXT, LEFT_OUT);
+const ADMITTED_CONTEXT = ROOT_CONTEXT.setValue(ADMITTED, true);
+const NOT_TRACED: RequestSpan = { finish() {} };
+const NO_LOG_FIELDS = Object.freeze({});
+
 class OtelTracing implements Tracing {
   readonly enabled = true;
   private readonly propagator = new W3CTraceContextPropagator();
 
-  constructor(private readonly tracer: Tracer) {}
+  /**
+   * @param budget The default sampler's budget of new traces, when it is the sampler in force: a
+   *   request without a traceparent asks it first, and one left out starts no span at all (no ids,
+   *   no SDK span, no context of its own), which is most requests under load.
+   */
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly budget: RateLimitedSampler | undefined,
+  ) {}
 
   serve<T>(
     method: string,
     headers: Readonly<Record<string, string | string[] | undefined>>,
     work: (span: { finish(outcome: RequestOutcome): void }) => Promise<T>,
   ): Promise<T> {
-    // Only the W3C trace context is read from the headers; no header is ever copied into a span.
-    const parent = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    let parent: Context;
+    if (headers.traceparent !== undefined) {
+      // Only the W3C trace context is read from the headers; no header is ever copied into a span.
+      parent = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    } else if (this.budget) {
+      if (!this.budget.admit()) return context.with(LEFT_OUT_CONTEXT, () => work(NOT_TRACED));
+      parent = ADMITTED_CONTEXT;
+    } else {
+      parent = ROOT_CONTEXT;
+    }
     const known = KNOWN_METHODS.has(method);
     const span = this.tracer.startSpan(
       known ? method : 'HTTP',
@@ -117,6 +174,7 @@ class OtelTracing implements Tracing {
     kind: 'internal' | 'client' = 'internal',
   ): Promise<T> {
     const parent = context.active();
+    if (unsampled(parent)) return work(UNRECORDED);
     const span = this.tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, parent);
     return context.with(trace.setSpan(parent, span), async () => {
       try {
@@ -132,6 +190,7 @@ class OtelTracing implements Tracing {
 
   startSpan(name: string, attributes: SpanAttributes): CallbackSpan {
     const parent = context.active();
+    if (unsampled(parent)) return UNRECORDED;
     const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
     return {
       run: (start) => context.with(trace.setSpan(parent, span), start),
@@ -144,7 +203,7 @@ class OtelTracing implements Tracing {
 
   logFields(): { trace_id?: string; span_id?: string } {
     const span = trace.getSpan(context.active());
-    if (!span) return {};
+    if (!span || span === LEFT_OUT) return NO_LOG_FIELDS;
     const { traceId, spanId } = span.spanContext();
     return { trace_id: traceId, span_id: spanId };
   }
@@ -199,11 +258,23 @@ function serviceResource(version: string): Resource {
 
 /**
  * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG as the specification defines them (this SDK line
- * leaves reading them to its Node meta-package, which the service does not use). Default
- * `parentbased_always_on`: every request traced, a caller's sampling decision followed.
+ * leaves reading them to its Node meta-package, which the service does not use). Unset, the
+ * service's own default: a caller's sampling decision followed, and new traces started for every
+ * request up to `tracesPerSecond` (TRACES_PER_SECOND) a second, so telemetry's cost is bounded
+ * per second instead of growing with the request rate. `parentbased_always_on` (the
+ * specification's default) traces every request.
  */
-function samplerFromEnv(env: Readonly<Record<string, string | undefined>>): Sampler {
-  const name = env.OTEL_TRACES_SAMPLER?.trim() || 'parentbased_always_on';
+function samplerFromEnv(env: Readonly<Record<string, string | undefined>>, tracesPerSecond: number): { sampler: Sampler; budget?: RateLimitedSampler } {
+  const name = env.OTEL_TRACES_SAMPLER?.trim();
+  if (!name) {
+    const budget = new RateLimitedSampler(tracesPerSecond);
+    return { sampler: new ParentBasedSampler({ root: budget }), budget };
+  }
+  return { sampler: specificationSampler(name, env) };
+}
+
+/** One of the specification's samplers, by its OTEL_TRACES_SAMPLER name. */
+function specificationSampler(name: string, env: Readonly<Record<string, string | undefined>>): Sampler {
   const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
   const ratio = () => {
     const value = arg ? Number(arg) : 1;
@@ -275,9 +346,10 @@ export async function startOtlpTelemetry(
 
   const spanBound = new ExportBound(settings.maxQueueSize, 'traces', dropped);
   const spanProcessor = new BatchSpanProcessor({ exporter: settlingExporter(await spanExporter(settings.traces), spanBound), ...batch });
+  const { sampler, budget } = samplerFromEnv(options.env, settings.tracesPerSecond);
   const tracerProvider = new TracerProvider({
     resource,
-    sampler: samplerFromEnv(options.env),
+    sampler,
     spanProcessors: [boundedSpanProcessor(spanProcessor, spanBound)],
   });
 
@@ -287,14 +359,14 @@ export async function startOtlpTelemetry(
   const otelLogger = loggerProvider.getLogger(SCOPE, options.version);
 
   context.setGlobalContextManager(new RequestScopeContextManager());
-  installTracing(new OtelTracing(tracerProvider.getTracer(SCOPE, options.version)));
+  installTracing(new OtelTracing(tracerProvider.getTracer(SCOPE, options.version), budget));
 
   let meterProvider: MeterProvider | undefined;
   let stopped: Promise<void> | undefined;
 
   return {
     settings,
-    logDestination(stdout: DestinationStream = pino.destination(1)): DestinationStream {
+    logDestination(stdout: DestinationStream = batchedStdout()): DestinationStream {
       return {
         write(line: string) {
           stdout.write(line);

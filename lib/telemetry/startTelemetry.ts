@@ -25,12 +25,14 @@ export interface TelemetrySettings {
   maxExportBatchSize: number;
   /** OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports of whatever is waiting. */
   scheduledDelayMs: number;
+  /** TRACES_PER_SECOND: new traces started per second at most, unless OTEL_TRACES_SAMPLER names a sampler. */
+  tracesPerSecond: number;
 }
 
 /** A running export to an OTLP collector. */
 export interface Telemetry {
   readonly settings: TelemetrySettings;
-  /** Where the logger writes: stdout as before, and each line as an OTLP log record. */
+  /** Where the logger writes: stdout as before (in batches, as without telemetry), and each line as an OTLP log record. */
   logDestination(stdout?: DestinationStream): DestinationStream;
   /**
    * Exports this registry's instruments (what /metrics shows) and adds to it the count of
@@ -84,6 +86,7 @@ export function readTelemetrySettings(env: Env): TelemetrySettings | null {
     maxQueueSize,
     maxExportBatchSize: Math.min(maxQueueSize, positiveInteger(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512)),
     scheduledDelayMs: positiveInteger(env, 'OTEL_BSP_SCHEDULE_DELAY', 1000),
+    tracesPerSecond: positiveInteger(env, 'TRACES_PER_SECOND', 100),
   };
 }
 

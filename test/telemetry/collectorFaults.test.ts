@@ -26,7 +26,9 @@ before(async () => {
   receiver = await OtlpReceiver.grpc();
   process.env.OTEL_EXPORTER_OTLP_TIMEOUT = String(EXPORT_TIMEOUT_MS);
   const started = await startTelemetryIfConfigured(
-    { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_MAX_QUEUE_SIZE: String(QUEUE) },
+    // Every request traced (the default would start at most TRACES_PER_SECOND traces a second, and
+    // these bursts are meant to overflow the queue).
+    { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_MAX_QUEUE_SIZE: String(QUEUE), OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
     { version: APP_VERSION },
   );
   assert.ok(started);
