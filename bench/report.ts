@@ -55,7 +55,7 @@ export interface BenchReport {
   targets: TargetResult[];
   scenarios: ScenarioResult[];
   /** The telemetry scenarios' server: what it could not deliver to the sink, and the exports the sink took. */
-  telemetry?: { dropped: Record<string, number>; sinkExports: number };
+  telemetry?: { dropped: Record<string, Record<string, number>>; sinkExports: number };
 }
 
 const find = (results: ScenarioResult[], id: string, connections?: number) =>
@@ -266,8 +266,13 @@ export function renderMarkdown(report: BenchReport): string {
     lines.push(
       `Telemetry scenarios: ${fmtInt(report.telemetry.sinkExports)} OTLP exports taken by the sink; dropped (lakebase_api_telemetry_dropped_total): ` +
         `${Object.entries(report.telemetry.dropped)
-          .map(([signal, n]) => `${signal} ${fmtInt(n)}`)
-          .join(', ')}.`,
+          .map(
+            ([server, counts]) =>
+              `${server}: ${Object.entries(counts)
+                .map(([signal, n]) => `${signal} ${fmtInt(n)}`)
+                .join(', ')}`,
+          )
+          .join('; ')}.`,
       '',
     );
   }

@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
   const groups = () => scenarioGroups(settings.rows, bearerToken);
   const serverScripts: Record<
-    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry'>,
+    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry' | 'serviceTelemetryAll'>,
     { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }
   > = {
     A: { script: 'servers/baselineNodeHttp.ts' },
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
     const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
-    if (neededServers.has('serviceTelemetry')) {
+    if (neededServers.has('serviceTelemetry') || neededServers.has('serviceTelemetryAll')) {
       const logFile = join(logsDir, 'otlpSink.log');
       logFiles.push(logFile);
       sink = await startServer({ name: 'OTLP sink', script: join(here, 'servers/otlpSink.ts'), env: { PATH: env.PATH, HOME: env.HOME }, logFile });
@@ -255,11 +255,15 @@ async function main(): Promise<void> {
           const env = { ...entryEnv, ...settings.altEnv };
           return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env, logFile })] as const;
         }
-        if (key === 'serviceTelemetry') {
+        if (key === 'serviceTelemetry' || key === 'serviceTelemetryAll') {
           // The same compiled entry point as `service`, so on/off differ in telemetry alone (not in tsx
           // or the bench's own server script). Telemetry on as a Databricks App has it: OTLP/gRPC to a
           // collector on the same machine.
-          const telemetryEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin, OTEL_SERVICE_NAME: 'lakebase-api-bench' };
+          const telemetryEnv = {
+            OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin,
+            OTEL_SERVICE_NAME: 'lakebase-api-bench',
+            ...(key === 'serviceTelemetryAll' ? { OTEL_TRACES_SAMPLER: 'parentbased_always_on' } : {}),
+          };
           const started = await startEntryPoint({
             name: SERVER_LABELS[key],
             build: 'compiled',
@@ -375,9 +379,16 @@ async function main(): Promise<void> {
         }
       }
     }
-    const exporting = servers.get('serviceTelemetry');
-    if (exporting && sink) {
-      telemetry = { dropped: await droppedTelemetry(exporting), sinkExports: await sinkExports(sink) };
+    if (sink) {
+      const dropped: Record<string, Record<string, number>> = {};
+      for (const [key, label] of [
+        ['serviceTelemetry', 'default sampler'],
+        ['serviceTelemetryAll', 'every request traced'],
+      ] as const) {
+        const exporting = servers.get(key);
+        if (exporting) dropped[label] = await droppedTelemetry(exporting);
+      }
+      telemetry = { dropped, sinkExports: await sinkExports(sink) };
       log(`telemetry: ${telemetry.sinkExports} exports taken by the sink; dropped ${JSON.stringify(telemetry.dropped)}`);
     }
     await runGroup(singleConnectionGroup(settings.rows), 1);

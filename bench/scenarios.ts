@@ -1,7 +1,7 @@
 import type { RequestPlan } from './loadPlan.ts';
 
 /** The processes under test. */
-export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceNode' | 'serviceTelemetry' | 'serviceJwt';
+export type ServerKey = 'A' | 'B' | 'C' | 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceNode' | 'serviceTelemetry' | 'serviceTelemetryAll' | 'serviceJwt';
 
 export const SERVER_LABELS: Record<ServerKey, string> = {
   A: '(A) node:http, fixed JSON',
@@ -12,11 +12,12 @@ export const SERVER_LABELS: Record<ServerKey, string> = {
   serviceAlt: "service, compiled (app.yaml's command) with BENCH_ALT_NODE_ARGS / BENCH_ALT_ENV",
   serviceNode: 'service (node:http adapter)',
   serviceTelemetry: "service, compiled (app.yaml's command), OpenTelemetry export on (OTLP/gRPC to a local sink)",
+  serviceTelemetryAll: 'the same, every request traced (OTEL_TRACES_SAMPLER=parentbased_always_on)',
   serviceJwt: 'service (Express adapter), AUTH_MODE=jwt',
 };
 
 /** The servers that are the service itself, whatever runs it. */
-export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceAlt', 'serviceNode', 'serviceTelemetry', 'serviceJwt'];
+export const SERVICE_KEYS: readonly string[] = ['service', 'serviceTsx', 'serviceAlt', 'serviceNode', 'serviceTelemetry', 'serviceTelemetryAll', 'serviceJwt'];
 
 export interface Scenario {
   id: string;
@@ -216,8 +217,10 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
       ],
     },
     {
-      // The same service with OpenTelemetry export on (every span, log line and metric sent over
-      // OTLP/gRPC to a loopback sink) against itself with it off, turn by turn.
+      // The same service with OpenTelemetry export on (spans, log lines and metrics sent over
+      // OTLP/gRPC to a loopback sink) against itself with it off, turn by turn: as the platform
+      // starts it (the default sampler, at most TRACES_PER_SECOND traces a second) and with every
+      // request traced.
       name: 'telemetry',
       interleave: true,
       scenarios: [
@@ -241,6 +244,22 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
           id: 'point-otel',
           label: 'GET /trips/{id} (random ids), telemetry on',
           server: 'serviceTelemetry',
+          plan: point,
+          probe: probeTrip,
+          baseline: 'point-otel-off',
+        },
+        {
+          id: 'count-otel-all',
+          label: 'GET /trips/count (cached), telemetry on, every request traced',
+          server: 'serviceTelemetryAll',
+          plan: fixed('/trips/count'),
+          probe: { path: '/trips/count' },
+          baseline: 'count-otel-off',
+        },
+        {
+          id: 'point-otel-all',
+          label: 'GET /trips/{id} (random ids), telemetry on, every request traced',
+          server: 'serviceTelemetryAll',
           plan: point,
           probe: probeTrip,
           baseline: 'point-otel-off',
