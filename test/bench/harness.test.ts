@@ -55,7 +55,7 @@ test('the benchmark harness runs every scenario and writes both reports', { time
   }
   assert.ok(report.scenarios.find((s) => s.id === 'point')!.baseline?.id === 'C');
   assert.equal(report.targets.length, 14);
-  assert.equal(report.servers.length, 8);
+  assert.equal(report.servers.length, 9);
   // The start-up measurement: both builds of the real entry point, in both database modes.
   assert.deepEqual(report.startup.map((r) => `${r.mode}/${r.build}`).sort(), [
     'embedded/compiled',
@@ -69,8 +69,11 @@ test('the benchmark harness runs every scenario and writes both reports', { time
   }
   // The telemetry scenarios really exported: the sink took exports, and the drops were read from /metrics.
   assert.ok(report.telemetry && report.telemetry.sinkExports > 0, JSON.stringify(report.telemetry));
-  assert.deepEqual(Object.keys(report.telemetry.dropped).sort(), ['logs', 'metrics', 'traces']);
+  // Per exporting service: as the platform starts it, and with every request traced.
+  assert.deepEqual(Object.keys(report.telemetry.dropped).sort(), ['default sampler', 'every request traced']);
+  for (const counts of Object.values(report.telemetry.dropped)) assert.deepEqual(Object.keys(counts).sort(), ['logs', 'metrics', 'traces']);
   assert.equal(report.scenarios.find((s) => s.id === 'point-otel')!.baseline?.id, 'point-otel-off');
+  assert.equal(report.scenarios.find((s) => s.id === 'point-otel-all')!.baseline?.id, 'point-otel-off-all');
   for (const server of report.servers) assert.ok(server.startRssMiB !== null && server.startRssMiB > 0, `${server.label} has no RSS at start`);
   assert.match(report.machine.postgres, /^\d+/);
 
