@@ -43,6 +43,27 @@ export interface ScenarioGroup {
 }
 
 /**
+ * Cached counts and point lookups from an exporting service against the same service with export
+ * off, turn by turn. Ids: count-otel-off, count-otel, point-otel-off, point-otel, with `suffix`
+ * after the exporting ones and after `-off`.
+ */
+function telemetryGroup(name: string, server: ServerKey, suffix: string, on: string, rows: number): ScenarioGroup {
+  const point: RequestPlan = { kind: 'randomTrip', maxId: rows };
+  const probeTrip = { path: '/trips/1' };
+  const count = { plan: { kind: 'fixed', path: '/trips/count' } as RequestPlan, probe: { path: '/trips/count' } };
+  return {
+    name,
+    interleave: true,
+    scenarios: [
+      { id: `count-otel-off${suffix}`, label: 'GET /trips/count (cached), telemetry off', server: 'service', ...count },
+      { id: `count-otel${suffix}`, label: `GET /trips/count (cached), ${on}`, server, ...count, baseline: `count-otel-off${suffix}` },
+      { id: `point-otel-off${suffix}`, label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
+      { id: `point-otel${suffix}`, label: `GET /trips/{id} (random ids), ${on}`, server, plan: point, probe: probeTrip, baseline: `point-otel-off${suffix}` },
+    ],
+  };
+}
+
+/**
  * The groups run at each connection count, in this order. Within an interleaved group the
  * scenarios take turns in short slices (C, point, point-node, C, point, …), so a comparison and its
  * baseline see the same moments of a shared, noisy machine rather than neighbouring ones.
@@ -216,71 +237,13 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
         },
       ],
     },
-    {
-      // The same service with OpenTelemetry export on (spans, log lines and metrics sent over
-      // OTLP/gRPC to a loopback sink) against itself with it off, turn by turn, as the platform
-      // starts it (the default sampler, at most TRACES_PER_SECOND new traces a second).
-      name: 'telemetry',
-      interleave: true,
-      scenarios: [
-        {
-          id: 'count-otel-off',
-          label: 'GET /trips/count (cached), telemetry off',
-          server: 'service',
-          plan: fixed('/trips/count'),
-          probe: { path: '/trips/count' },
-        },
-        {
-          id: 'count-otel',
-          label: 'GET /trips/count (cached), telemetry on',
-          server: 'serviceTelemetry',
-          plan: fixed('/trips/count'),
-          probe: { path: '/trips/count' },
-          baseline: 'count-otel-off',
-        },
-        { id: 'point-otel-off', label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
-        {
-          id: 'point-otel',
-          label: 'GET /trips/{id} (random ids), telemetry on',
-          server: 'serviceTelemetry',
-          plan: point,
-          probe: probeTrip,
-          baseline: 'point-otel-off',
-        },
-      ],
-    },
-    {
-      // The same with every request traced, in a group of its own: that server's exports drain for
-      // a second after each of its slices and would otherwise weigh on its neighbours' slices.
-      name: 'telemetry, every request traced',
-      interleave: true,
-      scenarios: [
-        {
-          id: 'count-otel-off-all',
-          label: 'GET /trips/count (cached), telemetry off',
-          server: 'service',
-          plan: fixed('/trips/count'),
-          probe: { path: '/trips/count' },
-        },
-        {
-          id: 'count-otel-all',
-          label: 'GET /trips/count (cached), telemetry on, every request traced',
-          server: 'serviceTelemetryAll',
-          plan: fixed('/trips/count'),
-          probe: { path: '/trips/count' },
-          baseline: 'count-otel-off-all',
-        },
-        { id: 'point-otel-off-all', label: 'GET /trips/{id} (random ids), telemetry off', server: 'service', plan: point, probe: probeTrip },
-        {
-          id: 'point-otel-all',
-          label: 'GET /trips/{id} (random ids), telemetry on, every request traced',
-          server: 'serviceTelemetryAll',
-          plan: point,
-          probe: probeTrip,
-          baseline: 'point-otel-off-all',
-        },
-      ],
-    },
+    // The same service with OpenTelemetry export on (spans, log lines and metrics sent over OTLP/gRPC
+    // to a loopback sink) against itself with it off, turn by turn, as the platform starts it (the
+    // default sampler, at most TRACES_PER_SECOND new traces a second).
+    telemetryGroup('telemetry', 'serviceTelemetry', '', 'telemetry on', rows),
+    // The same with every request traced, in a group of its own: that server's exports drain for a
+    // second after each of its slices and would otherwise weigh on its neighbours' slices.
+    telemetryGroup('telemetry, every request traced', 'serviceTelemetryAll', '-all', 'telemetry on, every request traced', rows),
     {
       // A deep offset page takes most of a second: slices would complete next to nothing.
       name: 'pages',
