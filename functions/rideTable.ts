@@ -4,7 +4,6 @@ import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
 
 /**
  * public.nyc_train_synced, served under /rides.
- * lakebase-api synthetic trips v2 rows=200000
  */
 export const RIDE_TABLE = '"public"."nyc_train_synced"';
 

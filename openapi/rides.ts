@@ -42,11 +42,11 @@ const rideFilters: ParameterObject[] = [
 ];
 
 export const ridesApi: TableApi = {
-  tag: { name: 'rides', description: 'lakebase-api synthetic trips v2 rows=200000' },
+  tag: { name: 'rides', description: 'Rows of public.nyc_train_synced' },
   schemas: {
     Ride: {
       type: 'object',
-      description: 'lakebase-api synthetic trips v2 rows=200000',
+      description: 'One row of public.nyc_train_synced',
       required: [
         'id',
         'vendor_id',

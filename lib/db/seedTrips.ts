@@ -38,6 +38,9 @@ export const SEED_VERSION = 2;
 const MARKER_PREFIX = 'lakebase-api synthetic trips';
 const marker = (rows: number) => `${MARKER_PREFIX} v${SEED_VERSION} rows=${rows}`;
 
+/** Is this table comment the seeder's marker (bookkeeping, not a description of the data)? */
+export const isSeedMarker = (comment: string): boolean => comment.startsWith(MARKER_PREFIX);
+
 /** Rows per INSERT: bigger seeds log progress between statements (all in one transaction). */
 const CHUNK_ROWS = 250_000;
 
@@ -243,7 +246,7 @@ export async function seedTrips(db: pg.Pool | pg.ClientBase, options: SeedOption
       if (found) {
         const comment = found.comment ?? '';
         if (comment === marker(rows)) return { rows, reused: true, ms: Date.now() - started };
-        if (!comment.startsWith(MARKER_PREFIX)) {
+        if (!isSeedMarker(comment)) {
           const count = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified}`);
           const actual = Number(firstRow(count, 'count(*)').n);
           logger?.warn?.({ table: name, rows: actual }, `${name} exists and was not created by the seeder: leaving it as it is`);

@@ -64,6 +64,13 @@ describe('catalog reader', () => {
     assert.deepEqual(leading, ['code', 'feeling', 'id', 'seen', 'small']);
   });
 
+  test("a table's comment documents it, except the synthetic trips' seed marker, kept only for the DDL", async () => {
+    assert.equal((await read('public.everything')).description, 'A column of every mapped type');
+    const trips = await read('public.nyc_train_synced');
+    assert.match(trips.comment ?? '', /^lakebase-api synthetic trips v\d+ rows=10$/);
+    assert.equal(trips.description, null, 'no bookkeeping in the generated API description');
+  });
+
   test('serial, foreign keys and quoted identifiers', async () => {
     const orders = await read('"Sales".orders');
     assert.equal(orders.columns[0]!.serial, true);

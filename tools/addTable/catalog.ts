@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { isSeedMarker } from '../../lib/db/seedTrips.ts';
 
 /**
  * What `npm run add-table` knows about a table, read from pg_catalog with the login the service
@@ -71,7 +72,10 @@ export interface CatalogIndex {
 
 export interface CatalogTable extends TableName {
   kind: 'table' | 'view' | 'materialized view' | 'foreign table' | 'partitioned table';
+  /** The table's comment as stored (recreated as it is in the generated test's DDL). */
   comment: string | null;
+  /** The comment as documentation: none when it is the synthetic trips' seed marker. */
+  description: string | null;
   columns: CatalogColumn[];
   primaryKey: string[];
   constraints: CatalogConstraint[];
@@ -282,6 +286,7 @@ export async function readTable(db: Queryable, name: TableName): Promise<Catalog
     ...name,
     kind: RELKINDS[relation.relkind]!,
     comment: relation.comment,
+    description: relation.comment !== null && !isSeedMarker(relation.comment) ? relation.comment : null,
     columns,
     primaryKey: constraints.find((c) => c.type === 'primary key')?.columns ?? [],
     constraints,

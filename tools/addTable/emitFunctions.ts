@@ -60,7 +60,7 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     '',
     '/**',
     ` * ${table.schema}.${table.table}, served under /${plan.path}.`,
-    ...(table.comment ? [` * ${table.comment.replace(/\*\//g, '* /')}`] : []),
+    ...(table.description ? [` * ${table.description.replace(/\*\//g, '* /')}`] : []),
     ' */',
     `export const ${P}_TABLE = ${stringLiteral(plan.qualified)};`,
     '',

@@ -44,7 +44,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   const schemas: Record<string, unknown> = {
     [singular]: {
       type: 'object',
-      description: table.comment ?? `One row of ${shown}`,
+      description: table.description ?? `One row of ${shown}`,
       required: plan.columns.map((c) => c.name),
       additionalProperties: false,
       properties: Object.fromEntries(plan.columns.map((c) => [c.name, c.schema])),
@@ -239,7 +239,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
  */
 
 ${filtersSource}export const ${apiConstant(plan)}: TableApi = ${toSource({
-    tag: { name: path, description: table.comment ?? `Rows of ${shown}` },
+    tag: { name: path, description: table.description ?? `Rows of ${shown}` },
     schemas,
     operations,
   })};
