@@ -46,7 +46,7 @@ import { PrometheusBridge } from './prometheusBridge.ts';
 import { ADMITTED, RateLimitedSampler } from './rateLimitedSampler.ts';
 import { RequestScopeContextManager } from './requestScopeContextManager.ts';
 import type { SignalSettings, Telemetry, TelemetrySettings } from './startTelemetry.ts';
-import { installTracing, type CallbackSpan, type RequestOutcome, type RequestSpan, type SpanAttributes, type Tracing } from './tracing.ts';
+import { installTracing, NO_FIELDS, NO_SPAN, type CallbackSpan, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
 
 const SCOPE = 'lakebase-api';
 /** How long shutdown waits for the last export. */
@@ -80,13 +80,6 @@ function markFailed(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: type });
 }
 
-/** What a seam gets inside a trace that is not recorded: nothing to set, nothing to end. */
-const UNRECORDED: CallbackSpan & { set(name: string, value: string | number | boolean): void } = {
-  set() {},
-  run: (start) => start(),
-  end() {},
-};
-
 /**
  * Inside a request whose trace the sampler left out: its cache load, statements and pool waits
  * would be left out too (a trace is whole or absent), so they skip the span altogether instead of
@@ -104,8 +97,6 @@ function unsampled(parent: Context): boolean {
 const LEFT_OUT = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 const LEFT_OUT_CONTEXT = trace.setSpan(ROOT_CONTEXT, LEFT_OUT);
 const ADMITTED_CONTEXT = ROOT_CONTEXT.setValue(ADMITTED, true);
-const NOT_TRACED: RequestSpan = { finish() {} };
-const NO_LOG_FIELDS = Object.freeze({});
 
 class OtelTracing implements Tracing {
   readonly enabled = true;
@@ -131,7 +122,7 @@ class OtelTracing implements Tracing {
       // Only the W3C trace context is read from the headers; no header is ever copied into a span.
       parent = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     } else if (this.budget) {
-      if (!this.budget.admit()) return context.with(LEFT_OUT_CONTEXT, () => work(NOT_TRACED));
+      if (!this.budget.admit()) return context.with(LEFT_OUT_CONTEXT, () => work(NO_SPAN));
       parent = ADMITTED_CONTEXT;
     } else {
       parent = ROOT_CONTEXT;
@@ -174,7 +165,7 @@ class OtelTracing implements Tracing {
     kind: 'internal' | 'client' = 'internal',
   ): Promise<T> {
     const parent = context.active();
-    if (unsampled(parent)) return work(UNRECORDED);
+    if (unsampled(parent)) return work(NO_SPAN);
     const span = this.tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, parent);
     return context.with(trace.setSpan(parent, span), async () => {
       try {
@@ -190,7 +181,7 @@ class OtelTracing implements Tracing {
 
   startSpan(name: string, attributes: SpanAttributes): CallbackSpan {
     const parent = context.active();
-    if (unsampled(parent)) return UNRECORDED;
+    if (unsampled(parent)) return NO_SPAN;
     const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
     return {
       run: (start) => context.with(trace.setSpan(parent, span), start),
@@ -203,7 +194,7 @@ class OtelTracing implements Tracing {
 
   logFields(): { trace_id?: string; span_id?: string } {
     const span = trace.getSpan(context.active());
-    if (!span || span === LEFT_OUT) return NO_LOG_FIELDS;
+    if (!span || span === LEFT_OUT) return NO_FIELDS;
     const { traceId, spanId } = span.spanContext();
     return { trace_id: traceId, span_id: spanId };
   }

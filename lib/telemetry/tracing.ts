@@ -56,8 +56,10 @@ export interface Tracing {
   logFields(): { trace_id?: string; span_id?: string };
 }
 
-const NO_SPAN: OpenSpan & RequestSpan & CallbackSpan = { set() {}, finish() {}, end() {}, run: (start) => start() };
-const NO_FIELDS = Object.freeze({});
+/** A span that records nothing: what every seam gets when tracing is off, or its trace is not recorded. */
+export const NO_SPAN: OpenSpan & RequestSpan & CallbackSpan = { set() {}, finish() {}, end() {}, run: (start) => start() };
+/** No trace ids for a log line. */
+export const NO_FIELDS = Object.freeze({});
 
 /** Off: every call runs its work and nothing else. */
 export const noTracing: Tracing = {
