@@ -17,7 +17,7 @@ import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
 import { fixedRateGroup, scenarioGroups, SERVER_LABELS, singleConnectionGroup, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
-import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type ServerProcess } from './serverProcess.ts';
+import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type Build, type ServerProcess } from './serverProcess.ts';
 import { runPgbenchPointSelect, type PgbenchResult } from './pgbench.ts';
 import { runReplicaBench } from './replicas.ts';
 import { readSettings } from './settings.ts';
@@ -149,6 +149,9 @@ function sinkExports(sink: ServerProcess): Promise<number> {
   return sink.request<{ exports: number }>({ type: 'stats' }).then((stats) => stats.exports);
 }
 
+/** The servers that are the service's real entry point (server.ts or dist/server.js), not a bench script. */
+type EntryPointKey = 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry' | 'serviceTelemetryAll';
+
 async function main(): Promise<void> {
   const started = Date.now();
   const settings = readSettings(process.env);
@@ -194,10 +197,7 @@ async function main(): Promise<void> {
   const issuer: TestIssuer = await startTestIssuer();
   const bearerToken = await issuer.sign({ email: 'bench@example.com' }, { expiresAt: Math.floor(Date.now() / 1000) + 24 * 3600 });
   const groups = () => scenarioGroups(settings.rows, bearerToken);
-  const serverScripts: Record<
-    Exclude<ServerKey, 'service' | 'serviceTsx' | 'serviceAlt' | 'serviceTelemetry' | 'serviceTelemetryAll'>,
-    { script: string; args?: string[]; env?: NodeJS.ProcessEnv; telemetry?: boolean }
-  > = {
+  const serverScripts: Record<Exclude<ServerKey, EntryPointKey>, { script: string; args?: string[]; env?: NodeJS.ProcessEnv }> = {
     A: { script: 'servers/baselineNodeHttp.ts' },
     B: { script: 'servers/baselineExpress.ts' },
     C: { script: 'servers/baselineExpressPg.ts' },
@@ -208,6 +208,7 @@ async function main(): Promise<void> {
       env: { AUTH_MODE: 'jwt', AUTH_JWT_ISSUER: issuer.issuer, AUTH_JWT_AUDIENCE: TEST_AUDIENCE },
     },
   };
+  const isScript = (key: ServerKey): key is Exclude<ServerKey, EntryPointKey> => key in serverScripts;
   // The service itself through its real entry point, on a free loopback port.
   const entryEnv: NodeJS.ProcessEnv = { ...env, PORT: '0' };
   // Next to the bench database (a place PostgreSQL's own user can reach), removed after measuring.
@@ -241,39 +242,37 @@ async function main(): Promise<void> {
       logFiles.push(logFile);
       sink = await startServer({ name: 'OTLP sink', script: join(here, 'servers/otlpSink.ts'), env: { PATH: env.PATH, HOME: env.HOME }, logFile });
     }
+    /**
+     * How each server that is the service's real entry point starts. The telemetry servers are the
+     * same compiled entry point as `service`, so on and off differ in telemetry alone (not in tsx or
+     * the bench's own server script), on as a Databricks App has it: OTLP/gRPC to a collector on the
+     * same machine.
+     */
+    const entryPointOf = (key: EntryPointKey): { build: Build; nodeArgs: string[]; env: NodeJS.ProcessEnv } => {
+      const compiled = (env: NodeJS.ProcessEnv, nodeArgs = settings.serverNodeArgs) => ({ build: 'compiled' as const, nodeArgs, env });
+      switch (key) {
+        case 'service':
+          return compiled(entryEnv);
+        case 'serviceTsx':
+          return { build: 'tsx', nodeArgs: settings.serverNodeArgs, env: entryEnv };
+        case 'serviceAlt':
+          return compiled({ ...entryEnv, ...settings.altEnv }, [...settings.serverNodeArgs, ...settings.altNodeArgs]);
+        case 'serviceTelemetry':
+        case 'serviceTelemetryAll':
+          return compiled({
+            ...entryEnv,
+            OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin,
+            OTEL_SERVICE_NAME: 'lakebase-api-bench',
+            ...(key === 'serviceTelemetryAll' ? { OTEL_TRACES_SAMPLER: 'parentbased_always_on' } : {}),
+          });
+      }
+    };
     const entries = await Promise.all(
       [...neededServers].map(async (key) => {
         const logFile = join(logsDir, `${key}.log`);
         rmSync(logFile, { force: true });
         logFiles.push(logFile);
-        if (key === 'service' || key === 'serviceTsx') {
-          const build = key === 'service' ? 'compiled' : 'tsx';
-          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build, root, nodeArgs: settings.serverNodeArgs, env: entryEnv, logFile })] as const;
-        }
-        if (key === 'serviceAlt') {
-          const nodeArgs = [...settings.serverNodeArgs, ...settings.altNodeArgs];
-          const env = { ...entryEnv, ...settings.altEnv };
-          return [key, await startEntryPoint({ name: SERVER_LABELS[key], build: 'compiled', root, nodeArgs, env, logFile })] as const;
-        }
-        if (key === 'serviceTelemetry' || key === 'serviceTelemetryAll') {
-          // The same compiled entry point as `service`, so on/off differ in telemetry alone (not in tsx
-          // or the bench's own server script). Telemetry on as a Databricks App has it: OTLP/gRPC to a
-          // collector on the same machine.
-          const telemetryEnv = {
-            OTEL_EXPORTER_OTLP_ENDPOINT: sink!.origin,
-            OTEL_SERVICE_NAME: 'lakebase-api-bench',
-            ...(key === 'serviceTelemetryAll' ? { OTEL_TRACES_SAMPLER: 'parentbased_always_on' } : {}),
-          };
-          const started = await startEntryPoint({
-            name: SERVER_LABELS[key],
-            build: 'compiled',
-            root,
-            nodeArgs: settings.serverNodeArgs,
-            env: { ...entryEnv, ...telemetryEnv },
-            logFile,
-          });
-          return [key, started] as const;
-        }
+        if (!isScript(key)) return [key, await startEntryPoint({ name: SERVER_LABELS[key], root, logFile, ...entryPointOf(key) })] as const;
         const { script, args, env: own } = serverScripts[key];
         return [
           key,
