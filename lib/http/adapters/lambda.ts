@@ -213,10 +213,8 @@ export function createLambdaHandler(createContext: () => Promise<Context | Obser
     async close() {
       const pending = runtime;
       runtime = undefined;
-      const current = await pending?.then(
-        (r) => r,
-        () => undefined,
-      );
+      // A cold start that failed left nothing to close.
+      const current = await pending?.catch(() => undefined);
       await current?.ctx.close();
       await current?.telemetry?.shutdown();
     },
