@@ -5,11 +5,13 @@
 import dotenv from 'dotenv';
 import type { Server } from 'node:http';
 import { refuseOpenByDefault } from './lib/auth/openByDefault.ts';
-import { ConfigError, loadConfig } from './lib/config.ts';
+import { loadConfig } from './lib/ground/config.ts';
+import { ConfigError } from './lib/ground/settingsReaders.ts';
 import { shutDownGracefully } from './lib/ops/gracefulShutdown.ts';
 import { createRouter } from './lib/http/router.ts';
 import { createServiceServer } from './lib/http/serviceServer.ts';
-import { openObservedContext } from './lib/telemetry/observedContext.ts';
+import { openObservedContext } from './lib/observedContext.ts';
+import { apiService } from './functions/index.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -21,7 +23,7 @@ async function main(): Promise<void> {
   // OpenTelemetry export when the platform asks for it (OTEL_EXPORTER_OTLP_ENDPOINT); else nothing is loaded.
   const { ctx, telemetry } = await openObservedContext(config, process.env);
   const { logger } = ctx;
-  const router = createRouter(ctx);
+  const router = createRouter(apiService, ctx);
   // One port for HTTP/1.1 (Express) and h2c (HTTP/2 streams straight into the same router).
   const server: Server = createServiceServer(router, config);
   await new Promise<void>((resolve, reject) => {

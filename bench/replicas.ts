@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from '../lib/ground/config.ts';
 import { createLogger } from '../lib/ops/logger.ts';
 import { openContext } from '../lib/openContext.ts';
 import { STANDBY_HOST, startReplicatedDatabase, type ReplicatedDatabase } from '../test/support/streamingReplica.ts';

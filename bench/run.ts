@@ -9,7 +9,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from '../lib/ground/config.ts';
 import { startBenchDatabase } from './benchDatabase.ts';
 import { startLoadGenerator } from './loadGeneratorProcess.ts';
 import type { LoadResult } from './loadPlan.ts';

@@ -9,15 +9,16 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createFetchHandler } from '../lib/http/adapters/fetch.ts';
 import { refuseOpenByDefault } from '../lib/auth/openByDefault.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from '../lib/ground/config.ts';
 import { shutDownGracefully } from '../lib/ops/gracefulShutdown.ts';
-import { openObservedContext } from '../lib/telemetry/observedContext.ts';
+import { openObservedContext } from '../lib/observedContext.ts';
+import { apiService } from '../functions/index.ts';
 
 const config = loadConfig(process.env);
 refuseOpenByDefault(config, 'server');
 // Telemetry as server.ts has it: exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else not loaded.
 const { ctx, telemetry } = await openObservedContext(config, process.env);
-const handle = createFetchHandler(ctx);
+const handle = createFetchHandler(apiService, ctx);
 
 async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const gone = new AbortController(); // aborted when the client hangs up

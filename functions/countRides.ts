@@ -1,6 +1,6 @@
 // Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
 import { firstRow } from '../lib/db/firstRow.ts';
-import type { Handler, HandlerInput } from '../lib/handler.ts';
+import type { Handler, HandlerInput } from '../lib/http/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
 import { RIDE_TABLE, rideConstraints, rideFilters } from './rideTable.ts';

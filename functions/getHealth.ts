@@ -1,4 +1,4 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 
 /** Liveness only: answering at all means the process is up. Readiness checks the database. */
 export const getHealth: Handler = async (_input, ctx) => ({

@@ -1,4 +1,4 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 import { checkReadiness } from '../lib/ops/readiness.ts';
 
 /** Readiness: 200 when this instance can serve traffic, 503 naming what is not ready. Never cached. */

@@ -1,6 +1,6 @@
 // Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
 import { NotFound } from '../lib/errors.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { type KeyLookup, lookupByKey } from '../lib/tables/keyLookup.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { RIDE_TABLE, RIDE_WIRE, rideConstraints } from './rideTable.ts';

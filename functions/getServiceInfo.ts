@@ -1,4 +1,4 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 
 export const getServiceInfo: Handler = async (_input, ctx) => ({
   body: {

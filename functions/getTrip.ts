@@ -1,7 +1,7 @@
-import type { Context } from '../lib/context.ts';
+import type { Context } from '../lib/http/serviceContext.ts';
 import { KeyBatcher, serviceBatcherBounds } from '../lib/db/keyBatcher.ts';
 import { NotFound } from '../lib/errors.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { statementName, TRIP_COLUMNS } from './tripColumns.ts';
 
 export type GetTripInput = HandlerInput<{ trip_id: number }>;

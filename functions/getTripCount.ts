@@ -1,5 +1,5 @@
 import { firstRow } from '../lib/db/firstRow.ts';
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 import { countTripsStatement } from './tripColumns.ts';
 
 export const getTripCount: Handler = async ({ signal }, ctx) => {

@@ -1,4 +1,4 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 import { statementName } from './tripColumns.ts';
 
 const SAMPLE_SIZE = 5;

@@ -1,4 +1,6 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
+import type { ServiceDefinition } from '../lib/http/router.ts';
+import { buildOpenApiDocument } from '../openapi/document.ts';
 import { getHealth } from './getHealth.ts';
 import { getReadiness } from './getReadiness.ts';
 import { getServiceInfo } from './getServiceInfo.ts';
@@ -25,4 +27,10 @@ export const handlers: Readonly<Record<string, Handler>> = {
   updateTripVendor,
   // Tables served by `npm run add-table`.
   ...tableHandlers,
+};
+
+/** The service the router serves: these handlers behind the hand-written contract (openapi/document.ts). */
+export const apiService: ServiceDefinition = {
+  handlers,
+  document: (ctx) => buildOpenApiDocument(ctx.version, { access: ctx.config.access.mode, auth: ctx.config.auth.mode }),
 };

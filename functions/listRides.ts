@@ -1,5 +1,5 @@
 // Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { decodeCursor, encodeCursor, keysetCondition } from '../lib/tables/keysetCursor.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';

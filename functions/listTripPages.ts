@@ -1,5 +1,5 @@
 import { firstRow } from '../lib/db/firstRow.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { countTripsStatement, offsetPageStatement, type TripPageJsonRow } from './tripColumns.ts';
 
 export type ListTripPagesInput = HandlerInput<Record<string, never>, { page: number; page_size: number; include_count: boolean }>;

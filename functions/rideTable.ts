@@ -7,7 +7,10 @@ import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
  */
 export const RIDE_TABLE = '"public"."nyc_train_synced"';
 
-/** One row as every response carries it (the Ride schema in openapi/rides.ts). */
+/**
+ * One row as every response carries it (the Ride schema in openapi/rides.ts).
+ * @public for the code you write against this table
+ */
 export type Ride = {
   id: number;
   vendor_id: string | null;

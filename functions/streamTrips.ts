@@ -1,5 +1,5 @@
 import { firstRow } from '../lib/db/firstRow.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { streamPageStatement, type TripPageJsonRow } from './tripColumns.ts';
 
 export type StreamTripsInput = HandlerInput<Record<string, never>, { cursor: number; page_size: number }>;

@@ -1,4 +1,4 @@
-import type { Handler } from '../lib/handler.ts';
+import type { Handler } from '../lib/http/handler.ts';
 import { countRides } from './countRides.ts';
 import { listRides } from './listRides.ts';
 import { getRide } from './getRide.ts';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { TripsTable } from '../lib/context.ts';
+import type { TripsTable } from '../lib/http/serviceContext.ts';
 
 /** The columns every trip response carries, selected by name so extra table columns stay private. */
 export const TRIP_COLUMNS = [

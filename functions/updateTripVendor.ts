@@ -1,5 +1,5 @@
 import { NotFound } from '../lib/errors.ts';
-import type { Handler, HandlerInput } from '../lib/handler.ts';
+import type { Handler, HandlerInput } from '../lib/http/handler.ts';
 import { statementName, TRIP_COLUMNS, type Trip } from './tripColumns.ts';
 
 export type UpdateTripVendorInput = HandlerInput<{ trip_id: number }, Record<string, never>, { vendor_id: string }>;

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
-import { createContext, type Context } from './context.ts';
+import type { Config } from './ground/config.ts';
+import { createContext } from './context.ts';
+import type { Context } from './http/serviceContext.ts';
 import { resolveConnectionTarget, type LakebaseResolver } from './db/resolveConnectionTarget.ts';
 import { readLakebaseSettings } from './lakebase/lakebaseSettings.ts';
 import { APP_VERSION } from './version.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
+import type { Env } from './ground/settingsReaders.ts';
 
 /**
  * Lakebase when it is configured. The Databricks SDK (and the rest of lib/lakebase) is loaded only

@@ -11,29 +11,12 @@ import type {
   SecurityRequirementObject,
   SecuritySchemeObject,
 } from 'openapi3-ts/oas31';
-import type { AuthMode } from '../lib/auth/authSettings.ts';
+import type { AuthMode } from '../lib/ground/authSettings.ts';
+import { CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION, READ_FROM_EXTENSION, type ReadFrom } from '../lib/http/routing/operationExtensions.ts';
 import { schemas } from './schemas.ts';
 import { tableResponses, tableSchemas } from './tableApi.ts';
 import { tableApis } from './tables.ts';
 
-/**
- * The hand-written contract. Each operation's `operationId` names its handler in `functions/`;
- * `x-cache-ttl-seconds` says how long the results cache may keep its answer (absent/0 = never).
- */
-export const CACHE_TTL_EXTENSION = 'x-cache-ttl-seconds';
-/**
- * On a write: the cached results it makes stale, as key prefixes (`operationId?` for all of an
- * operation's entries, `operationId?param={param}&` for one entry, filled from the write's input).
- */
-export const CACHE_INVALIDATES_EXTENSION = 'x-cache-invalidates';
-/**
- * Which server may answer the operation when a read replica is configured: `replica` for reads
- * that tolerate replication lag (a write through this instance still holds the reads it made
- * stale on the primary until the replica has replayed it), `primary` (the default) for writes and
- * point lookups that must see the latest commit.
- */
-export const READ_FROM_EXTENSION = 'x-read-from';
-export type ReadFrom = 'replica' | 'primary';
 export const MAX_SAFE_ID = Number.MAX_SAFE_INTEGER;
 
 const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });

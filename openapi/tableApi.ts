@@ -26,7 +26,10 @@ export const tableDatabaseErrors = {
   '504': errorRef('Timeout'),
 };
 
-/** What a generated write may also answer: its body refused before or by the database. */
+/**
+ * What a generated write may also answer: its body refused before or by the database.
+ * @public for the contracts `npm run add-table --write` generates
+ */
 export const tableWriteErrors = {
   ...tableDatabaseErrors,
   '409': errorRef('Conflict'),

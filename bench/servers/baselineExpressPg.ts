@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import express from 'express';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { createPool, warmPool } from '../../lib/db/createPool.ts';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
 import { TRIP_COLUMNS } from '../../functions/tripColumns.ts';

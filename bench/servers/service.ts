@@ -9,17 +9,18 @@
  */
 import { createServer } from 'node:http';
 import { createNodeHttpHandler } from '../../lib/http/adapters/nodeHttp.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { createServiceServer } from '../../lib/http/serviceServer.ts';
-import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
+import { openObservedContext } from '../../lib/observedContext.ts';
 import { listenAndAnnounce } from './announce.ts';
+import { apiService } from '../../functions/index.ts';
 
 const adapter = process.argv[2] === 'node' ? 'node' : 'express';
 const config = loadConfig(process.env);
 // As server.ts: OpenTelemetry export only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the telemetry scenarios).
 const { ctx, telemetry } = await openObservedContext(config, process.env, { pretty: false });
-const router = createRouter(ctx);
+const router = createRouter(apiService, ctx);
 const server = adapter === 'node' ? createServer(createNodeHttpHandler(router, { maxBodyBytes: config.maxBodyBytes })) : createServiceServer(router, config);
 await listenAndAnnounce(server, async () => {
   await ctx.close();

@@ -6,13 +6,15 @@
  */
 import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { refuseOpenByDefault } from '../../lib/auth/openByDefault.ts';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
-import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
+import { openObservedContext } from '../../lib/observedContext.ts';
+import { apiService } from '../../functions/index.ts';
 
 /** The variables that point at a real database; without one, openContext would start the embedded one. */
 const DATABASE_SETTINGS = ['DATABASE_URL', 'PGHOST', 'DATABRICKS_DATABASE_INSTANCE', 'LAKEBASE_ENDPOINT'];
 
-export const handler = createLambdaHandler(async () => {
+export const handler = createLambdaHandler(apiService, async () => {
   // A container serves one request at a time: one warm connection, plus one for the parallel
   // count of /trips/pages. DB_POOL_SIZE and DB_MAX_OVERFLOW still override these defaults.
   const env: Record<string, string | undefined> = { DB_POOL_SIZE: '1', DB_MAX_OVERFLOW: '1', ...process.env };

@@ -1,4 +1,4 @@
-import type { NeutralRequest } from '../http/neutralRequest.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
 import { readForwardedEmail } from '../userAccess/forwardedIdentity.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import type { Caller } from './caller.ts';

@@ -1,18 +1,16 @@
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../ground/settingsReaders.ts';
 import { Forbidden } from '../errors.ts';
-import type { NeutralRequest } from '../http/neutralRequest.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import { appsProxyCallers } from './appsProxyCallers.ts';
-import type { AuthMode, AuthSettings } from './authSettings.ts';
+import type { AuthMode, AuthSettings } from '../ground/authSettings.ts';
 import type { Caller } from './caller.ts';
 import { databricksTokenCallers } from './databricksTokenCallers.ts';
 import { jwtCallers } from './jwtCallers.ts';
 
-export type { Caller } from './caller.ts';
-
 /** What the authenticate step needs to know of the operation it guards. */
-export interface GuardedOperation {
+interface GuardedOperation {
   operationId: string;
   /** Changes data: needs a caller in AUTH_WRITERS when it is set. */
   write: boolean;

@@ -1,5 +1,5 @@
 import { Unauthorized } from '../errors.ts';
-import type { NeutralRequest } from '../http/neutralRequest.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
 
 export const AUTHORIZATION = 'authorization';
 

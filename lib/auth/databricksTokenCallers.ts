@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.ts';
-import type { NeutralRequest } from '../http/neutralRequest.ts';
+import { ConfigError } from '../ground/settingsReaders.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
 import type { UserAccess } from '../userAccess/userAccess.ts';
 import { WorkspaceTokens, type TokenSource } from '../userAccess/workspaceTokens.ts';
 import { AUTHORIZATION, readBearerToken } from './bearerToken.ts';

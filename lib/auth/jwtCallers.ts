@@ -1,11 +1,11 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { type ApiError, Unauthorized, Unavailable } from '../errors.ts';
-import type { NeutralRequest } from '../http/neutralRequest.ts';
-import { secureOrLoopback, type JwtSettings } from './authSettings.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
+import { secureOrLoopback, type JwtSettings } from '../ground/authSettings.ts';
 import { AUTHORIZATION, readBearerToken } from './bearerToken.ts';
 import type { Caller } from './caller.ts';
-import { VerifiedTokenCache } from './verifiedTokenCache.ts';
+import { VerifiedTokenCache } from '../cache/verifiedTokenCache.ts';
 
 /** Asymmetric signatures only: never `none`, never an HMAC whose "secret" could be the public key. */
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

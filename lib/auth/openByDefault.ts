@@ -1,5 +1,6 @@
-import { ConfigError, type Config } from '../config.ts';
-import { AUTH_MODES, LOOPBACK_HOST } from './authSettings.ts';
+import type { Config } from '../ground/config.ts';
+import { ConfigError } from '../ground/settingsReaders.ts';
+import { AUTH_MODES, LOOPBACK_HOST } from '../ground/authSettings.ts';
 
 /**
  * Secure by default: with AUTH_MODE unset outside Databricks Apps the service is open (`none`),

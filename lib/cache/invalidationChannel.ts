@@ -5,7 +5,7 @@ import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import type { Database } from '../db/database.ts';
 import type { ResultsCache } from './resultsCache.ts';
 
-export const INVALIDATION_CHANNEL = 'lakebase_api_cache_invalidation';
+const INVALIDATION_CHANNEL = 'lakebase_api_cache_invalidation';
 const MAX_BACKOFF_MS = 10_000;
 
 interface Message {

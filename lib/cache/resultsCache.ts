@@ -35,10 +35,10 @@ export interface ResultsCacheOptions {
  * 500-560 bytes of V8 heap. Counting only the body, the old 64 bytes, undercounted a point lookup's
  * entry (a 380-byte body) by half.
  */
-export const ENTRY_OVERHEAD_BYTES = 560;
+const ENTRY_OVERHEAD_BYTES = 560;
 
 /** What an entry really takes against `maxBytes`: body, key (as UTF-16: an upper bound), ETag, overhead. */
-export const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + value.etag.length + ENTRY_OVERHEAD_BYTES;
+const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + value.etag.length + ENTRY_OVERHEAD_BYTES;
 
 export function etagOf(body: Buffer): string {
   // The one-shot hash: no Hash object per response.

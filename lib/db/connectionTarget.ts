@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 
 /** How the service reaches Postgres; only where the host and the password come from differs. */
-export type ConnectionMode = 'embedded' | 'postgres' | 'lakebase-provisioned' | 'lakebase-autoscaling';
+type ConnectionMode = 'embedded' | 'postgres' | 'lakebase-provisioned' | 'lakebase-autoscaling';
 
 /** The state of an OAuth token source, reported by /health and metrics. Never holds the token. */
 export interface TokenState {

@@ -1,8 +1,8 @@
 import pg from 'pg';
-import type { Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
 import { ApiError, Unavailable } from '../errors.ts';
-import { isLoginRefused, markPasswordTakenAt } from '../lakebase/connectWithTokenRetry.ts';
-import { tracing } from '../telemetry/tracing.ts';
+import { poolAcquireChannel } from './databaseChannels.ts';
+import { isLoginRefused, markPasswordTakenAt } from './connectWithTokenRetry.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 
 const INT8_OID = 20;
@@ -100,41 +100,23 @@ type PoolConnectCallback = (err: Error | undefined, client: pg.PoolClient | unde
 
 /**
  * pg.Pool whose checkouts (pool.query's included) that cannot take an idle connection are a
- * `db.pool.acquire` span when telemetry is on: the time a request waited for a connection, opening
- * one (and fetching its token) included. Taking an idle connection costs nothing worth a span.
+ * published on `poolAcquireChannel` while anyone listens (telemetry makes it a `db.pool.acquire`
+ * span): the time a request waited for a connection, opening one (and fetching its token) included.
+ * Taking an idle connection costs nothing worth publishing.
  */
 class ObservedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: PoolConnectCallback): void;
   override connect(callback?: PoolConnectCallback): Promise<pg.PoolClient> | undefined {
-    const spans = tracing();
-    if (!spans.enabled || (this.idleCount > 0 && this.waitingCount === 0)) {
+    if (!poolAcquireChannel.hasSubscribers || (this.idleCount > 0 && this.waitingCount === 0)) {
       if (!callback) return super.connect();
       super.connect(callback);
       return undefined;
     }
-    const span = spans.startSpan('db.pool.acquire', { 'db.system.name': 'postgresql', 'db.client.connection.pool.waiting': this.waitingCount });
-    if (callback) {
-      span.run(() =>
-        super.connect((err, client, done) => {
-          span.end(err);
-          callback(err, client, done);
-        }),
-      );
-      return undefined;
-    }
-    return span
-      .run(() => super.connect())
-      .then(
-        (client) => {
-          span.end();
-          return client;
-        },
-        (err: unknown) => {
-          span.end(err);
-          throw err;
-        },
-      );
+    const message = { waiting: this.waitingCount };
+    if (!callback) return poolAcquireChannel.tracePromise(() => super.connect(), message);
+    poolAcquireChannel.traceCallback((done: PoolConnectCallback) => super.connect(done), 0, message, this, callback);
+    return undefined;
   }
 }
 

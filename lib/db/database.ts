@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { ClientClosedRequest } from '../errors.ts';
-import { withTokenRetry } from '../lakebase/connectWithTokenRetry.ts';
+import { statementChannel, statementSummary, transactionChannel } from './databaseChannels.ts';
+import { withTokenRetry } from './connectWithTokenRetry.ts';
 import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
-import { statementSummary, tracing } from '../telemetry/tracing.ts';
 import type { KeyBatcher } from './keyBatcher.ts';
 
 export interface QueryOptions {
@@ -33,12 +33,9 @@ export class Database {
   ) {}
 
   query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
-    const spans = tracing();
-    if (!spans.enabled) return this.run<R>(statement, options);
+    if (!statementChannel.hasSubscribers) return this.run<R>(statement, options);
     // The statement's name or operation, never its text's values (see statementSummary).
-    const { name, operation } = statementSummary(statement);
-    const attributes = { 'db.system.name': 'postgresql', 'db.operation.name': operation, 'db.query.summary': name };
-    return spans.inSpan(name, attributes, () => this.run<R>(statement, options), 'client');
+    return statementChannel.tracePromise(() => this.run<R>(statement, options), statementSummary(statement));
   }
 
   private async run<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
@@ -97,7 +94,8 @@ export class Database {
 
   /** Runs `work` in one transaction on one connection; rolls back on any error. */
   transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return tracing().inSpan('transaction', { 'db.system.name': 'postgresql' }, () => this.runTransaction(work), 'client');
+    if (!transactionChannel.hasSubscribers) return this.runTransaction(work);
+    return transactionChannel.tracePromise(() => this.runTransaction(work), {});
   }
 
   private async runTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
  * A statement that always returns a row (an aggregate such as count(*), a json_agg page) and
  * returned none: a bug or a broken server, never the client's fault, so it maps to a 500.
  */
-export class MissingRow extends Error {
+class MissingRow extends Error {
   constructor(what: string) {
     super(`${what} returned no row`);
     this.name = 'MissingRow';

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
-import { ConfigError, type Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
+import { ConfigError, type Env } from '../ground/settingsReaders.ts';
 import type { ConnectionTarget } from './connectionTarget.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.ts';
 import { seedTrips } from './seedTrips.ts';
 import { sslFromMode } from './sslMode.ts';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** A Lakebase resolver returns null when no Lakebase settings are present. */
 export type LakebaseResolver = (env: Env, logger: Logger) => Promise<ConnectionTarget | null>;

@@ -34,7 +34,7 @@ export interface SeedResult {
 }
 
 /** Bump when the generated values change, so seeded tables are rebuilt on the next start. */
-export const SEED_VERSION = 2;
+const SEED_VERSION = 2;
 const MARKER_PREFIX = 'lakebase-api synthetic trips';
 const marker = (rows: number) => `${MARKER_PREFIX} v${SEED_VERSION} rows=${rows}`;
 

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../ground/settingsReaders.ts';
 
 /** libpq's sslmode values mapped onto node-postgres' `ssl` option. */
 export function sslFromMode(mode: string | undefined, host: string, variable = 'PGSSLMODE'): false | ConnectionOptions {

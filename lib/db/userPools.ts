@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { Unavailable } from '../errors.ts';
-import { outsideRequestScope } from '../ops/requestScope.ts';
+import { outsideRequestScope } from '../ground/requestScope.ts';
 
 /**
  * Per-user connection pools for on-behalf-of access: each signed-in user logs in to Postgres as

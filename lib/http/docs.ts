@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { NeutralResponse } from './neutralRequest.ts';
+import type { NeutralResponse } from '../ground/neutralRequest.ts';
 
 /**
  * Interactive docs (Swagger UI) served from the app itself: a Databricks App or an air-gapped

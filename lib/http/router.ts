@@ -1,14 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
-import { handlers as defaultHandlers } from '../../functions/index.ts';
-import { buildOpenApiDocument } from '../../openapi/document.ts';
-import type { Context } from '../context.ts';
+import type { Context } from './serviceContext.ts';
 import { MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from '../errors.ts';
-import type { Handler } from '../handler.ts';
-import { inRequestScope } from '../ops/requestScope.ts';
+import type { Handler } from './handler.ts';
+import { inRequestScope } from '../ground/requestScope.ts';
 import { type RequestSpan, tracing } from '../telemetry/tracing.ts';
 import type { VerifiedUser } from '../userAccess/userAccess.ts';
-import { headerValue, type NeutralRequest, type NeutralResponse } from './neutralRequest.ts';
+import { headerValue, type NeutralRequest, type NeutralResponse } from '../ground/neutralRequest.ts';
 import { createBuiltInRoutes } from './routing/builtInRoutes.ts';
 import { createCachedRead } from './routing/cachedRead.ts';
 import { type CompiledOperation, compileOperations } from './routing/compiledOperation.ts';
@@ -20,7 +18,6 @@ import { createOperationRunner } from './routing/runOperation.ts';
 import { createWriteInvalidation } from './routing/writeInvalidation.ts';
 import { addSecurityHeaders } from './securityHeaders.ts';
 
-export type { CompiledOperation } from './routing/compiledOperation.ts';
 export { requestIdOf } from './routing/requestLog.ts';
 export { problemResponse } from './routing/responses.ts';
 
@@ -30,8 +27,20 @@ export interface Router {
   handle(request: NeutralRequest): Promise<NeutralResponse>;
 }
 
+/**
+ * What a service serves: its handlers (functions/) and its contract (openapi/). The composition on
+ * top (server.ts, examples/, tests) hands it to the router, which knows neither folder.
+ */
+export interface ServiceDefinition {
+  handlers: Readonly<Record<string, Handler>>;
+  /** The OpenAPI document for this context's settings (access and auth modes change its security). */
+  document(ctx: Context): OpenAPIObject;
+}
+
 export interface RouterOptions {
+  /** Replaces the service's document (tests). */
   document?: OpenAPIObject;
+  /** Replaces the service's handlers (tests). */
   handlers?: Readonly<Record<string, Handler>>;
   /**
    * The cache scope of a user's results (default: their e-mail, so one user's answer is never
@@ -49,9 +58,9 @@ export interface RouterOptions {
  * - then either the cached-read path (routing/cachedRead.ts) or a direct call of the handler
  *   (routing/runOperation.ts), followed for writes by invalidation (routing/writeInvalidation.ts).
  */
-export function createRouter(ctx: Context, options: RouterOptions = {}): Router {
-  const document = options.document ?? buildOpenApiDocument(ctx.version, { access: ctx.config.access.mode, auth: ctx.config.auth.mode });
-  const operations = compileOperations(document, options.handlers ?? defaultHandlers);
+export function createRouter(service: ServiceDefinition, ctx: Context, options: RouterOptions = {}): Router {
+  const document = options.document ?? service.document(ctx);
+  const operations = compileOperations(document, options.handlers ?? service.handlers);
   const { authenticator } = ctx;
   const guarded = operations.find((op) => op.guarded);
   // A declared security requirement nobody enforces would be worse than none.

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { createExpressApp } from './adapters/express.ts';
 import { createHttp2StreamHandler } from './adapters/http2.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
 import { acceptH2c } from './dualProtocolServer.ts';
 import { createHttpServer } from './httpServer.ts';
 import type { Router } from './router.ts';

@@ -20,7 +20,7 @@ function toCredential(token: unknown, expiry: unknown, field: string): Credentia
 }
 
 /** Lakebase Provisioned: `POST /api/2.0/database/credentials` via the SDK's typed database service. */
-export function provisionedCredentialSource(w: WorkspaceClient, instanceName: string, timeoutMs: number): CredentialSource {
+function provisionedCredentialSource(w: WorkspaceClient, instanceName: string, timeoutMs: number): CredentialSource {
   return {
     description: `Lakebase Provisioned instance "${instanceName}"`,
     async generate(signal) {

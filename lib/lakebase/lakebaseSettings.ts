@@ -1,11 +1,9 @@
-import { ConfigError } from '../config.ts';
+import { ConfigError, type Env } from '../ground/settingsReaders.ts';
 import { readTokenRefreshSettings, type TokenRefreshSettings } from './tokenManager.ts';
 import { StartupError } from './startupError.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-export type LakebaseMode = 'lakebase-provisioned' | 'lakebase-autoscaling';
-export type LakebaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+type LakebaseMode = 'lakebase-provisioned' | 'lakebase-autoscaling';
+type LakebaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 
 /**
  * The Lakebase settings read from the environment:

@@ -3,13 +3,12 @@ import type { Logger } from 'pino';
 import type { ConnectionTarget, PasswordSource } from '../db/connectionTarget.ts';
 import type { TokenManager } from './tokenManager.ts';
 import { autoscalingCredentialSource, getPostgresEndpoint } from './credentialSources.ts';
-import { ConfigError } from '../config.ts';
+import { ConfigError, type Env } from '../ground/settingsReaders.ts';
 import { type LakebaseSettings, provisionedInstance } from './lakebaseSettings.ts';
-import { lakebaseSsl, startTokenManager, workspaceStartupError } from './resolveLakebaseTarget.ts';
+import { lakebaseSsl, startTokenManager, workspaceStartupError } from './lakebaseStartup.ts';
 import { StartupError } from './startupError.ts';
 import { callWorkspace, classifyWorkspaceError } from './workspaceClient.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
 type ReplicaSettings = NonNullable<LakebaseSettings['read']>;
 
 /** What the replica shares with its primary: the database, the role, and (Provisioned) the credential. */

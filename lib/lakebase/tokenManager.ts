@@ -1,8 +1,8 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.ts';
+import { credentialRefreshChannel } from './credentialChannel.ts';
+import { ConfigError, type Env } from '../ground/settingsReaders.ts';
 import type { PasswordSource, TokenState } from '../db/connectionTarget.ts';
-import { tracing } from '../telemetry/tracing.ts';
 
 /**
  * Holds the current Lakebase OAuth token (the Postgres password) and keeps it fresh.
@@ -61,8 +61,6 @@ export const DEFAULT_TOKEN_REFRESH: Readonly<TokenRefreshSettings> = Object.free
   requestTimeoutSeconds: 30,
 });
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 function readSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
@@ -105,7 +103,7 @@ export function heartbeatSeconds(settings: Pick<TokenRefreshSettings, 'intervalS
   return divisors.find((d) => d <= wanted) ?? 1;
 }
 
-export type TokenStatus = 'starting' | 'ok' | 'degraded' | 'expired' | 'stopped';
+type TokenStatus = 'starting' | 'ok' | 'degraded' | 'expired' | 'stopped';
 
 /** TokenState plus what health and metrics may want beyond it. Never holds the token. */
 export interface LakebaseTokenState extends TokenState {
@@ -336,9 +334,8 @@ export class TokenManager implements PasswordSource {
     if (this.inflight) return this.inflight;
     const abort = new AbortController();
     this.inflightAbort = abort;
-    const run = tracing().inSpan('credential.refresh', { 'credential.kind': 'service', 'credential.refresh.reason': reason }, () =>
-      this.runAttempt(reason, scheduleRetry, abort.signal),
-    );
+    const work = () => this.runAttempt(reason, scheduleRetry, abort.signal);
+    const run = credentialRefreshChannel.hasSubscribers ? credentialRefreshChannel.tracePromise(work, { kind: 'service', reason }) : work();
     const tracked = run.finally(() => {
       if (this.inflight === tracked) {
         this.inflight = null;

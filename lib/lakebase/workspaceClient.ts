@@ -1,7 +1,7 @@
 import { ApiError, Config, ConfigError as SdkConfigError, Context, HttpError, WorkspaceClient, retries } from '@databricks/sdk-experimental';
 import type { CancellationToken } from '@databricks/sdk-experimental';
 
-type Env = Readonly<Record<string, string | undefined>>;
+import type { Env } from '../ground/settingsReaders.ts';
 
 /**
  * All workspace access goes through the Databricks SDK's WorkspaceClient and its unified auth: a
@@ -49,7 +49,7 @@ export function workspaceAuthHint(env: Env): string {
 }
 
 /** Raised when a workspace call takes longer than its deadline (a slow or hung workspace). */
-export class WorkspaceTimeoutError extends Error {
+class WorkspaceTimeoutError extends Error {
   constructor(what: string, ms: number) {
     super(`${what} did not answer within ${Math.round(ms / 100) / 10}s`);
     this.name = 'WorkspaceTimeoutError';
@@ -130,7 +130,7 @@ export function classifyWorkspaceError(err: unknown): { kind: WorkspaceFailure; 
  * A one-line description of a workspace error, safe to log: SDK ConfigErrors mask sensitive
  * attributes themselves; API errors carry the workspace's message (which never echoes a token).
  */
-export function describeWorkspaceError(err: unknown): string {
+function describeWorkspaceError(err: unknown): string {
   if (err instanceof SdkConfigError) return err.baseMessage;
   if (err instanceof ApiError) return `HTTP ${err.statusCode}${err.errorCode ? ` ${err.errorCode}` : ''}: ${err.message}`;
   if (err instanceof Error) {

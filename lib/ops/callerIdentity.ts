@@ -1,4 +1,4 @@
-import { headerValue, type NeutralRequest } from '../http/neutralRequest.ts';
+import { headerValue, type NeutralRequest } from '../ground/neutralRequest.ts';
 
 /** Long enough for any email or user id; bounds what a forged header can put in a log line. */
 const MAX_LENGTH = 256;

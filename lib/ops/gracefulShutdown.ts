@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Context } from '../context.ts';
+import type { Logger } from 'pino';
 
 export interface GracefulShutdownOptions {
   server: Server;
-  ctx: Context;
+  /** The service's context: marked as shutting down (readiness answers 503), then closed. */
+  ctx: { logger: Logger; shuttingDown: boolean; close(): Promise<void> };
   /** How long readiness answers 503 while the listener still serves (SHUTDOWN_DRAIN_SECONDS). */
   drainSeconds: number;
   /** After this, connections still busy are closed so the process can exit. */

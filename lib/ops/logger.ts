@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { requestLogFields } from './requestScope.ts';
+import { requestLogFields } from '../ground/requestScope.ts';
 import { tracing } from '../telemetry/tracing.ts';
 
 /**

@@ -22,7 +22,7 @@ export interface MetricSources {
   tokenState?: () => TokenState | null;
 }
 
-export type ConnectionErrorKind = 'connect' | 'lost';
+type ConnectionErrorKind = 'connect' | 'lost';
 
 export interface Metrics {
   readonly registry: Registry;

@@ -1,23 +1,26 @@
 import { performance } from 'node:perf_hooks';
-import type { Context } from '../context.ts';
+import type { Logger } from 'pino';
 import type { TokenState } from '../db/connectionTarget.ts';
+import type { Database } from '../db/database.ts';
+import type { Config } from '../ground/config.ts';
+import type { ReadRouting } from '../replicas/readRouting.ts';
 import { ApiError } from '../errors.ts';
 
-export type ComponentStatus = 'up' | 'down';
+type ComponentStatus = 'up' | 'down';
 
-export interface ServerCheck {
+interface ServerCheck {
   status: ComponentStatus;
   detail?: string;
 }
 
-export interface DatabaseCheck {
+interface DatabaseCheck {
   status: ComponentStatus;
   latency_ms: number;
   /** Why it is down: a safe summary (no host, no credentials); the full error is in the log. */
   error?: string;
 }
 
-export interface TokenCheck {
+interface TokenCheck {
   status: ComponentStatus;
   valid: boolean;
   expires_at: string | null;
@@ -28,7 +31,7 @@ export interface TokenCheck {
   refresh_failures: number;
 }
 
-export interface ReplicaCheck {
+interface ReplicaCheck {
   /** up while the replica serves reads; down sends its reads to the primary, and never makes the instance unready. */
   status: ComponentStatus;
   state: 'starting' | 'up' | 'lagging' | 'down';
@@ -64,12 +67,22 @@ function summarise(err: unknown, timeoutMs: number): string {
   return 'unexpected error; see the service log';
 }
 
+/** What readiness looks at (the service's context satisfies it): the database door, replica routing, the token, draining. */
+export interface ReadinessSubject {
+  db: Database;
+  logger: Logger;
+  readRouting: ReadRouting | null;
+  shuttingDown: boolean;
+  tokenState(): TokenState | null;
+  config: { operations: Pick<Config['operations'], 'readinessTimeoutSeconds'>; readReplica: Pick<Config['readReplica'], 'maxLagSeconds'> };
+}
+
 /**
  * A real round trip through the pool (waiting for a connection included), bounded by its own
  * timeout: a pool that cannot hand out a connection within it is not ready either. The query
  * itself may finish later; it then just returns its connection.
  */
-async function checkDatabase(ctx: Context, timeoutMs: number): Promise<DatabaseCheck> {
+async function checkDatabase(ctx: ReadinessSubject, timeoutMs: number): Promise<DatabaseCheck> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const query = ctx.db.query({ text: 'SELECT 1' });
@@ -103,7 +116,7 @@ function checkToken(state: TokenState): TokenCheck {
 }
 
 /** The replica as its monitor last saw it: no query of its own, so a hung replica never slows the probe. */
-function checkReplica(ctx: Context): ReplicaCheck | undefined {
+function checkReplica(ctx: ReadinessSubject): ReplicaCheck | undefined {
   if (!ctx.readRouting) return undefined;
   const status = ctx.readRouting.monitor.status();
   return {
@@ -121,7 +134,7 @@ function checkReplica(ctx: Context): ReplicaCheck | undefined {
  * through the pool, and (in OAuth modes) a valid token is held, so new connections can log in.
  * A failed refresh while the token is still valid is reported (`last_error`) but not failing.
  */
-export async function checkReadiness(ctx: Context): Promise<Readiness> {
+export async function checkReadiness(ctx: ReadinessSubject): Promise<Readiness> {
   const timeoutMs = Math.round(ctx.config.operations.readinessTimeoutSeconds * 1000);
   const server: ServerCheck = ctx.shuttingDown ? { status: 'down', detail: 'shutting down: finishing in-flight requests' } : { status: 'up' };
   const database = await checkDatabase(ctx, timeoutMs);

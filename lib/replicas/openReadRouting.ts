@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import type { Database } from '../db/database.ts';
 import { ReadRouting } from './readRouting.ts';

@@ -1,13 +1,13 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { cacheKey } from '../cache/resultsCache.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
 import type { ConnectionTarget } from '../db/connectionTarget.ts';
 import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
 import { firstRow } from '../db/firstRow.ts';
 import { ApiError, ClientClosedRequest, Timeout, Unavailable } from '../errors.ts';
-import { outsideRequestScope } from '../ops/requestScope.ts';
+import { outsideRequestScope } from '../ground/requestScope.ts';
 import { ReplicationMonitor, type ReplicaStatus } from './replicationMonitor.ts';
 import { parseLsn } from './walPosition.ts';
 import { WriteFences, type Fence } from './writeFences.ts';

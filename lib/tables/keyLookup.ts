@@ -1,8 +1,9 @@
-import type { Context } from '../context.ts';
+import type { Database } from '../db/database.ts';
+import type { Config } from '../ground/config.ts';
 import { KeyBatcher, serviceBatcherBounds } from '../db/keyBatcher.ts';
 
 /** Most keys in one statement: a batch stays a handful of index probes and one small result. */
-export const KEY_LOOKUP_BATCH_MAX = 64;
+const KEY_LOOKUP_BATCH_MAX = 64;
 
 /**
  * A generated get-by-key statement (`npm run add-table`). It reads its keys as text arrays, one per
@@ -23,7 +24,12 @@ export interface KeyLookup {
  * handle has its own batcher, so with LAKEBASE_ACCESS=user a statement only ever carries one
  * user's keys, on that user's connection.
  */
-export function lookupByKey(ctx: Context, lookup: KeyLookup, key: readonly unknown[], signal?: AbortSignal): Promise<string | undefined> {
+export function lookupByKey(
+  ctx: { db: Database; config: { pool: Config['pool'] } },
+  lookup: KeyLookup,
+  key: readonly unknown[],
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const { db } = ctx;
   const batcher = db.batcher(
     lookup.name,

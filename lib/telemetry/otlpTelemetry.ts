@@ -17,7 +17,6 @@ import {
   trace,
   type Attributes,
   type Context,
-  type Span,
   type Tracer,
 } from '@opentelemetry/api';
 import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
@@ -37,16 +36,16 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { DestinationStream } from 'pino';
 import { Counter } from 'prom-client';
-import { ConfigError } from '../config.ts';
-import { ApiError } from '../errors.ts';
+import { ConfigError } from '../ground/settingsReaders.ts';
 import { batchedStdout } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { boundedLogProcessor, boundedSpanProcessor, DroppedTelemetry, ExportBound, settlingExporter } from './boundedExport.ts';
+import { markFailed, spansFromChannels, unsampled } from './channelSpans.ts';
 import { PrometheusBridge } from './prometheusBridge.ts';
 import { ADMITTED, RateLimitedSampler } from './rateLimitedSampler.ts';
 import { RequestScopeContextManager } from './requestScopeContextManager.ts';
-import type { SignalSettings, Telemetry, TelemetrySettings } from './startTelemetry.ts';
-import { installTracing, NO_FIELDS, NO_SPAN, type CallbackSpan, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
+import type { SignalSettings, Telemetry, TelemetrySettings } from './telemetrySettings.ts';
+import { installTracing, NO_FIELDS, NO_SPAN, type RequestOutcome, type SpanAttributes, type Tracing } from './tracing.ts';
 
 const SCOPE = 'lakebase-api';
 /** How long shutdown waits for the last export. */
@@ -62,33 +61,6 @@ const SEVERITIES: Record<number, [SeverityNumber, string]> = {
   50: [SeverityNumber.ERROR, 'ERROR'],
   60: [SeverityNumber.FATAL, 'FATAL'],
 };
-
-/**
- * What a failure says in a span: its HTTP status or SQLSTATE or class, never its message (a
- * Postgres message can quote an input value).
- */
-function errorType(err: unknown): string {
-  if (err instanceof ApiError) return String(err.status);
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code !== '') return code;
-  return err instanceof Error ? err.name : 'error';
-}
-
-function markFailed(span: Span, err: unknown): void {
-  const type = errorType(err);
-  span.setAttribute('error.type', type);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: type });
-}
-
-/**
- * Inside a request whose trace the sampler left out: its cache load, statements and pool waits
- * would be left out too (a trace is whole or absent), so they skip the span altogether instead of
- * each paying for a non-recording one and a context of its own.
- */
-function unsampled(parent: Context): boolean {
-  const span = trace.getSpan(parent);
-  return span !== undefined && !span.isRecording();
-}
 
 /**
  * The span a request left out by the default sampler runs under: one constant, non-recording, with
@@ -177,19 +149,6 @@ class OtelTracing implements Tracing {
         span.end();
       }
     });
-  }
-
-  startSpan(name: string, attributes: SpanAttributes): CallbackSpan {
-    const parent = context.active();
-    if (unsampled(parent)) return NO_SPAN;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
-    return {
-      run: (start) => context.with(trace.setSpan(parent, span), start),
-      end(error?: unknown) {
-        if (error) markFailed(span, error);
-        span.end();
-      },
-    };
   }
 
   logFields(): { trace_id?: string; span_id?: string } {
@@ -350,7 +309,9 @@ export async function startOtlpTelemetry(
   const otelLogger = loggerProvider.getLogger(SCOPE, options.version);
 
   context.setGlobalContextManager(new RequestScopeContextManager());
-  installTracing(new OtelTracing(tracerProvider.getTracer(SCOPE, options.version), budget));
+  const tracer = tracerProvider.getTracer(SCOPE, options.version);
+  installTracing(new OtelTracing(tracer, budget));
+  const stopChannelSpans = spansFromChannels(tracer);
 
   let meterProvider: MeterProvider | undefined;
   let stopped: Promise<void> | undefined;
@@ -391,6 +352,7 @@ export async function startOtlpTelemetry(
     },
     shutdown() {
       stopped ??= (async () => {
+        stopChannelSpans();
         installTracing(null);
         // The last flush gets a moment; a collector that hangs must not hold the process's exit.
         const flushed = Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown(), meterProvider?.shutdown()]);

@@ -1,9 +1,9 @@
 import { ROOT_CONTEXT, type Context, type ContextManager } from '@opentelemetry/api';
-import { scopedTelemetry, withScopedTelemetry } from '../ops/requestScope.ts';
+import { scopedTelemetry, withScopedTelemetry } from '../ground/requestScope.ts';
 
 /**
  * OpenTelemetry's active context, kept in the request scope's AsyncLocalStorage
- * (lib/ops/requestScope.ts) instead of a second one of its own (the SDK's
+ * (lib/ground/requestScope.ts) instead of a second one of its own (the SDK's
  * AsyncLocalStorageContextManager): each AsyncLocalStorage makes every promise and socket
  * callback of the process copy one more store, which more than doubled the cost of a traced
  * database read.

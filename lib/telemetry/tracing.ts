@@ -1,7 +1,7 @@
 /**
- * The seam between the service and OpenTelemetry. The router, the results cache's caller, the
- * pool, the database door and the token manager call `tracing` at the few places where a span
- * belongs; until lib/telemetry/otlpTelemetry.ts installs an implementation (only when
+ * The seam between the HTTP layer and OpenTelemetry. The router and the results cache's caller call
+ * `tracing` at the few places where a span belongs (the layers below publish on diagnostics
+ * channels instead: lib/telemetry/channelSpans.ts); until lib/telemetry/otlpTelemetry.ts installs an implementation (only when
  * OTEL_EXPORTER_OTLP_ENDPOINT is set), every call is a no-op and no OpenTelemetry module is loaded.
  *
  * Process-wide on purpose, as OpenTelemetry's own API is: the pool's client class and the token
@@ -31,12 +31,7 @@ export interface RequestSpan {
   finish(outcome: RequestOutcome): void;
 }
 
-export type SpanKindName = 'internal' | 'client';
-
-export interface CallbackSpan {
-  run<T>(start: () => T): T;
-  end(error?: unknown): void;
-}
+type SpanKindName = 'internal' | 'client';
 
 export interface Tracing {
   readonly enabled: boolean;
@@ -47,26 +42,20 @@ export interface Tracing {
   serve<T>(method: string, headers: Readonly<Record<string, string | string[] | undefined>>, work: (span: RequestSpan) => Promise<T>): Promise<T>;
   /** Runs `work` in a child span of whatever span is active; a throw marks the span failed. */
   inSpan<T>(name: string, attributes: SpanAttributes, work: (span: OpenSpan) => Promise<T>, kind?: SpanKindName): Promise<T>;
-  /**
-   * Starts a span for callback-style work (pg-pool's connect): `run` starts the work inside it, so
-   * what it does meanwhile (fetching a token to log in) is its child; `end` closes it.
-   */
-  startSpan(name: string, attributes: SpanAttributes): CallbackSpan;
   /** `{ trace_id, span_id }` of the active span for a log line, or nothing. */
   logFields(): { trace_id?: string; span_id?: string };
 }
 
 /** A span that records nothing: what every seam gets when tracing is off, or its trace is not recorded. */
-export const NO_SPAN: OpenSpan & RequestSpan & CallbackSpan = { set() {}, finish() {}, end() {}, run: (start) => start() };
+export const NO_SPAN: OpenSpan & RequestSpan = { set() {}, finish() {} };
 /** No trace ids for a log line. */
 export const NO_FIELDS = Object.freeze({});
 
 /** Off: every call runs its work and nothing else. */
-export const noTracing: Tracing = {
+const noTracing: Tracing = {
   enabled: false,
   serve: (_method, _headers, work) => work(NO_SPAN),
   inSpan: (_name, _attributes, work) => work(NO_SPAN),
-  startSpan: () => NO_SPAN,
   logFields: () => NO_FIELDS,
 };
 
@@ -80,14 +69,4 @@ export function tracing(): Tracing {
 /** Installs (or, with null, removes) the process's tracing. */
 export function installTracing(implementation: Tracing | null): void {
   active = implementation ?? noTracing;
-}
-
-/**
- * The operation of a statement for its span's name: the prepared statement's name when it has
- * one (`trips_by_ids_json:public.nyc_train_synced`), else its first SQL keyword. Never the text's
- * values: statements are parameterised, and only this summary reaches a span.
- */
-export function statementSummary(statement: { name?: string; text: string }): { name: string; operation: string } {
-  const operation = /^\s*([A-Za-z]+)/.exec(statement.text)?.[1]?.toUpperCase() ?? 'SQL';
-  return { name: statement.name ?? operation, operation };
 }

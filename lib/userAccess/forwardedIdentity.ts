@@ -1,5 +1,5 @@
 import { Unauthorized } from '../errors.ts';
-import { headerValue, type NeutralRequest } from '../http/neutralRequest.ts';
+import { headerValue, type NeutralRequest } from '../ground/neutralRequest.ts';
 
 export const ACCESS_TOKEN_HEADER = 'x-forwarded-access-token';
 export const EMAIL_HEADER = 'x-forwarded-email';

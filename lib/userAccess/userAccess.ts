@@ -1,12 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
+import type { Config } from '../ground/config.ts';
 import type { ConnectionTarget, OnBehalfOfIssuer, WorkspaceIdentity } from '../db/connectionTarget.ts';
 import { createPool } from '../db/createPool.ts';
 import { Database } from '../db/database.ts';
 import { UserPools, type UserPool, type UserPoolStats } from '../db/userPools.ts';
 import { ApiError, Forbidden, Unauthorized, Unavailable } from '../errors.ts';
-import type { NeutralRequest } from '../http/neutralRequest.ts';
+import type { NeutralRequest } from '../ground/neutralRequest.ts';
 import { ACCESS_TOKEN_HEADER, EMAIL_HEADER, readForwardedIdentity } from './forwardedIdentity.ts';
 import { UserPassword } from './userPassword.ts';
 import { WorkspaceTokens, type TokenSource } from './workspaceTokens.ts';

@@ -1,6 +1,6 @@
 import type { OnBehalfOfIssuer, PasswordSource, TokenState } from '../db/connectionTarget.ts';
 import type { Credential } from '../lakebase/tokenManager.ts';
-import { tracing } from '../telemetry/tracing.ts';
+import { credentialRefreshChannel } from '../lakebase/credentialChannel.ts';
 
 /** Renew this long before expiry (AppKit uses 2 minutes), and at most a quarter into short test lifetimes. */
 const RENEW_MARGIN_MS = 2 * 60 * 1000;
@@ -51,9 +51,8 @@ export class UserPassword implements PasswordSource {
   private mint(): Promise<Credential> {
     this.inflight ??= (async () => {
       try {
-        const credential = await tracing().inSpan('credential.refresh', { 'credential.kind': 'user' }, () =>
-          this.issuer.mint(this.userToken, AbortSignal.timeout(60_000)),
-        );
+        const mint = () => this.issuer.mint(this.userToken, AbortSignal.timeout(60_000));
+        const credential = await (credentialRefreshChannel.hasSubscribers ? credentialRefreshChannel.tracePromise(mint, { kind: 'user' }) : mint());
         const now = Date.now();
         const lifetime = credential.expiresAt.getTime() - now;
         this.credential = credential;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { VerifiedTokenCache } from '../auth/verifiedTokenCache.ts';
+import { VerifiedTokenCache } from '../cache/verifiedTokenCache.ts';
 import type { TokenIdentifier, WorkspaceIdentity } from '../db/connectionTarget.ts';
 import { type ApiError, Unauthorized, Unavailable } from '../errors.ts';
 

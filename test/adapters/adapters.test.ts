@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { ContractChecker } from '../support/contract.ts';

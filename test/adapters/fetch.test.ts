@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createFetchHandler } from '../../lib/http/adapters/fetch.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 let service: TestService;
 let handle: (request: Request) => Promise<Response>;
 before(async () => {
   service = await startTestService({ rows: 100 });
-  handle = createFetchHandler(service.ctx);
+  handle = createFetchHandler(apiService, service.ctx);
 });
 after(async () => {
   await service?.close();

@@ -3,12 +3,15 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createLambdaHandler, toNeutralRequest, type LambdaEvent, type LambdaResult } from '../../lib/http/adapters/lambda.ts';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as T;
 /** API Gateway HTTP API, payload 2.0, `$default` stage. */
@@ -33,7 +36,7 @@ const body = (result: LambdaResult) =>
   JSON.parse(result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString('utf8') : result.body) as Record<string, unknown>;
 
 describe('API Gateway events', () => {
-  const handler = () => createLambdaHandler(async () => service.ctx);
+  const handler = () => createLambdaHandler(apiService, async () => service.ctx);
 
   test('the sample events from the fixtures are answered as they are', async () => {
     const handle = handler();
@@ -143,7 +146,7 @@ describe('API Gateway events', () => {
   });
 
   test('basePath removes a custom domain mapping or a proxy resource below the root', async () => {
-    const handle = createLambdaHandler(async () => service.ctx, { basePath: '/trips-api/' });
+    const handle = createLambdaHandler(apiService, async () => service.ctx, { basePath: '/trips-api/' });
     assert.equal(body(await handle({ ...restV1, path: '/trips-api/trips/34' })).id, 34);
     assert.equal(body(await handle({ ...restV1, path: '/trips-api' })).name, 'Lakebase API');
     assert.equal((await handle({ ...restV1, path: '/trips-apix/trips/34' })).statusCode, 404, 'only a whole segment is a prefix');
@@ -200,7 +203,7 @@ describe('the context per container', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const handle = createLambdaHandler(async () => {
+    const handle = createLambdaHandler(apiService, async () => {
       created++;
       await gate; // every invocation below arrives while this cold start is still under way
       return service.ctx;
@@ -216,6 +219,7 @@ describe('the context per container', () => {
     let created = 0;
     const logs = captureLogs();
     const handle = createLambdaHandler(
+      apiService,
       async (): Promise<Context> => {
         created++;
         if (created > 1) return service.ctx;
@@ -251,7 +255,7 @@ describe('the context per container', () => {
 
   test('a configuration error fails the invocation loudly, and is retried too', async () => {
     let created = 0;
-    const handle = createLambdaHandler(async () => {
+    const handle = createLambdaHandler(apiService, async () => {
       created++;
       if (created === 1) loadConfig({ DB_POOL_SIZE: 'many' });
       return service.ctx;
@@ -268,11 +272,11 @@ describe('the context per container', () => {
       version: APP_VERSION,
       target: embeddedTarget(database.server, async () => undefined),
     });
-    const handle = createLambdaHandler(async () => ctx);
+    const handle = createLambdaHandler(apiService, async () => ctx);
     assert.equal((await handle(v2)).statusCode, 200);
     await handle.close();
     assert.equal(ctx.pool.ended, true);
     await handle.close(); // idempotent, and fine before any invocation
-    await createLambdaHandler(async () => ctx).close();
+    await createLambdaHandler(apiService, async () => ctx).close();
   });
 });

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { refuseOpenByDefault } from '../../lib/auth/openByDefault.ts';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

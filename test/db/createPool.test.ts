@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import type { ConnectionTarget, PasswordSource } from '../../lib/db/connectionTarget.ts';
 import { createPool } from '../../lib/db/createPool.ts';
 import { Database } from '../../lib/db/database.ts';

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { appYamlSchema, bundleFileSchema, deployedAppSchema } from './bundleSchema.ts';
 
 /**
@@ -188,8 +188,8 @@ describe('app.yaml', () => {
     );
     assert.equal(config.cache.invalidation, 'local');
     // Each plain value is one the service reads (a typo in a name would silently do nothing).
-    const known = readFileSync(join(root, 'lib/config.ts'), 'utf8');
-    for (const name of Object.keys(env)) assert.ok(known.includes(`'${name}'`), `${name} is a setting lib/config.ts reads`);
+    const known = readFileSync(join(root, 'lib/ground/config.ts'), 'utf8');
+    for (const name of Object.keys(env)) assert.ok(known.includes(`'${name}'`), `${name} is a setting lib/ground/config.ts reads`);
   });
 });
 

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { LambdaResult } from '../../lib/http/adapters/lambda.ts';
-import { ConfigError } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { processAlive } from '../../lib/db/embeddedPostgres.ts';
 import { bundleLambda } from '../../tools/bundleLambda.ts';
 import { startFetchExample } from '../support/fetchExample.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
-import type { TripsTable } from '../../lib/context.ts';
+import type { TripsTable } from '../../lib/http/serviceContext.ts';
 import { offsetPageStatement, streamPageStatement } from '../../functions/tripColumns.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 

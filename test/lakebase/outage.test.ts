@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { ConnectionTarget, PasswordSource } from '../../lib/db/connectionTarget.ts';
 import { Database } from '../../lib/db/database.ts';
 import { Unavailable } from '../../lib/errors.ts';
-import { isLoginRefused, queryWithTokenRetry } from '../../lib/lakebase/connectWithTokenRetry.ts';
+import { isLoginRefused, queryWithTokenRetry } from '../../lib/db/connectWithTokenRetry.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';

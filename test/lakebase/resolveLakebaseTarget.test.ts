@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
-import { lakebaseSsl, resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
+import { lakebaseSsl } from '../../lib/lakebase/lakebaseStartup.ts';
+import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import { StartupError } from '../../lib/lakebase/startupError.ts';
 import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import type { PasswordSource } from '../../lib/db/connectionTarget.ts';
-import { isLoginRefused, withTokenRetry } from '../../lib/lakebase/connectWithTokenRetry.ts';
+import { isLoginRefused, withTokenRetry } from '../../lib/db/connectWithTokenRetry.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import type { LakebaseTokenState } from '../../lib/lakebase/tokenManager.ts';
 import { captureLogs } from '../support/logCapture.ts';

@@ -10,7 +10,7 @@ import {
   type CredentialSource,
   type TokenRefreshSettings,
 } from '../../lib/lakebase/tokenManager.ts';
-import { ConfigError } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { linesLeakingSecrets, waitFor } from '../support/workspaceEmulator.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import type { PasswordSource } from '../../lib/db/connectionTarget.ts';
 import { createPool } from '../../lib/db/createPool.ts';
 import { Database } from '../../lib/db/database.ts';

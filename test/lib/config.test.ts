@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 
 test('defaults match the documented ones', () => {
   const config = loadConfig({});

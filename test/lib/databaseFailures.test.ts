@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createExpressApp } from '../../lib/http/adapters/express.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import type { ConnectionTarget } from '../../lib/db/connectionTarget.ts';
-import type { Handler, HandlerInput } from '../../lib/handler.ts';
+import type { Handler, HandlerInput } from '../../lib/http/handler.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { handlers } from '../../functions/index.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
@@ -13,6 +14,7 @@ import { ContractChecker } from '../support/contract.ts';
 import { reportFigures } from '../support/figures.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 /** A test-only operation that holds a connection in pg_sleep, to exhaust the pool or hit the statement timeout. */
 const sleepForTest: Handler<HandlerInput<object, { seconds: number }>> = async ({ query }, ctx) => {
@@ -67,7 +69,7 @@ async function serviceWith(
     },
   });
   const document = documentWithSleep();
-  const router = createRouter(ctx, { document, handlers: { ...handlers, sleepForTest } });
+  const router = createRouter(apiService, ctx, { document, handlers: { ...handlers, sleepForTest } });
   return { ctx, logs, api: new ApiClient(createExpressApp(router, { maxBodyBytes: 1024 }), new ContractChecker(document)) };
 }
 

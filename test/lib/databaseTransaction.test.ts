@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { watchProcessFaults } from '../support/processFaults.ts';
 import { captureLogs } from '../support/logCapture.ts';

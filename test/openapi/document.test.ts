@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { OperationObject, PathItemObject } from 'openapi3-ts/oas31';
 import { handlers } from '../../functions/index.ts';
-import { loadConfig } from '../../lib/config.ts';
-import type { Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { captureLogs } from '../support/logCapture.ts';
+import { apiService } from '../../functions/index.ts';
 
 const document = buildOpenApiDocument('0.0.0-test');
 const fakeContext = { config: loadConfig({}), logger: captureLogs().logger, version: '0.0.0-test' } as unknown as Context;
@@ -26,12 +27,12 @@ test('every operation has a handler and every handler an operation', () => {
 
 test('the router refuses to start with an operation that has no handler', () => {
   const { getTrip: _dropped, ...rest } = handlers;
-  assert.throws(() => createRouter(fakeContext, { document, handlers: rest }), /No handler in functions\/ for operation getTrip/);
+  assert.throws(() => createRouter(apiService, fakeContext, { document, handlers: rest }), /No handler in functions\/ for operation getTrip/);
 });
 
 test('the router refuses to start with a handler that has no operation', () => {
   const extra = { ...handlers, deleteEverything: handlers.getTrip! };
-  assert.throws(() => createRouter(fakeContext, { document, handlers: extra }), /Handler deleteEverything has no operation/);
+  assert.throws(() => createRouter(apiService, fakeContext, { document, handlers: extra }), /Handler deleteEverything has no operation/);
 });
 
 test('every operation documents its responses with schemas, and database operations their failures', () => {

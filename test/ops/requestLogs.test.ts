@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestService, type TestService } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -77,7 +78,7 @@ describe('request ids', () => {
     // A broken handler: the generic 500 names the request id, the error line in the log shares it.
     const { createRouter } = await import('../../lib/http/router.ts');
     const { handlers } = await import('../../functions/index.ts');
-    const broken = createRouter(service.ctx, {
+    const broken = createRouter(apiService, service.ctx, {
       handlers: {
         ...handlers,
         getHealth: async () => {

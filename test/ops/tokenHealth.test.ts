@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { createExpressApp } from '../../lib/http/adapters/express.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import type { PasswordSource, TokenState } from '../../lib/db/connectionTarget.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { createRouter } from '../../lib/http/router.ts';
@@ -12,6 +13,7 @@ import type { ApiClient } from '../support/api.ts';
 import { captureLogs } from '../support/logCapture.ts';
 import { parsePrometheusText, sampleValue, samples } from '../support/prometheusText.ts';
 import { serveContext, startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 /**
  * A stand-in for the Lakebase token manager: hands out the embedded database's password as "the
@@ -175,7 +177,7 @@ describe('without OAuth', () => {
       target: embeddedTarget(database.server, async () => undefined),
     });
     try {
-      const res = await request(createExpressApp(createRouter(ctx), { maxBodyBytes: 1024 })).get('/metrics');
+      const res = await request(createExpressApp(createRouter(apiService, ctx), { maxBodyBytes: 1024 })).get('/metrics');
       const metrics = parsePrometheusText(res.text);
       assert.ok(metrics.has('lakebase_api_db_pool_connections'));
       assert.deepEqual(

@@ -9,6 +9,7 @@ import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness
 import { rawRequest, sendRaw, type RawResponse } from '../support/rawHttp.ts';
 import { credentialsToSend, SecretScanner } from '../support/secretScan.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 /**
  * The limits a caller meets, each at its edge: body, header and URL size; page_size, page, cursor
@@ -94,9 +95,9 @@ describe('size caps', () => {
     assert.equal((await send('GET', exact)).status, 200);
     assertProblem(await send('GET', `${exact}0`), 414);
 
-    const fetchHandler = createFetchHandler(service.ctx);
+    const fetchHandler = createFetchHandler(apiService, service.ctx);
     assert.equal((await fetchHandler(new Request(`http://api.test${exact}0`))).status, 414);
-    const lambda = createLambdaHandler(async () => service.ctx);
+    const lambda = createLambdaHandler(apiService, async () => service.ctx);
     const event = {
       version: '2.0',
       rawPath: '/trips/pages',
@@ -208,8 +209,8 @@ describe('CORS', () => {
   test('with CORS_ORIGINS: exact origins echoed, preflight per route, never a wildcard or credentials, the same in every adapter', async () => {
     const cors = await startTestService({ database, env: { CORS_ORIGINS: 'https://app.example.com,http://localhost:3000' } });
     try {
-      const fetchHandler = createFetchHandler(cors.ctx);
-      const lambda = createLambdaHandler(async () => cors.ctx);
+      const fetchHandler = createFetchHandler(apiService, cors.ctx);
+      const lambda = createLambdaHandler(apiService, async () => cors.ctx);
       type Answer = { status: number; headers: Record<string, string> };
       const adapters: Record<string, (method: string, path: string, headers: Record<string, string>) => Promise<Answer>> = {
         express: async (method, path, headers) => {

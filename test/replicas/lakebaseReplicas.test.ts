@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { readLakebaseSettings } from '../../lib/lakebase/lakebaseSettings.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import { StartupError } from '../../lib/lakebase/startupError.ts';

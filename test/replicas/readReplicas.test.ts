@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../lib/config.ts';
-import type { Context } from '../../lib/context.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { openContext } from '../../lib/openContext.ts';
 import type { ReadRoutingStats } from '../../lib/replicas/readRouting.ts';
 import type { ApiClient } from '../support/api.ts';

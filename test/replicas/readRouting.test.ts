@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig, ConfigError } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { cacheKey, invalidationPrefixes } from '../../lib/cache/resultsCache.ts';
 import { formatLsn, parseLsn } from '../../lib/replicas/walPosition.ts';
 import { WriteFences } from '../../lib/replicas/writeFences.ts';
 import { createRouter } from '../../lib/http/router.ts';
-import { buildOpenApiDocument, READ_FROM_EXTENSION } from '../../openapi/document.ts';
+import { READ_FROM_EXTENSION } from '../../lib/http/routing/operationExtensions.ts';
+import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { startTestService } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 describe('WAL positions', () => {
   test('parse as 64-bit byte positions that compare correctly', () => {
@@ -97,7 +100,10 @@ describe('x-read-from in the OpenAPI document', () => {
       const document = buildOpenApiDocument('test');
       const post = (document.paths!['/trips/{trip_id}/vendor'] as Record<string, Record<string, unknown>>).post!;
       post[READ_FROM_EXTENSION] = 'replica';
-      assert.throws(() => createRouter(service.ctx, { document }), /POST \/trips\/\{trip_id\}\/vendor: only a GET may declare x-read-from: replica/);
+      assert.throws(
+        () => createRouter(apiService, service.ctx, { document }),
+        /POST \/trips\/\{trip_id\}\/vendor: only a GET may declare x-read-from: replica/,
+      );
     } finally {
       await service.close();
     }

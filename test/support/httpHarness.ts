@@ -1,7 +1,7 @@
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttp2StreamHandler } from '../../lib/http/adapters/http2.ts';
-import type { Config } from '../../lib/config.ts';
+import type { Config } from '../../lib/ground/config.ts';
 import { acceptH2c } from '../../lib/http/dualProtocolServer.ts';
 import { createHttpServer } from '../../lib/http/httpServer.ts';
 import type { Router } from '../../lib/http/router.ts';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { createContext } from '../../lib/context.ts';
 import { resolveLakebaseTarget } from '../../lib/lakebase/resolveLakebaseTarget.ts';
 import type { RouterOptions } from '../../lib/http/router.ts';

@@ -1,7 +1,8 @@
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
 import { handlers } from '../../functions/index.ts';
-import type { Handler, HandlerInput } from '../../lib/handler.ts';
-import { buildOpenApiDocument, CACHE_TTL_EXTENSION } from '../../openapi/document.ts';
+import type { Handler, HandlerInput } from '../../lib/http/handler.ts';
+import { CACHE_TTL_EXTENSION } from '../../lib/http/routing/operationExtensions.ts';
+import { buildOpenApiDocument } from '../../openapi/document.ts';
 
 /**
  * Test-only operations that hold a connection in pg_sleep, as a long query would: one uncached

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { Express } from 'express';
 import pg from 'pg';
 import { createExpressApp } from '../../lib/http/adapters/express.ts';
-import { loadConfig, type Config } from '../../lib/config.ts';
-import { createContext, type Context } from '../../lib/context.ts';
+import { loadConfig, type Config } from '../../lib/ground/config.ts';
+import { createContext } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embeddedPostgres.ts';
 import { embeddedTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { seedTrips } from '../../lib/db/seedTrips.ts';
@@ -14,6 +15,7 @@ import { APP_VERSION } from '../../lib/version.ts';
 import { ApiClient } from './api.ts';
 import { ContractChecker } from './contract.ts';
 import { captureLogs, type CapturedLogs } from './logCapture.ts';
+import { apiService } from '../../functions/index.ts';
 
 /** Where a test database listens, and how to log in to it as the superuser. */
 export type DatabaseAddress = Pick<EmbeddedPostgres, 'host' | 'port' | 'database' | 'user' | 'password'>;
@@ -64,7 +66,7 @@ export interface TestService {
  * checks every response it receives against the OpenAPI contract.
  */
 export function serveContext(ctx: Context, options: RouterOptions = {}): { router: Router; app: Express; contract: ContractChecker; api: ApiClient } {
-  const router = createRouter(ctx, options);
+  const router = createRouter(apiService, ctx, options);
   const app = createExpressApp(router, { maxBodyBytes: ctx.config.maxBodyBytes });
   const contract = new ContractChecker(router.document);
   return { router, app, contract, api: new ApiClient(app, contract) };

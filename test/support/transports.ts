@@ -6,9 +6,10 @@ import request from 'supertest';
 import { createExpressApp } from '../../lib/http/adapters/express.ts';
 import { createFetchHandler } from '../../lib/http/adapters/fetch.ts';
 import { createLambdaHandler, type LambdaResult } from '../../lib/http/adapters/lambda.ts';
-import type { Context } from '../../lib/context.ts';
+import type { Context } from '../../lib/http/serviceContext.ts';
 import { createRouter } from '../../lib/http/router.ts';
 import { createServiceServer } from '../../lib/http/serviceServer.ts';
+import { apiService } from '../../functions/index.ts';
 
 /** One HTTP exchange in a runtime-neutral shape, so one behaviour suite can run through every adapter. */
 export interface Exchange {
@@ -36,7 +37,7 @@ function lowerCase(headers: Record<string, unknown> | undefined): Record<string,
 }
 
 export function expressTransport(ctx: Context): Transport {
-  const app = createExpressApp(createRouter(ctx), { maxBodyBytes: ctx.config.maxBodyBytes });
+  const app = createExpressApp(createRouter(apiService, ctx), { maxBodyBytes: ctx.config.maxBodyBytes });
   return {
     name: 'express',
     async send(method, url, options = {}) {
@@ -57,7 +58,7 @@ export function expressTransport(ctx: Context): Transport {
 }
 
 export function fetchTransport(ctx: Context): Transport {
-  const handler = createFetchHandler(ctx);
+  const handler = createFetchHandler(apiService, ctx);
   return {
     name: 'fetch',
     async send(method, url, options = {}) {
@@ -82,7 +83,7 @@ function fromLambda(result: LambdaResult): Exchange {
 
 /** API Gateway HTTP API (payload 2.0), bodies sent base64-encoded as API Gateway does for binary media. */
 export function lambdaV2Transport(ctx: Context): Transport {
-  const handler = createLambdaHandler(async () => ctx);
+  const handler = createLambdaHandler(apiService, async () => ctx);
   const template = fixture<APIGatewayProxyEventV2>('apigw-v2-event.json');
   return {
     name: 'lambda-v2',
@@ -104,7 +105,7 @@ export function lambdaV2Transport(ctx: Context): Transport {
 
 /** API Gateway REST API (payload 1.0): query parameters arrive as multi-value maps. */
 export function lambdaV1Transport(ctx: Context): Transport {
-  const handler = createLambdaHandler(async () => ctx);
+  const handler = createLambdaHandler(apiService, async () => ctx);
   const template = fixture<APIGatewayProxyEvent>('apigw-v1-event.json');
   return {
     name: 'lambda-v1',
@@ -135,7 +136,7 @@ export function lambdaV1Transport(ctx: Context): Transport {
  * builds, on a loopback port: one session for all requests. Close it at the end of the suite.
  */
 export async function h2cTransport(ctx: Context): Promise<Transport & { close(): Promise<void> }> {
-  const server = createServiceServer(createRouter(ctx), ctx.config);
+  const server = createServiceServer(createRouter(apiService, ctx), ctx.config);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   session.on('error', () => undefined); // a failed request reports itself

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { startTelemetryIfConfigured, type Telemetry } from '../../lib/telemetry/startTelemetry.ts';
+import { startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
+import type { Telemetry } from '../../lib/telemetry/telemetrySettings.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { reportFigures } from '../support/figures.ts';
 import { OtlpReceiver } from '../support/otlpReceiver.ts';

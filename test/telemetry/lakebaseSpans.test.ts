@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTelemetryIfConfigured, type Telemetry } from '../../lib/telemetry/startTelemetry.ts';
+import { startTelemetryIfConfigured } from '../../lib/telemetry/startTelemetry.ts';
+import type { Telemetry } from '../../lib/telemetry/telemetrySettings.ts';
 import { APP_VERSION } from '../../lib/version.ts';
 import { asUser, createUserRoles, startUserModeService, type UserModeService } from '../support/lakebaseService.ts';
 import { OtlpReceiver, STATUS_ERROR, type ReceivedSpan } from '../support/otlpReceiver.ts';

@@ -10,13 +10,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
-import { openObservedContext } from '../../lib/telemetry/observedContext.ts';
+import { openObservedContext } from '../../lib/observedContext.ts';
 import { startFetchExample } from '../support/fetchExample.ts';
 import { OtlpReceiver, SPAN_KIND } from '../support/otlpReceiver.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { apiService } from '../../functions/index.ts';
 
 const root = new URL('../../', import.meta.url);
 type LambdaEntry = typeof import('../../examples/lambda/index.ts');
@@ -121,7 +122,7 @@ describe('the Lambda handler', () => {
     hanging.mode = 'hang';
     const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', DB_POOL_SIZE: '1' });
     const env = { DATABASE_URL: databaseUrl, OTEL_EXPORTER_OTLP_ENDPOINT: hanging.url };
-    const handler = createLambdaHandler(() => openObservedContext(config, env), { telemetryFlushMs: 300 });
+    const handler = createLambdaHandler(apiService, () => openObservedContext(config, env), { telemetryFlushMs: 300 });
     try {
       await handler(event('/trips/1', 'lambda-hang-0')); // the cold start, not measured
       const started = performance.now();

@@ -7,6 +7,7 @@ import { createLambdaHandler } from '../../lib/http/adapters/lambda.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { asUser, createUserRoles, startUserModeService, TRIPS, type UserModeService } from '../support/lakebaseService.ts';
 import { linesLeakingSecrets, startEmulatedLakebase, TEST_SERVICE_PRINCIPAL, waitFor, type EmulatedLakebase } from '../support/workspaceEmulator.ts';
+import { apiService } from '../../functions/index.ts';
 
 /**
  * LAKEBASE_ACCESS=user: every trips request logs in to Postgres as the signed-in user (their
@@ -222,12 +223,12 @@ describe('who is calling', () => {
   });
 
   test('the same in the fetch and Lambda adapters', async () => {
-    const fetchHandler = createFetchHandler(service.ctx);
+    const fetchHandler = createFetchHandler(apiService, service.ctx);
     assert.equal((await fetchHandler(new Request('http://api.test/trips/1'))).status, 401);
     const viaFetch = await fetchHandler(new Request('http://api.test/trips/1', { headers: asUser(READER, tokens[READER]!) }));
     assert.equal(viaFetch.status, 200);
     assert.equal(((await viaFetch.json()) as { id: number }).id, 1);
-    const lambda = createLambdaHandler(async () => service.ctx);
+    const lambda = createLambdaHandler(apiService, async () => service.ctx);
     const event = (headers: Record<string, string>) => ({
       version: '2.0',
       routeKey: '$default',

@@ -50,7 +50,7 @@ export interface CatalogColumn {
   comment: string | null;
 }
 
-export interface CatalogConstraint {
+interface CatalogConstraint {
   name: string;
   type: 'primary key' | 'unique' | 'check' | 'foreign key' | 'exclusion';
   columns: string[];
@@ -58,7 +58,7 @@ export interface CatalogConstraint {
   references?: { schema: string; table: string; columns: string[]; columnTypes: string[] };
 }
 
-export interface CatalogIndex {
+interface CatalogIndex {
   name: string;
   definition: string;
   method: string;

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { ConfigError } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { projectFormatter } from './formatGenerated.ts';
 import { generatedHeader, generateTable } from './generateTable.ts';

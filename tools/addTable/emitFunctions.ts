@@ -11,7 +11,7 @@ export interface EmittedFile {
   text: string;
 }
 
-export const constantPrefix = (plan: TablePlan) => plan.singular.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+const constantPrefix = (plan: TablePlan) => plan.singular.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 export const tableModule = (plan: TablePlan) => `${plan.camel}Table`;
 
 const propertyName = (name: string) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : stringLiteral(name));
@@ -32,7 +32,7 @@ function tsType(schema: SchemaObject): string {
 const inputFunction = (column: PlannedColumn) => `(p) => \`${templateText(fill(column.mapping.input, '\u0000')).replace('\u0000', () => '$${p}')}\``;
 
 /** `t."a" = $1::int8 AND t."b" = $2::text`, the i-th key column's value read from `value(i)`. */
-export function keyCondition(plan: TablePlan, value: (i: number) => string = (i) => `$${1 + i}`): string {
+function keyCondition(plan: TablePlan, value: (i: number) => string = (i) => `$${1 + i}`): string {
   return plan.key.map((c, i) => `${c.sql} = ${fill(c.mapping.input, value(i))}`).join(' AND ');
 }
 
@@ -64,7 +64,10 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     ' */',
     `export const ${P}_TABLE = ${stringLiteral(plan.qualified)};`,
     '',
-    `/** One row as every response carries it (the ${plan.singular} schema in openapi/${plan.path}.ts). */`,
+    '/**',
+    ` * One row as every response carries it (the ${plan.singular} schema in openapi/${plan.path}.ts).`,
+    ' * @public for the code you write against this table',
+    ' */',
     `export type ${plan.singular} = {`,
     rowType,
     '};',
@@ -145,7 +148,7 @@ function importLine(names: string[], from: string): string {
 function emitList(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.list!;
   const { P, Input } = handlerNames(plan, id);
-  const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+  const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { decodeCursor, encodeCursor, keysetCondition } from '../lib/tables/keysetCursor.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
@@ -190,7 +193,7 @@ function emitCount(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.count;
   const { P, Input } = handlerNames(plan, id);
   const text = `import { firstRow } from '../lib/db/firstRow.ts';
-import type { Handler, HandlerInput } from '../lib/handler.ts';
+import type { Handler, HandlerInput } from '../lib/http/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { filterSql } from '../lib/tables/tableFilters.ts';
 ${importLine([`${P}_TABLE`, `${plan.camel}Constraints`, `${plan.camel}Filters`], `./${tableModule(plan)}.ts`)}
@@ -221,7 +224,7 @@ function emitGet(plan: TablePlan): EmittedFile {
   const arrays = plan.key.map((_, i) => `$${i + 1}::text[]`).join(', ');
   const columns = plan.key.map((_, i) => `k${i + 1}`).join(', ');
   const text = `import { NotFound } from '../lib/errors.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { type KeyLookup, lookupByKey } from '../lib/tables/keyLookup.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 ${importLine([`${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`], `./${tableModule(plan)}.ts`)}
@@ -254,7 +257,7 @@ function emitCreate(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.create!;
   const { P, Input } = handlerNames(plan, id);
   const text = `import { firstRow } from '../lib/db/firstRow.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { columnValues } from '../lib/tables/tableWrites.ts';
 ${importLine([`${P}_KEY`, `${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`, `${plan.camel}WritableColumns`, `type ${plan.singular}`], `./${tableModule(plan)}.ts`)}
@@ -288,7 +291,7 @@ function emitUpdate(plan: TablePlan): EmittedFile {
   const { P, Input } = handlerNames(plan, id);
   const first = plan.key.length + 1;
   const text = `import { NotFound } from '../lib/errors.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/handler.ts';
+import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 import { columnValues } from '../lib/tables/tableWrites.ts';
 ${importLine([`${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`, `${plan.camel}WritableColumns`, `type ${plan.singular}`], `./${tableModule(plan)}.ts`)}
@@ -319,7 +322,7 @@ function emitDelete(plan: TablePlan): EmittedFile {
   const id = plan.operationIds.delete!;
   const { P, Input } = handlerNames(plan, id);
   const text = `import { NotFound } from '../lib/errors.ts';
-import type { Handler, HandlerInput } from '../lib/handler.ts';
+import type { Handler, HandlerInput } from '../lib/http/handler.ts';
 import { refusedRow } from '../lib/tables/rowRefusals.ts';
 ${importLine([`${P}_TABLE`, `${plan.camel}Constraints`], `./${tableModule(plan)}.ts`)}
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import pino from 'pino';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/ground/config.ts';
 import { createPool } from '../../lib/db/createPool.ts';
 import { resolveConnectionTarget } from '../../lib/db/resolveConnectionTarget.ts';
 import { resolveLakebaseWhenConfigured } from '../../lib/openContext.ts';

@@ -19,7 +19,7 @@ export interface PlannedColumn {
   output: string;
 }
 
-export interface PlannedFilter {
+interface PlannedFilter {
   param: string;
   column: PlannedColumn;
   operator: '=' | '>' | '>=' | '<' | '<=';

@@ -1,7 +1,7 @@
 /** Prints values as TypeScript source in the project's style: single quotes, bare keys where valid. */
 
 /** Source text placed as is (a spread, a function, a reference to a constant). */
-export class Code {
+class Code {
   constructor(readonly text: string) {}
 }
 

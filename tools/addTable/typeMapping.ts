@@ -8,7 +8,7 @@ import type { CatalogColumn, PgType } from './catalog.ts';
  */
 
 /** What the generated test needs to make valid values of a column. */
-export interface FixtureType {
+interface FixtureType {
   kind: string;
   maxLength?: number;
   precision?: number;

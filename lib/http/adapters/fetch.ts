@@ -1,6 +1,6 @@
-import type { Context } from '../../context.ts';
-import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
-import { createRouter } from '../router.ts';
+import type { Context } from '../serviceContext.ts';
+import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
+import { createRouter, type ServiceDefinition } from '../router.ts';
 
 /** Statuses whose response may not carry a body: `new Response(body, …)` throws for them. */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -61,8 +61,8 @@ function toResponse(method: string, response: NeutralResponse): Response {
  * every runtime answers with the same rules and the same bytes as Express. The request's
  * `signal` is passed on: hosts abort it when the client goes away.
  */
-export function createFetchHandler(ctx: Context): (request: Request) => Promise<Response> {
-  const router = createRouter(ctx);
+export function createFetchHandler(service: ServiceDefinition, ctx: Context): (request: Request) => Promise<Response> {
+  const router = createRouter(service, ctx);
   const { maxBodyBytes } = ctx.config;
   return async (request) => {
     const url = new URL(request.url);

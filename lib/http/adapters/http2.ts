@@ -1,5 +1,5 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { NeutralRequest } from '../neutralRequest.ts';
+import type { NeutralRequest } from '../../ground/neutralRequest.ts';
 import type { Router } from '../router.ts';
 
 /**

@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import type { Logger } from 'pino';
-import type { Context } from '../../context.ts';
+import type { Context, ObservedContext } from '../serviceContext.ts';
 import { mapDatabaseError } from '../../db/databaseErrors.ts';
-import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
+import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
 import { createLogger } from '../../ops/logger.ts';
-import type { ObservedContext } from '../../telemetry/observedContext.ts';
-import { createRouter, problemResponse, requestIdOf, type Router } from '../router.ts';
+import { createRouter, problemResponse, requestIdOf, type Router, type ServiceDefinition } from '../router.ts';
 
 /** API Gateway proxy events: HTTP API payload 2.0, and payload 1.0 (REST API, or HTTP API set to 1.0). */
 export type LambdaEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -124,7 +123,7 @@ export function toNeutralRequest(event: LambdaEvent, options: { maxBodyBytes: nu
 
 const TEXTUAL = /^(application\/([a-z.+-]*\+)?json|application\/javascript|text\/)/i;
 
-export function toLambdaResult(response: NeutralResponse): LambdaResult {
+function toLambdaResult(response: NeutralResponse): LambdaResult {
   const { body } = response;
   const contentType = response.headers['content-type'] ?? '';
   // Binary bodies (the docs' images) travel base64-encoded; text goes as is.
@@ -179,7 +178,11 @@ async function flushBeforeFreeze(runtime: Runtime, limitMs: number): Promise<voi
  * the next invocation tries again, so one bad moment never poisons the container. When the
  * context comes with telemetry (openObservedContext), each invocation flushes it before returning.
  */
-export function createLambdaHandler(createContext: () => Promise<Context | ObservedContext>, options: LambdaHandlerOptions = {}): LambdaHandler {
+export function createLambdaHandler(
+  service: ServiceDefinition,
+  createContext: () => Promise<Context | ObservedContext>,
+  options: LambdaHandlerOptions = {},
+): LambdaHandler {
   let runtime: Promise<Runtime> | undefined;
   let fallbackLogger = options.logger;
   const flushMs = options.telemetryFlushMs ?? TELEMETRY_FLUSH_MS;
@@ -187,7 +190,7 @@ export function createLambdaHandler(createContext: () => Promise<Context | Obser
     createContext().then(
       (opened) => {
         const observed: ObservedContext = 'ctx' in opened ? opened : { ctx: opened, telemetry: null };
-        return { ...observed, router: createRouter(observed.ctx) };
+        return { ...observed, router: createRouter(service, observed.ctx) };
       },
       (err: unknown) => {
         runtime = undefined;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
+import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
 
 /**
  * Reads the body up to one byte past the limit: the router answers 413 from the length, and a

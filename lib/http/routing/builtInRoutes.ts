@@ -1,9 +1,9 @@
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
-import type { Context } from '../../context.ts';
+import type { Context } from '../serviceContext.ts';
 import { NotFound } from '../../errors.ts';
 import type { Metrics } from '../../ops/metrics.ts';
 import { serveDocs } from '../docs.ts';
-import type { NeutralRequest, NeutralResponse } from '../neutralRequest.ts';
+import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { CorsPolicy } from './cors.ts';
 import { JSON_TYPE, shortPath } from './responses.ts';
@@ -13,7 +13,7 @@ import type { RouteTable } from './routeTable.ts';
 const METRICS_PATH = '/metrics';
 
 /** A response and the route it is logged and counted under. */
-export interface Answered {
+interface Answered {
   response: NeutralResponse;
   route: string;
 }

@@ -1,8 +1,8 @@
 import { cacheKey, etagOf, type CacheOutcome } from '../../cache/resultsCache.ts';
-import type { Context } from '../../context.ts';
+import type { Context } from '../serviceContext.ts';
 import { tracing } from '../../telemetry/tracing.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
-import { headerValue, type NeutralRequest, type NeutralResponse } from '../neutralRequest.ts';
+import { headerValue, type NeutralRequest, type NeutralResponse } from '../../ground/neutralRequest.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
 import { JSON_TYPE, serializeBody } from './responses.ts';

@@ -1,6 +1,6 @@
 import type { OpenAPIObject, OperationObject, PathItemObject } from 'openapi3-ts/oas31';
-import { CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION, READ_FROM_EXTENSION, type ReadFrom } from '../../../openapi/document.ts';
-import type { Handler } from '../../handler.ts';
+import { CACHE_INVALIDATES_EXTENSION, CACHE_TTL_EXTENSION, READ_FROM_EXTENSION, type ReadFrom } from './operationExtensions.ts';
+import type { Handler } from '../handler.ts';
 import { InputValidator } from './inputValidator.ts';
 import { createSchemaCompiler } from './schemaCompiler.ts';
 

@@ -1,4 +1,4 @@
-import { headerValue, type NeutralRequest } from '../neutralRequest.ts';
+import { headerValue, type NeutralRequest } from '../../ground/neutralRequest.ts';
 
 /** Request headers a browser page may send cross-origin (beyond the CORS-safelisted ones). */
 const ALLOWED_REQUEST_HEADERS = 'Authorization, Cache-Control, Content-Type, If-None-Match, X-Request-Id';

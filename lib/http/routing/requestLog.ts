@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { CacheOutcome } from '../../cache/resultsCache.ts';
-import type { Context } from '../../context.ts';
+import type { Context } from '../serviceContext.ts';
 import { callerLogFields } from '../../ops/callerIdentity.ts';
 import type { RequestSpan } from '../../telemetry/tracing.ts';
-import { headerValue, type NeutralRequest } from '../neutralRequest.ts';
+import { headerValue, type NeutralRequest } from '../../ground/neutralRequest.ts';
 import { shortPath } from './responses.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,6 +1,6 @@
 import type { ApiError } from '../../errors.ts';
-import { JsonText } from '../../handler.ts';
-import type { NeutralResponse } from '../neutralRequest.ts';
+import { JsonText } from '../handler.ts';
+import type { NeutralResponse } from '../../ground/neutralRequest.ts';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';

@@ -1,6 +1,6 @@
-import type { Context } from '../../context.ts';
+import type { Context } from '../serviceContext.ts';
 import { Forbidden } from '../../errors.ts';
-import type { HandlerResult } from '../../handler.ts';
+import type { HandlerResult } from '../handler.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';

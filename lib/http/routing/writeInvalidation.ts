@@ -1,4 +1,4 @@
-import type { Context } from '../../context.ts';
+import type { Context } from '../serviceContext.ts';
 import { invalidationPrefixes } from '../../cache/resultsCache.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { PasswordSource } from '../db/connectionTarget.ts';
+import type { PasswordSource } from './connectionTarget.ts';
 
 /** SQLSTATE 28P01 invalid_password: with Lakebase, an expired or revoked token. */
-export const INVALID_PASSWORD = '28P01';
+const INVALID_PASSWORD = '28P01';
 
 export function isLoginRefused(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === INVALID_PASSWORD;
@@ -23,7 +23,7 @@ export function markPasswordTakenAt(err: unknown, at: number): void {
  * When the refused login took its password. Without a mark (a pool whose client does not record
  * it), the moment of the refusal: never earlier than the real one, so at worst one refresh too many.
  */
-export function passwordTakenAt(err: unknown): number {
+function passwordTakenAt(err: unknown): number {
   const at = typeof err === 'object' && err !== null ? (err as { [PASSWORD_TAKEN_AT]?: number })[PASSWORD_TAKEN_AT] : undefined;
   return at ?? Date.now();
 }
@@ -59,11 +59,6 @@ export async function withTokenRetry<T>(source: PasswordSource | null | undefine
       }
     }
   }
-}
-
-/** pool.connect() with the 28P01 refresh-and-retry-once path. */
-export function connectWithTokenRetry(pool: pg.Pool, source: PasswordSource | null | undefined): Promise<pg.PoolClient> {
-  return withTokenRetry(source, () => pool.connect());
 }
 
 /** pool.query() with the 28P01 refresh-and-retry-once path. */

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Channel } from 'node:diagnostics_channel';
 
 /**
  * The request a piece of work belongs to, carried through every await without threading it
@@ -15,7 +16,7 @@ interface Scope {
   readonly telemetry?: unknown;
 }
 
-const scope = new AsyncLocalStorage<Scope>();
+const scope = new AsyncLocalStorage<Scope | undefined>();
 
 export function inRequestScope<T>(reqId: string, work: () => T): T {
   const telemetry = scope.getStore()?.telemetry;
@@ -47,4 +48,22 @@ export function withScopedTelemetry<T>(telemetry: unknown, work: () => T): T {
  */
 export function outsideRequestScope<A extends unknown[]>(listener: (...args: A) => void): (...args: A) => void {
   return (...args: A) => scope.exit(() => listener(...args));
+}
+
+/**
+ * Makes the work a diagnostics channel publishes (a `tracingChannel`'s start, as lib/db/ and
+ * lib/lakebase/ publish) run with the telemetry context `contextFor` returns, in the same request:
+ * how telemetry makes a statement's span the parent of what the statement does meanwhile, without
+ * the publishing layer knowing telemetry. `contextFor` returning undefined leaves the scope as it is.
+ */
+export function bindScopedTelemetry<M extends object>(channel: Channel<unknown, M>, contextFor: (message: M, current: unknown) => unknown): void {
+  channel.bindStore(scope as AsyncLocalStorage<unknown>, (message) => {
+    const current = scope.getStore();
+    const telemetry = contextFor(message, current?.telemetry);
+    return telemetry === undefined ? current : { reqId: current?.reqId, telemetry };
+  });
+}
+
+export function unbindScopedTelemetry(channel: Channel<unknown, object>): void {
+  channel.unbindStore(scope as AsyncLocalStorage<unknown>);
 }

@@ -1,4 +1,4 @@
-import type { Context } from './context.ts';
+import type { Context } from './serviceContext.ts';
 
 /**
  * A body already serialised as JSON, e.g. built by Postgres with `json_agg`: the router sends its
@@ -29,7 +29,7 @@ export interface HandlerInput<P = Record<string, never>, Q = Record<string, neve
 }
 
 /** Any operation's input, as the router hands it over: its shape is the one the operation's schema validated. */
-export type AnyHandlerInput = HandlerInput<object, object, unknown>;
+type AnyHandlerInput = HandlerInput<object, object, unknown>;
 
 /**
  * One operation: validated input in, result out. No HTTP framework, no globals.

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
-export interface Verified<T> {
+interface Verified<T> {
   value: T;
   /** Trust the answer no longer than this (a JWT's remaining lifetime); the cache's TTL caps it. */
   ttlMs?: number;

@@ -1,6 +1,4 @@
-import { ConfigError } from '../config.ts';
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { ConfigError, type Env } from './settingsReaders.ts';
 
 export const AUTH_MODES = ['apps-proxy', 'databricks-token', 'jwt', 'none'] as const;
 /**

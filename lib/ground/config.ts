@@ -1,20 +1,11 @@
-import { readAuthSettings, type AuthSettings } from './auth/authSettings.ts';
-import { readReadReplicaSettings, type ReadReplicaSettings } from './replicas/readReplicaSettings.ts';
+import { readAuthSettings, type AuthSettings } from './authSettings.ts';
+import { ConfigError, type Env, readBoolean, readChoice, readIdentifier, readInt, readNumber } from './settingsReaders.ts';
+import { readReadReplicaSettings, type ReadReplicaSettings } from './readReplicaSettings.ts';
 
 /**
  * Configuration from the environment (server.ts loads `.env` into it first), validated once at
  * start-up. A bad value stops the process with a message naming the variable.
  */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`Invalid configuration: ${variable} ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
 export interface Config {
   /** Address to bind: 0.0.0.0 inside a Databricks App, loopback elsewhere unless HOST says so. */
   host: string;
@@ -70,7 +61,7 @@ export interface Config {
     /** A user's pool idle this long is closed (its connections too). */
     idleCloseSeconds: number;
   };
-  /** Who may call: AUTH_MODE, AUTH_WRITERS, AUTH_JWT_* (lib/auth/authSettings.ts, docs/authentication.md). */
+  /** Who may call: AUTH_MODE, AUTH_WRITERS, AUTH_JWT_* (lib/ground/authSettings.ts, docs/authentication.md). */
   auth: AuthSettings;
   /** The read replica's pool and health checks; used only when a read endpoint is configured (docs/read-replicas.md). */
   readReplica: ReadReplicaSettings;
@@ -85,51 +76,6 @@ export interface Config {
      */
     shutdownDrainSeconds: number;
   };
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value)) throw new ConfigError(name, `must be a number, got "${raw}"`);
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function readBoolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
-  if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
-}
-
-function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (!(choices as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${env[name]}"`);
-  return raw as T;
-}
-
-function readIdentifier(env: Env, name: string, fallback: string): string {
-  const value = env[name]?.trim() || fallback;
-  if (!IDENTIFIER.test(value)) {
-    throw new ConfigError(name, `must be a plain SQL identifier (letters, digits, underscore), got "${value}"`);
-  }
-  return value;
 }
 
 /**

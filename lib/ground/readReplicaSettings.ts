@@ -1,6 +1,4 @@
-import { ConfigError } from '../config.ts';
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { ConfigError, type Env } from './settingsReaders.ts';
 
 /**
  * How the read replica's pool and health checks behave. Read from the environment with the rest of

@@ -1,17 +1,11 @@
-import type { Config } from '../config.ts';
-import type { Context } from '../context.ts';
-import { openContext } from '../openContext.ts';
-import { createLogger } from '../ops/logger.ts';
-import { APP_VERSION } from '../version.ts';
-import { startTelemetryIfConfigured, type Telemetry } from './startTelemetry.ts';
+import type { Config } from './ground/config.ts';
+import type { ObservedContext } from './http/serviceContext.ts';
+import { openContext } from './openContext.ts';
+import { createLogger } from './ops/logger.ts';
+import { APP_VERSION } from './version.ts';
+import { startTelemetryIfConfigured } from './telemetry/startTelemetry.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-/** A context, and the telemetry exporting what it does (null when OTEL_EXPORTER_OTLP_ENDPOINT is unset). */
-export interface ObservedContext {
-  ctx: Context;
-  telemetry: Telemetry | null;
-}
+import type { Env } from './ground/settingsReaders.ts';
 
 /**
  * The start-up every runtime shares (server.ts, the fetch example, the Lambda handler): telemetry
