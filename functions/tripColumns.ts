@@ -1,34 +1,15 @@
 import type pg from 'pg';
 import type { TripsTable } from '../lib/http/serviceContext.ts';
+import { TRIP_COLUMN_NAMES, type TripColumn } from '../openapi/tripColumns.ts';
 
-/** The columns every trip response carries, selected by name so extra table columns stay private. */
-export const TRIP_COLUMNS = [
-  'id',
-  'vendor_id',
-  'pickup_datetime',
-  'dropoff_datetime',
-  'passenger_count',
-  'pickup_longitude',
-  'pickup_latitude',
-  'dropoff_longitude',
-  'dropoff_latitude',
-  'store_and_fwd_flag',
-  'trip_duration',
-].join(', ');
+/** The columns every trip response carries (openapi/tripColumns.ts), selected by name so extra table columns stay private. */
+export const TRIP_COLUMNS = TRIP_COLUMN_NAMES.join(', ');
 
-export interface Trip {
-  id: number;
-  vendor_id: string | null;
-  pickup_datetime: string | null;
-  dropoff_datetime: string | null;
-  passenger_count: number | null;
-  pickup_longitude: number | null;
-  pickup_latitude: number | null;
-  dropoff_longitude: number | null;
-  dropoff_latitude: number | null;
-  store_and_fwd_flag: string | null;
-  trip_duration: number | null;
-}
+/** How a column's PostgreSQL type arrives in JavaScript (bigint and timestamps as lib/db/createPool.ts's type parsers give them). */
+type ColumnValue<T extends string> = T extends 'bigint' | 'integer' | 'smallint' | 'double precision' ? number : string;
+
+/** A trip as the handlers return it: one property per column, typed from its PostgreSQL type; only the key is never null. */
+export type Trip = { [C in TripColumn as C['name']]: C['name'] extends 'id' ? number : ColumnValue<C['type']> | null };
 
 /** Prepared statement names must map to one text per connection; the table is fixed per process. */
 export function statementName(base: string, trips: TripsTable): string {

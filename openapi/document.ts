@@ -175,6 +175,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
       operationId: 'getServiceInfo',
       tags: ['service'],
       summary: 'Service name, version and links to the docs',
+      description: 'Where to start: the version running and the paths of the interactive docs and of this document. Never touches the database.',
       responses: ok('Service information', 'ServiceInfo'),
     },
   },
@@ -185,6 +186,9 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
       operationId: 'getHealth',
       tags: ['service'],
       summary: 'Liveness: the process is up (does not touch the database)',
+      description:
+        'Answers 200 as long as the process serves HTTP, whatever the state of the database, so an orchestrator restarts only a ' +
+        'process that is really stuck. For whether this instance can serve traffic, use /health/ready.',
       responses: ok('The process is up', 'Health'),
     },
   },
@@ -217,6 +221,7 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
       tags: ['trips'],
       [READ_FROM_EXTENSION]: 'replica',
       summary: 'Total number of trips',
+      description: 'A full `count(*)` of the table. The answer is cached for 30 s, so it may lag the latest writes by that much.',
       [CACHE_TTL_EXTENSION]: 30,
       responses: { ...ok('The number of trips', 'TripCount'), ...databaseErrors },
     },
@@ -241,6 +246,9 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
       tags: ['trips'],
       [READ_FROM_EXTENSION]: 'replica',
       summary: 'Totals, average duration, peak pickup hour and trips per vendor',
+      description:
+        'One scan of the table computes every figure (GROUPING SETS). The peak hour is the pickup hour with the most trips, ' +
+        'the earlier hour on a tie; vendors are the ten with the most trips. Cached for 60 s.',
       [CACHE_TTL_EXTENSION]: 60,
       responses: { ...ok('Aggregates over all trips', 'TripAnalytics'), ...databaseErrors },
     },
@@ -302,6 +310,9 @@ const operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'dele
       tags: ['trips'],
       [READ_FROM_EXTENSION]: 'primary',
       summary: 'One trip by id',
+      description:
+        'Every column of the trip, or 404 when no trip has this id. Read from the primary, so a write is visible as soon as it ' +
+        'returns; cached for 5 s, and evicted by a write to the trip.',
       [CACHE_TTL_EXTENSION]: 5,
       parameters: [tripIdParam],
       responses: { ...ok('The trip', 'Trip'), '404': errorRef('NotFound'), ...databaseErrors },
@@ -406,14 +417,16 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
         'A fast, documented REST API over NYC taxi trips in a Databricks Lakebase (PostgreSQL) database. ' +
         'Errors are RFC 9457 problem details (`application/problem+json`).',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      contact: { name: 'Lakebase API maintainers' },
     })
+    // Relative: the host that serves this document, whatever its name (a Databricks App, localhost, a Lambda URL).
+    .addServer({ url: '/', description: 'This service' })
     .addTag({ name: 'trips', description: 'NYC taxi trips' })
     .addTag({ name: 'service', description: 'Service information and probes' });
   // Tables served by `npm run add-table` (openapi/tables.ts): their tags, schemas and operations.
   const tableOperations = tableApis.flatMap((api) => api.operations);
   if (tableApis.length > 0) {
     for (const [name, schema] of Object.entries(tableSchemas)) builder.addSchema(name, schema);
-    for (const [name, response] of Object.entries(tableResponses)) builder.addResponse(name, response);
   }
   for (const api of tableApis) {
     builder.addTag(api.tag);
@@ -421,7 +434,6 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
   }
 
   for (const [name, schema] of Object.entries(schemas)) builder.addSchema(name, schema);
-  for (const [name, response] of Object.entries(errorResponses)) builder.addResponse(name, response);
 
   const access = options.access ?? 'service';
   const { schemes, requirement } = securityOf(options.auth ?? (access === 'user' ? 'apps-proxy' : 'none'), access);
@@ -436,6 +448,12 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
     paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
   }
   for (const [path, item] of paths) builder.addPath(path, item);
+  // Only the shared responses some operation gives: Unauthorized only when AUTH_MODE guards operations,
+  // Conflict only with a table that can refuse a write. An unused component would only be noise.
+  const referenced = new Set(JSON.stringify([...paths.values()]).match(/(?<=#\/components\/responses\/)[A-Za-z0-9_]+/g));
+  for (const [name, response] of Object.entries({ ...tableResponses, ...errorResponses })) {
+    if (referenced.has(name)) builder.addResponse(name, response);
+  }
   builder.addHeader('ETag', {
     description: 'Strong validator of the response body; send it back in If-None-Match',
     required: true,

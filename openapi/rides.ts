@@ -130,6 +130,7 @@ export const ridesApi: TableApi = {
         operationId: 'countRides',
         tags: ['rides'],
         summary: 'Number of public.nyc_train_synced rows matching the filters',
+        description: 'A full `count(*)` of the rows the filters (those of the list) match. Cached for up to 30 s.',
         'x-cache-ttl-seconds': 30,
         'x-read-from': 'replica',
         parameters: rideFilters,
@@ -146,6 +147,7 @@ export const ridesApi: TableApi = {
         operationId: 'getRide',
         tags: ['rides'],
         summary: 'One public.nyc_train_synced row by id',
+        description: 'The row, or 404 when no row has this id. Cached for up to 5 s.',
         'x-cache-ttl-seconds': 5,
         parameters: [
           {

@@ -1,4 +1,5 @@
 import type { SchemaObject } from 'openapi3-ts/oas31';
+import { TRIP_COLUMN_NAMES, type TripColumnName } from './tripColumns.ts';
 
 /** Component schemas of the public contract. JSON Schema 2020-12, as OpenAPI 3.1 uses it. */
 
@@ -24,39 +25,30 @@ const tripExample = {
   dropoff_latitude: 40.765602111816406,
   store_and_fwd_flag: 'N',
   trip_duration: 455,
-};
+} satisfies Record<TripColumnName, unknown>;
+
+/** One property per column of the table, no more, no fewer (`satisfies` makes a missing or extra one a compile error). */
+const tripProperties = {
+  id: { type: 'integer', minimum: 1, description: 'Trip id (primary key)' },
+  vendor_id: { type: ['string', 'null'], description: 'Taxi vendor code' },
+  pickup_datetime: localTimestamp,
+  dropoff_datetime: localTimestamp,
+  passenger_count: { type: ['integer', 'null'] },
+  pickup_longitude: { type: ['number', 'null'] },
+  pickup_latitude: { type: ['number', 'null'] },
+  dropoff_longitude: { type: ['number', 'null'] },
+  dropoff_latitude: { type: ['number', 'null'] },
+  store_and_fwd_flag: { type: ['string', 'null'], description: "'Y' when the trip was stored before forwarding" },
+  trip_duration: { type: ['integer', 'null'], description: 'Duration in seconds' },
+} satisfies Record<TripColumnName, SchemaObject>;
 
 export const schemas: Record<string, SchemaObject> = {
   Trip: {
     type: 'object',
     description: 'One NYC taxi trip, with every column of the table',
-    required: [
-      'id',
-      'vendor_id',
-      'pickup_datetime',
-      'dropoff_datetime',
-      'passenger_count',
-      'pickup_longitude',
-      'pickup_latitude',
-      'dropoff_longitude',
-      'dropoff_latitude',
-      'store_and_fwd_flag',
-      'trip_duration',
-    ],
+    required: [...TRIP_COLUMN_NAMES],
     additionalProperties: false,
-    properties: {
-      id: { type: 'integer', minimum: 1, description: 'Trip id (primary key)' },
-      vendor_id: { type: ['string', 'null'], description: 'Taxi vendor code' },
-      pickup_datetime: localTimestamp,
-      dropoff_datetime: localTimestamp,
-      passenger_count: { type: ['integer', 'null'] },
-      pickup_longitude: { type: ['number', 'null'] },
-      pickup_latitude: { type: ['number', 'null'] },
-      dropoff_longitude: { type: ['number', 'null'] },
-      dropoff_latitude: { type: ['number', 'null'] },
-      store_and_fwd_flag: { type: ['string', 'null'], description: "'Y' when the trip was stored before forwarding" },
-      trip_duration: { type: ['integer', 'null'], description: 'Duration in seconds' },
-    },
+    properties: tripProperties,
     examples: [tripExample],
   },
   TripCount: {

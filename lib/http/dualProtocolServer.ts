@@ -8,7 +8,7 @@ import type { Http2StreamHandler } from './adapters/http2.ts';
  *
  * Databricks Apps requires h2c support behind its proxy. Node cannot do this by itself: on a
  * cleartext `http2.createServer({ allowHTTP1: true })` an HTTP/1.1 client fails
- * (HPE_INVALID_CONSTANT, checked on Node 20 and 22), because the HTTP/1 fallback only exists for
+ * (HPE_INVALID_CONSTANT, checked on Node 22.16 and 24), because the HTTP/1 fallback only exists for
  * TLS, where ALPN picks the protocol. So each new connection's first bytes are read: the HTTP/2
  * connection preface (`PRI * HTTP/2.0…`, RFC 9113 §3.4) hands the socket to an HTTP/2 server,
  * anything else to the HTTP/1 server's own connection handling, with the bytes put back first.

@@ -96,6 +96,8 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   const rowCaches = [...(getKey ? [getKey] : []), ...readCaches];
   const tags = [path];
 
+  /** Reads are cached; a table with writes says that they evict what they change. */
+  const writable = ids.create || ids.update || ids.delete ? '; a write through this API evicts it' : '';
   const operations: unknown[] = [];
   if (ids.list) {
     operations.push({
@@ -136,6 +138,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
       operationId: ids.count,
       tags,
       summary: `Number of ${shown} rows${plan.filters.length ? ' matching the filters' : ''}`,
+      description: `A full \`count(*)\`${plan.filters.length ? ' of the rows the filters (those of the list) match' : ''}. Cached for up to 30 s${writable}.`,
       [CACHE_TTL]: 30,
       [READ_FROM]: 'replica',
       ...(filterParams.length ? { parameters: code(filtersConstant) } : {}),
@@ -154,6 +157,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         operationId: ids.get,
         tags,
         summary: `One ${shown} row by ${keyNames}`,
+        description: `The row, or 404 when no row has this ${keyNames}. Cached for up to 5 s${writable}.`,
         [CACHE_TTL]: 5,
         parameters: keyParams,
         responses: { '200': rowResponse('The row'), '404': code("errorRef('NotFound')"), '...': code('tableDatabaseErrors') },

@@ -1,0 +1,25 @@
+/**
+ * The trips table's columns, in table order, with their PostgreSQL types: the one list that the
+ * Trip schema (openapi/schemas.ts), the trip handlers' SELECT list and row type
+ * (functions/tripColumns.ts) and the /rides test's table (test/functions/rides.test.ts) derive
+ * from. The embedded seeder (lib/db/seedTrips.ts, below this layer) creates the same table; every
+ * trip response is checked against the schema, so the two cannot drift apart unnoticed.
+ */
+export const TRIP_COLUMNS = [
+  { name: 'id', type: 'bigint' },
+  { name: 'vendor_id', type: 'text' },
+  { name: 'pickup_datetime', type: 'timestamp without time zone' },
+  { name: 'dropoff_datetime', type: 'timestamp without time zone' },
+  { name: 'passenger_count', type: 'smallint' },
+  { name: 'pickup_longitude', type: 'double precision' },
+  { name: 'pickup_latitude', type: 'double precision' },
+  { name: 'dropoff_longitude', type: 'double precision' },
+  { name: 'dropoff_latitude', type: 'double precision' },
+  { name: 'store_and_fwd_flag', type: 'text' },
+  { name: 'trip_duration', type: 'integer' },
+] as const;
+
+export type TripColumn = (typeof TRIP_COLUMNS)[number];
+export type TripColumnName = TripColumn['name'];
+
+export const TRIP_COLUMN_NAMES: readonly TripColumnName[] = TRIP_COLUMNS.map((column) => column.name);
