@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { mapDatabaseError } from '../../lib/db/databaseErrors.ts';
 import { refusedRow } from '../../lib/tables/rowRefusals.ts';
 import { readTable, TableNotReadable, parseTableName } from '../../tools/addTable/catalog.ts';
+import { readChecks, withRules } from '../../tools/addTable/checkConstraints.ts';
 import { planTable } from '../../tools/addTable/tablePlan.ts';
+import { fixtureValue } from '../support/tableRows.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 import { FIXTURE_COMMANDS, FIXTURE_DDL } from './fixtureTables.ts';
 
@@ -169,6 +171,45 @@ describe('type mapping and plan', () => {
   });
 });
 
+describe('check constraints', () => {
+  test('bounds, IN lists, NOT IN, lengths and domain checks are read from the catalog; other checks are named for sampling', async () => {
+    const table = await read('public.rooms');
+    const plan = planTable(table, { writes: true });
+    const kinds = new Map(plan.columns.map((c) => [c.name, c.mapping.fixture.kind]));
+    const { columns, unread } = readChecks(table, (name) => kinds.get(name)!);
+    assert.deepEqual(Object.fromEntries(columns), {
+      id: { min: 100, exclusiveMin: true },
+      code: { minLength: 3, maxLength: 6 },
+      capacity: { min: 1, max: 8 },
+      kind: { values: ['single', 'double', 'suite'] },
+      floor: { min: -2, max: 50, exclusiveMax: true },
+      rate: { min: 10.5, exclusiveMin: true, max: 999.99 },
+      size_class: { values: ['S', 'M', 'L'] },
+      occupancy: { min: 0, max: 100 },
+      opened: { min: '2000-01-01', max: '2030-12-31' },
+      quiet: { not: [false] },
+    });
+    assert.deepEqual(unread.map((c) => [c.name, c.columns.sort()]).sort(), [
+      ['big_or_cheap', ['capacity', 'rate']],
+      ['rooms_label_check', ['label']],
+      ['stay_order', ['checkin', 'checkout']],
+    ]);
+    // The values a generated row gets stay inside them, distinct where the range allows (UNIQUE).
+    const fixture = (name: string) => withRules(plan.columns.find((c) => c.name === name)!.mapping.fixture, columns.get(name));
+    const values = (name: string) => Array.from({ length: 12 }, (_, i) => fixtureValue(fixture(name), i + 1));
+    assert.ok(values('capacity').every((v) => typeof v === 'number' && v >= 1 && v <= 8));
+    assert.equal(new Set(values('capacity')).size, 8);
+    assert.ok(values('code').every((v) => String(v).length >= 3 && String(v).length <= 6));
+    assert.equal(new Set(values('code')).size, 12);
+    assert.ok(values('rate').every((v) => Number(v) > 10.5 && Number(v) <= 999.99 && /^\d+\.\d{2}$/.test(String(v))));
+    assert.ok(values('floor').every((v) => Number(v) >= -2 && Number(v) < 50));
+    assert.ok(values('opened').every((v) => String(v) >= '2000-01-01' && String(v) <= '2030-12-31'));
+    assert.deepEqual(new Set(values('kind')), new Set(['single', 'double', 'suite']));
+    assert.deepEqual(new Set(values('quiet')), new Set([true]));
+    assert.ok(values('id').every((v) => Number(v) > 100));
+  });
+});
+
 test('rows the database refuses become 4xx problems naming what was refused', async () => {
   const constraints = Object.fromEntries((await read('public.everything')).constraints.map((c) => [c.name, c.columns]));
   const refusal = async (sql: string, values: unknown[], fields: Record<string, unknown> = {}) => {
@@ -275,7 +316,7 @@ test('the command on a fresh copy of the project: files and registration, then t
     const lint = spawnSync(process.execPath, [biome, 'check', '--error-on-warnings', ...written], { cwd: copy, encoding: 'utf8' });
     assert.equal(lint.status, 0, `biome check of the generated files:\n${lint.stdout}${lint.stderr}`);
 
-    const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings'];
+    const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings', 'rooms', 'bookings'];
     // A test run of its own, not a child of this one (node:test tells its children by NODE_TEST_CONTEXT).
     const { NODE_TEST_CONTEXT: _child, ...ownEnv } = process.env;
     const tests = spawnSync(

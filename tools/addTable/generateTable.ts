@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
 import { parseTableName, readTable } from './catalog.ts';
+import { readChecks } from './checkConstraints.ts';
 import { emitFunctions, tableModule, type EmittedFile } from './emitFunctions.ts';
 import { apiConstant, emitOpenApi } from './emitOpenApi.ts';
 import { emitTest } from './emitTest.ts';
@@ -27,6 +28,28 @@ async function looseSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan): Promis
     );
     samples.set(column.name, rows[0]?.value ?? null);
   }
+  return samples;
+}
+
+/**
+ * Rows of the columns of checks the generator could not read (`~ '^[A-Z]'`, a function), in their
+ * wire form and aligned by row: values the table already holds satisfy those checks, so the
+ * generated test tries them when its own values are refused.
+ */
+async function checkSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan, columns: string[]): Promise<Map<string, unknown[]>> {
+  const samples = new Map<string, unknown[]>();
+  const planned = plan.columns.filter((c) => columns.includes(c.name));
+  if (planned.length === 0) return samples;
+  const { rows } = await db.query<{ row: string }>(
+    `SELECT json_build_array(${planned.map((c) => c.output).join(', ')})::text AS row FROM ${plan.qualified} AS t LIMIT 20`,
+  );
+  planned.forEach((column, n) => {
+    if (rows.length > 0)
+      samples.set(
+        column.name,
+        rows.map((r) => (JSON.parse(r.row) as unknown[])[n]),
+      );
+  });
   return samples;
 }
 
@@ -62,7 +85,11 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
   const catalog = await readTable(db, parseTableName(name));
   const plan = planTable(catalog, options);
   const header = generatedHeader(catalog.schema, catalog.table);
-  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))].map((file) => ({
+  const kinds = new Map(plan.columns.map((c) => [c.name, c.mapping.fixture.kind]));
+  const checks = readChecks(catalog, (column) => kinds.get(column) ?? 'other');
+  const unreadColumns = [...new Set(checks.unread.flatMap((c) => c.columns))];
+  const tested = emitTest(plan, await looseSamples(db, plan), { rules: checks.columns, samples: await checkSamples(db, plan, unreadColumns) });
+  const files = [...emitFunctions(plan), emitOpenApi(plan), tested].map((file) => ({
     ...file,
     text: `${header}\n${file.text}`,
   }));
