@@ -77,7 +77,7 @@ export function describeTableApi(spec: GeneratedTable): void {
         // Without a key the rows are told apart by the order they were made in.
         if (row) inserted.set(spec.key.length ? keyOf(row) : String(i), row);
       }
-      assert.ok(inserted.size >= 3, `only ${inserted.size} generated rows satisfied ${spec.table}'s constraints: edit fixtureValue inputs in this test`);
+      assert.ok(inserted.size >= 3, `only ${inserted.size} generated rows satisfied ${spec.table}'s constraints (test/support/tableRows.ts draws them)`);
       service = await startTestService({ database });
     });
     after(async () => {

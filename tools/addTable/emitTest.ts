@@ -53,7 +53,8 @@ export function emitTest(
 /**
  * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
+ * operation is checked (see test/support/tableApiSuite.ts). \`npm run add-table -- ${table.schema}.${table.table} --refresh\`
+ * rewrites this file when the table changes: put checks of your own in another test file.
  */
 describeTableApi(${toSource(spec)});
 `;
