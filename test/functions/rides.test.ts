@@ -1,10 +1,12 @@
-// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+// Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import { describeTableApi } from '../support/tableApiSuite.ts';
 
 /**
  * public.nyc_train_synced under /rides: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
+ * operation is checked (see test/support/tableApiSuite.ts). When the table changes,
+ * `npm run add-table -- public.nyc_train_synced --refresh` rewrites this file:
+ * put checks of your own in another test file.
  */
 describeTableApi({
   table: '"public"."nyc_train_synced"',

@@ -53,8 +53,9 @@ export function emitTest(
 /**
  * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). \`npm run add-table -- ${table.schema}.${table.table} --refresh\`
- * rewrites this file when the table changes: put checks of your own in another test file.
+ * operation is checked (see test/support/tableApiSuite.ts). When the table changes,
+ * \`npm run add-table -- ${table.schema}.${table.table} --refresh\` rewrites this file:
+ * put checks of your own in another test file.
  */
 describeTableApi(${toSource(spec)});
 `;
