@@ -190,7 +190,7 @@ export function fixtureValue(type: FixtureType, i: number): unknown {
 
 /** Other shapes of value, for a check the generator could not read (`~ '^[A-Z]'`, `LIKE '%@%'`, …). */
 function variant(type: FixtureType, i: number, attempt: number): unknown {
-  if (type.kind === 'text' || type.kind === 'varchar') {
+  if ((type.kind === 'text' || type.kind === 'varchar') && !type.values?.length) {
     const shapes = [`T${i}`, `${i}`, `t${i}`, `Text ${i}`, `TEXT${i}`, `text-${i}`, `user${i}@example.com`, `https://example.com/${i}`, `t_${i}`, `X`];
     return fitLength(type, shapes[(attempt - 1) % shapes.length], i);
   }
@@ -254,7 +254,7 @@ export class TableRows {
   }
 
   /** The i-th row before any constraint has refused it: nullable columns outside keys are null now and then, so null travels too. */
-  firstDraw(i: number): Row {
+  private firstDraw(i: number): Row {
     const row: Row = {};
     for (const column of this.table.columns) {
       if (!column.writable || column.filledByDatabase) continue;
@@ -287,8 +287,8 @@ export class TableRows {
           const { code, constraint, column } = err as { code?: string; constraint?: string; column?: string };
           if (!/^2[23]/.test(String(code))) throw err;
           // Draw again what the refusal names; when it names nothing (a value out of a type's range), every column.
-          const blamed = (constraint && this.constraintColumns.get(constraint)) || (column ? [column] : Object.keys(row));
-          for (const name of blamed.filter((n) => n in row)) {
+          const named = ((constraint && this.constraintColumns.get(constraint)) || (column ? [column] : [])).filter((n) => n in row);
+          for (const name of named.length > 0 ? named : Object.keys(row)) {
             const n = (draws.get(name) ?? 0) + 1;
             draws.set(name, n);
             row[name] = this.redraw(this.column(name), i, n);
