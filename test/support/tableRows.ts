@@ -117,41 +117,42 @@ function boundedValue(type: FixtureType, i: number): unknown {
   const instant = type.kind === 'date' || type.kind === 'timestamp' || type.kind === 'timestamptz';
   const integer = type.kind in INTEGERS || (type.kind === 'numeric' && type.scale === 0);
   if (!instant && !integer && !['numeric', 'float4', 'float8'].includes(type.kind)) return undefined;
-  // Everything in whole steps: a day, an integer, the numeric's last digit, a quarter.
-  const step = instant
-    ? type.kind === 'date'
-      ? DAY
-      : 3_600_000
-    : integer
-      ? 1
-      : type.kind === 'numeric' && type.scale !== undefined
-        ? 10 ** -type.scale
-        : 0.25;
+  const step = stepOf(type, instant, integer);
   const toSteps = (bound: number | string) =>
     (instant ? Date.parse(String(bound).length === 10 ? `${bound}T00:00:00Z` : zoned(String(bound))) : Number(bound)) / step;
-  const limits =
-    INTEGERS[type.kind] ??
-    (type.precision !== undefined ? [-(10 ** (type.precision - (type.scale ?? 0))), 10 ** (type.precision - (type.scale ?? 0))] : undefined);
+  // Bounds in steps, inside the check: a bound that falls between two steps rounds inwards.
   let lo = type.min === undefined ? undefined : toSteps(type.min);
   let hi = type.max === undefined ? undefined : toSteps(type.max);
   if (lo !== undefined) lo = Number.isInteger(lo) ? lo + (type.exclusiveMin ? 1 : 0) : Math.ceil(lo);
   if (hi !== undefined) hi = Number.isInteger(hi) ? hi - (type.exclusiveMax ? 1 : 0) : Math.floor(hi);
-  if (limits && !instant) {
-    lo = Math.max(lo ?? -Infinity, Math.ceil(limits[0] / step) + (type.kind in INTEGERS ? 0 : 1));
-    hi = Math.min(hi ?? Infinity, Math.floor(limits[1] / step) - (type.kind in INTEGERS ? 0 : 1));
-  }
-  const from = lo !== undefined && Number.isFinite(lo) ? lo : undefined;
-  const to = hi !== undefined && Number.isFinite(hi) ? hi : undefined;
-  let steps: number;
-  if (from !== undefined && to !== undefined) steps = to < from ? from : from + (i % (to - from + 1));
-  else if (from !== undefined) steps = from + i;
-  else steps = to! - i;
+  // The type's own range (smallint, numeric(p,s)): a one-sided check walks away from its bound only as far as that.
+  const limits = typeLimits(type);
+  const least = Math.max(lo ?? -Infinity, limits ? Math.ceil(limits[0] / step) : -Infinity);
+  const most = Math.min(hi ?? Infinity, limits ? Math.floor(limits[1] / step) : Infinity);
+  let steps = lo !== undefined ? lo + i : hi! - i;
+  if (steps < least || steps > most) steps = Number.isFinite(least) ? least + (i % (most - least + 1 || 1)) : most - i;
   if (instant) {
     const iso = new Date(steps * step).toISOString();
     return type.kind === 'date' ? iso.slice(0, 10) : type.kind === 'timestamp' ? iso.slice(0, 19) : `${iso.slice(0, 19)}+00:00`;
   }
   if (type.kind === 'numeric') return type.scale !== undefined ? (steps * step).toFixed(type.scale) : String(steps * step);
   return steps * step;
+}
+
+/** Values move in whole steps: a day, an hour, an integer, the numeric's last digit, a quarter. */
+function stepOf(type: FixtureType, instant: boolean, integer: boolean): number {
+  if (instant) return type.kind === 'date' ? DAY : 3_600_000;
+  if (integer) return 1;
+  return type.kind === 'numeric' && type.scale !== undefined ? 10 ** -type.scale : 0.25;
+}
+
+/** The smallest and largest value the type holds, where it is bounded (integers, numeric(p,s) short of its last step). */
+function typeLimits(type: FixtureType): [number, number] | undefined {
+  if (INTEGERS[type.kind]) return INTEGERS[type.kind];
+  if (type.kind !== 'numeric' || type.precision === undefined) return undefined;
+  const whole = 10 ** (type.precision - (type.scale ?? 0));
+  const last = 10 ** -(type.scale ?? 0);
+  return [-whole + last, whole - last];
 }
 
 /** `2030-01-01T10:00:00+00` → a string Date.parse reads; a local timestamp is read as UTC. */

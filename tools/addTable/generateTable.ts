@@ -41,16 +41,17 @@ async function checkSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan, columns
   const samples = new Map<string, unknown[]>();
   const planned = plan.columns.filter((c) => columns.includes(c.name));
   if (planned.length === 0) return samples;
+  // In key order where there is a key, so the same table gives the same generated test.
+  const order = plan.key.length > 0 ? ` ORDER BY ${plan.key.map((c) => c.sql).join(', ')}` : '';
   const { rows } = await db.query<{ row: string }>(
-    `SELECT json_build_array(${planned.map((c) => c.output).join(', ')})::text AS row FROM ${plan.qualified} AS t LIMIT 20`,
+    `SELECT json_build_array(${planned.map((c) => c.output).join(', ')})::text AS row FROM ${plan.qualified} AS t${order} LIMIT 20`,
   );
-  planned.forEach((column, n) => {
-    if (rows.length > 0)
-      samples.set(
-        column.name,
-        rows.map((r) => (JSON.parse(r.row) as unknown[])[n]),
-      );
-  });
+  const values = rows.map((r) => JSON.parse(r.row) as unknown[]);
+  if (values.length === 0) return samples;
+  for (const [n, column] of planned.entries()) {
+    const aligned = values.map((v) => v[n]);
+    samples.set(column.name, aligned);
+  }
   return samples;
 }
 
