@@ -1,4 +1,4 @@
-// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+// Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import type { ColumnFilter } from '../lib/tables/tableFilters.ts';
 import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TripsTable } from '../lib/http/serviceContext.ts';
-import { TRIP_COLUMN_NAMES, type TripColumn } from '../openapi/tripColumns.ts';
+import { TRIP_COLUMN_NAMES, type TripColumn } from '../lib/db/tripsTableColumns.ts';
 
 /** The columns every trip response carries (openapi/tripColumns.ts), selected by name so extra table columns stay private. */
 export const TRIP_COLUMNS = TRIP_COLUMN_NAMES.join(', ');

@@ -1,4 +1,4 @@
-// Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
+// Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import type { ParameterObject } from 'openapi3-ts/oas31';
 import { errorRef, pageSchema, schemaRef, type TableApi, tableDatabaseErrors } from './tableApi.ts';
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { TRIP_COLUMNS } from './tripsTableColumns.ts';
 import { firstRow } from './firstRow.ts';
 import { quoteIdent } from './sqlIdentifiers.ts';
 
@@ -182,11 +183,7 @@ function insertSql(qualified: string): string {
     ) AS moved`;
 }
 
-const TABLE_COLUMNS = `
-  id bigint NOT NULL, vendor_id text, pickup_datetime timestamp, dropoff_datetime timestamp,
-  passenger_count smallint, pickup_longitude double precision, pickup_latitude double precision,
-  dropoff_longitude double precision, dropoff_latitude double precision, store_and_fwd_flag text,
-  trip_duration integer`;
+const TABLE_COLUMNS = TRIP_COLUMNS.map(({ name, type }) => `${name} ${type}${name === 'id' ? ' NOT NULL' : ''}`).join(', ');
 
 async function withClient<T>(db: pg.Pool | pg.ClientBase, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!(db instanceof pg.Pool)) return work(db);

@@ -7,8 +7,11 @@ import type { ApiResponse } from './api.ts';
 import { hostileRequests } from './hostileRequests.ts';
 import { listenOnLoopback } from './httpHarness.ts';
 import { sendRaw } from './rawHttp.ts';
+import { fixtureValue, type FixtureType, type Row, type RowColumn, sqlInput, TableRows, toParam } from './tableRows.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from './testService.ts';
 import { expressTransport, fetchTransport, lambdaV1Transport, lambdaV2Transport, type Exchange } from './transports.ts';
+
+export { type FixtureType, fixtureValue } from './tableRows.ts';
 
 /**
  * The checks every table served by `npm run add-table` gets, driven by what the generator read
@@ -17,24 +20,12 @@ import { expressTransport, fetchTransport, lambdaV1Transport, lambdaV2Transport,
  * types and constraints, and every generated operation is called through the real router, each
  * response checked against the OpenAPI document.
  */
-export interface FixtureType {
-  kind: string;
-  sql: string;
-  maxLength?: number;
-  precision?: number;
-  scale?: number;
-  labels?: string[];
-  element?: FixtureType;
-  /** A value of a type without an exact mapping, in its text form, read from the table. */
-  sample?: string | null;
-}
-
 export interface GeneratedTable {
   /** `"schema"."table"` */
   table: string;
   path: string;
   ddl: string[];
-  columns: Array<{ name: string; fixture: FixtureType; notNull: boolean; filledByDatabase: boolean; writable: boolean }>;
+  columns: RowColumn[];
   key: string[];
   keyParams: string[] | null;
   filters: Array<{ param: string; column: string; operator: '=' | '>' | '>=' | '<' | '<=' }>;
@@ -45,72 +36,6 @@ export interface GeneratedTable {
 }
 
 const ROWS = 12;
-
-type Row = Record<string, unknown>;
-
-const pad = (n: number, width: number) => String(n).padStart(width, '0');
-
-/** A valid value of `type` for the i-th generated row, as the API sends and accepts it. */
-export function fixtureValue(type: FixtureType, i: number): unknown {
-  const day = Date.UTC(2024, 0, 1) + i * 86_400_000;
-  switch (type.kind) {
-    case 'int2':
-      return (i * 7) % 32_000;
-    case 'int4':
-      return i * 7;
-    case 'int8':
-      return i * 1_000_003;
-    case 'numeric': {
-      if (type.precision === undefined || type.scale === undefined) return `${i * 7}.25`;
-      const whole = type.precision > type.scale ? String((i * 7) % 10 ** Math.min(type.precision - type.scale, 6)) : '0';
-      return type.scale > 0 ? `${whole}.${pad((i * 13) % 10 ** Math.min(type.scale, 6), type.scale)}` : whole;
-    }
-    case 'float4':
-      return i + 0.5;
-    case 'float8':
-      return i * 1.25 + 0.125;
-    case 'bool':
-      return i % 2 === 0;
-    case 'text':
-      return `text ${i}`;
-    case 'varchar': {
-      const text = `v${i}`;
-      return type.maxLength !== undefined && text.length > type.maxLength ? String(i).slice(-type.maxLength) : text;
-    }
-    case 'bpchar':
-      return pad(i, type.maxLength ?? 1).slice(-(type.maxLength ?? 1));
-    case 'uuid':
-      return `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-    case 'date':
-      return new Date(day).toISOString().slice(0, 10);
-    case 'timestamp':
-      return new Date(day + i * 1000).toISOString().slice(0, 19);
-    case 'timestamptz':
-      return `${new Date(day + i * 1000).toISOString().slice(0, 19)}+00:00`;
-    case 'time':
-      return new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19);
-    case 'timetz':
-      return `${new Date((i * 3_737_000) % 86_400_000).toISOString().slice(11, 19)}+00`;
-    case 'json':
-      return { n: i, tags: ['a', String(i)] };
-    case 'bytea':
-      return Buffer.from([i & 255, (i >> 8) & 255, 7, 42]).toString('base64');
-    case 'enum':
-      return type.labels![i % type.labels!.length];
-    case 'array':
-      return [fixtureValue(type.element!, i), fixtureValue(type.element!, i + 1)];
-    default:
-      return type.sample ?? null;
-  }
-}
-
-/** SQL reading parameter `$n` as the column's type (what the generated handlers do). */
-function sqlInput(type: FixtureType, n: number): string {
-  if (type.kind === 'bytea') return `decode($${n}, 'base64')`;
-  return `$${n}::${type.sql}`;
-}
-
-const toParam = (type: FixtureType, value: unknown) => (type.kind === 'json' && value !== null ? JSON.stringify(value) : value);
 
 /** Values compare as what they mean: an instant, not its offset's spelling. */
 function canonical(type: FixtureType, value: unknown): unknown {
@@ -130,6 +55,7 @@ export function describeTableApi(spec: GeneratedTable): void {
 
   let database: TestDatabase;
   let service: TestService;
+  let rows: TableRows;
   /** The rows as inserted (what the API must give back), by key. */
   const inserted = new Map<string, Row>();
 
@@ -140,54 +66,18 @@ export function describeTableApi(spec: GeneratedTable): void {
     return rows[0]!.sum;
   }
 
-  /** Inserts the i-th generated row (and the parent rows its foreign keys need); false when a constraint refused it. */
-  async function insertRow(admin: pg.Pool, i: number): Promise<Row | undefined> {
-    const row: Row = {};
-    for (const column of spec.columns) {
-      if (!column.writable || column.filledByDatabase) continue;
-      // Nullable columns outside keys are null now and then, so null travels too.
-      const keyLike = spec.uniqueKeys.some((k) => k.includes(column.name)) || spec.foreignKeys.some((f) => f.columns.includes(column.name));
-      row[column.name] = !column.notNull && !keyLike && i % 5 === 4 ? null : fixtureValue(column.fixture, i);
-    }
-    for (const fk of spec.foreignKeys) {
-      const values = fk.columns.map((c) => row[c]);
-      if (values.some((v) => v === null || v === undefined)) continue;
-      const types = fk.columns.map((c) => spec.columns.find((col) => col.name === c)!.fixture);
-      await admin
-        .query(
-          `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
-          values.map((v, n) => toParam(types[n]!, v)),
-        )
-        .catch(() => undefined); // a parent of our own table (a self reference) needs no stand-in row
-    }
-    const names = Object.keys(row);
-    const types = names.map((name) => spec.columns.find((c) => c.name === name)!.fixture);
-    const returning = spec.key.length ? `RETURNING ${spec.key.map(quoteIdent).join(', ')}` : '';
-    const text = names.length
-      ? `INSERT INTO ${spec.table} (${names.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ${returning}`
-      : `INSERT INTO ${spec.table} DEFAULT VALUES ${returning}`;
-    try {
-      const { rows } = await admin.query(
-        text,
-        names.map((name, n) => toParam(types[n]!, row[name])),
-      );
-      return { ...row, ...rows[0] };
-    } catch (err) {
-      if (/^2[23]/.test(String((err as { code?: string }).code))) return undefined;
-      throw err;
-    }
-  }
-
   describe(`${spec.path} (generated by npm run add-table from ${spec.table})`, () => {
     before(async () => {
       database = await startTestDatabase(10);
       for (const statement of spec.ddl) await database.admin.query(statement);
+      rows = new TableRows(database.admin, spec);
+      await rows.prepare();
       for (let i = 1; inserted.size < ROWS && i < ROWS * 20; i++) {
-        const row = await insertRow(database.admin, i);
+        const row = await rows.insert(i);
         // Without a key the rows are told apart by the order they were made in.
         if (row) inserted.set(spec.key.length ? keyOf(row) : String(i), row);
       }
-      assert.ok(inserted.size >= 3, `only ${inserted.size} generated rows satisfied ${spec.table}'s constraints: edit fixtureValue inputs in this test`);
+      assert.ok(inserted.size >= 3, `only ${inserted.size} generated rows satisfied ${spec.table}'s constraints (test/support/tableRows.ts draws them)`);
       service = await startTestService({ database });
     });
     after(async () => {
@@ -343,10 +233,9 @@ export function describeTableApi(spec: GeneratedTable): void {
         let created: ApiResponse | undefined;
         let i = 5000;
         for (; i < 5200; i++) {
-          const row = newRow(i);
-          for (const fk of spec.foreignKeys) {
-            await insertParent(fk, row);
-          }
+          // A row the database accepts (tried and rolled back; the parent rows it needs are kept).
+          const row = await rows.insert(i, { keep: false });
+          if (!row) continue;
           created = await service.api.post(spec.path, row);
           if (created.status === 201) break;
           assert.ok(created.status >= 400 && created.status < 500, created.text);
@@ -407,16 +296,6 @@ export function describeTableApi(spec: GeneratedTable): void {
         }
         assert.equal(await checksum(database.admin), checksumBefore);
       });
-    }
-
-    async function insertParent(fk: GeneratedTable['foreignKeys'][number], row: Row): Promise<void> {
-      const types = fk.columns.map((c) => spec.columns.find((col) => col.name === c)!.fixture);
-      await database.admin
-        .query(
-          `INSERT INTO ${fk.parent} (${fk.parentColumns.map(quoteIdent).join(', ')}) VALUES (${types.map((t, n) => sqlInput(t, n + 1)).join(', ')}) ON CONFLICT DO NOTHING`,
-          fk.columns.map((c, n) => toParam(types[n]!, row[c])),
-        )
-        .catch(() => undefined);
     }
 
     test('every runtime adapter (Express, fetch, Lambda v2 and v1, h2c) gives the same answers', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { mapDatabaseError } from '../../lib/db/databaseErrors.ts';
 import { refusedRow } from '../../lib/tables/rowRefusals.ts';
 import { readTable, TableNotReadable, parseTableName } from '../../tools/addTable/catalog.ts';
+import { readChecks, withRules } from '../../tools/addTable/checkConstraints.ts';
 import { planTable } from '../../tools/addTable/tablePlan.ts';
+import { fixtureValue, TableRows } from '../support/tableRows.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 import { FIXTURE_COMMANDS, FIXTURE_DDL } from './fixtureTables.ts';
 
@@ -169,6 +171,95 @@ describe('type mapping and plan', () => {
   });
 });
 
+describe('check constraints', () => {
+  test('bounds, IN lists, NOT IN, lengths and domain checks are read from the catalog; other checks are named for sampling', async () => {
+    const table = await read('public.rooms');
+    const plan = planTable(table, { writes: true });
+    const kinds = new Map(plan.columns.map((c) => [c.name, c.mapping.fixture.kind]));
+    const { columns, unread } = readChecks(table, (name) => kinds.get(name)!);
+    assert.deepEqual(Object.fromEntries(columns), {
+      id: { min: 100, exclusiveMin: true },
+      code: { minLength: 3, maxLength: 6 },
+      capacity: { min: 1, max: 8 },
+      kind: { values: ['single', 'double', 'suite'] },
+      floor: { min: -2, max: 50, exclusiveMax: true },
+      rate: { min: 10.5, exclusiveMin: true, max: 999.99 },
+      size_class: { values: ['S', 'M', 'L'] },
+      occupancy: { min: 0, max: 100 },
+      opened: { min: '2000-01-01', max: '2030-12-31' },
+      quiet: { not: [false] },
+    });
+    assert.deepEqual(unread.map((c) => [c.name, c.columns.sort()]).sort(), [
+      ['big_or_cheap', ['capacity', 'rate']],
+      ['rooms_label_check', ['label']],
+      ['stay_order', ['checkin', 'checkout']],
+    ]);
+    // The values a generated row gets stay inside them, distinct where the range allows (UNIQUE).
+    const fixture = (name: string) => withRules(plan.columns.find((c) => c.name === name)!.mapping.fixture, columns.get(name));
+    const values = (name: string) => Array.from({ length: 12 }, (_, i) => fixtureValue(fixture(name), i + 1));
+    assert.ok(values('capacity').every((v) => typeof v === 'number' && v >= 1 && v <= 8));
+    assert.equal(new Set(values('capacity')).size, 8);
+    assert.ok(values('code').every((v) => String(v).length >= 3 && String(v).length <= 6));
+    assert.equal(new Set(values('code')).size, 12);
+    assert.ok(values('rate').every((v) => Number(v) > 10.5 && Number(v) <= 999.99 && /^\d+\.\d{2}$/.test(String(v))));
+    assert.ok(values('floor').every((v) => Number(v) >= -2 && Number(v) < 50));
+    assert.ok(values('opened').every((v) => String(v) >= '2000-01-01' && String(v) <= '2030-12-31'));
+    assert.deepEqual(new Set(values('kind')), new Set(['single', 'double', 'suite']));
+    assert.deepEqual(new Set(values('quiet')), new Set([true]));
+    assert.ok(values('id').every((v) => Number(v) > 100));
+  });
+});
+
+describe('rows the generated tests make', () => {
+  test('checks nobody read, a domain, a self reference and a populated parent: every row is found by drawing again', async () => {
+    await database.admin.query(`
+      CREATE DOMAIN zone_code AS text CHECK (VALUE IN ('A', 'B'));
+      CREATE TABLE seats (
+        id integer PRIMARY KEY,
+        code text NOT NULL UNIQUE CHECK (code ~ '^[A-Z][0-9]+$'),
+        row_no smallint NOT NULL CHECK (row_no % 3 = 0),
+        zone zone_code,
+        next_seat integer NOT NULL REFERENCES seats (id),
+        trip bigint NOT NULL REFERENCES nyc_train_synced (id)
+      )`);
+    // The fixtures as a generated test would carry them for checks it could not read, on a table with no rows to sample.
+    const column = (name: string, kind: string, sql: string, notNull = true) => ({
+      name,
+      fixture: { kind, sql },
+      notNull,
+      filledByDatabase: false,
+      writable: true,
+    });
+    const rows = new TableRows(database.admin, {
+      table: '"public"."seats"',
+      columns: [
+        column('id', 'int4', 'integer'),
+        column('code', 'text', 'text'),
+        column('row_no', 'int2', 'smallint'),
+        column('zone', 'text', 'zone_code', false),
+        column('next_seat', 'int4', 'integer'),
+        column('trip', 'int8', 'bigint'),
+      ],
+      key: ['id'],
+      foreignKeys: [
+        { columns: ['next_seat'], parent: '"public"."seats"', parentColumns: ['id'] },
+        { columns: ['trip'], parent: '"public"."nyc_train_synced"', parentColumns: ['id'] },
+      ],
+      uniqueKeys: [['id'], ['code']],
+    });
+    await rows.prepare();
+    for (let i = 1; i <= 12; i++) assert.ok(await rows.insert(i), `row ${i}`);
+    const { rows: stored } = await database.admin.query<{ n: string; trips: string; codes: string }>(
+      'SELECT count(*) AS n, count(DISTINCT trip) AS trips, count(DISTINCT code) AS codes FROM seats',
+    );
+    assert.deepEqual(stored[0], { n: '12', trips: '10', codes: '12' }, 'parents that existed are referenced, not made up');
+    // A body for the API: the database accepted it, then it was rolled back.
+    const body = await rows.insert(13, { keep: false });
+    assert.ok(body);
+    assert.equal((await database.admin.query('SELECT 1 FROM seats WHERE id = $1', [body.id])).rowCount, 0);
+  });
+});
+
 test('rows the database refuses become 4xx problems naming what was refused', async () => {
   const constraints = Object.fromEntries((await read('public.everything')).constraints.map((c) => [c.name, c.columns]));
   const refusal = async (sql: string, values: unknown[], fields: Record<string, unknown> = {}) => {
@@ -215,20 +306,43 @@ function freshCopy(): string {
   return copy;
 }
 
+/** `npm run add-table -- <args>` in `copy`, reading the fixture database. */
+function commandIn(copy: string) {
+  const { server } = database;
+  const env = {
+    ...process.env,
+    PGHOST: server.host,
+    PGPORT: String(server.port),
+    PGUSER: server.user,
+    PGPASSWORD: server.password,
+    PGDATABASE: server.database,
+    PGSSLMODE: 'disable',
+  };
+  return (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'tools/addTable/cli.ts', ...args], { cwd: copy, env, encoding: 'utf8' });
+}
+
+/** The generated tests of `paths` in `copy`, each starting its own embedded PostgreSQL. */
+function runGeneratedTests(copy: string, paths: string[]) {
+  // A test run of its own, not a child of this one (node:test tells its children by NODE_TEST_CONTEXT).
+  const { NODE_TEST_CONTEXT: _child, ...ownEnv } = process.env;
+  return spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-concurrency=1', ...paths.map((p) => `test/functions/${p}.test.ts`)],
+    { cwd: copy, encoding: 'utf8', env: { ...ownEnv, PGHOST: '', DATABASE_URL: '' }, maxBuffer: 64 * 1024 * 1024 },
+  );
+}
+
+const failures = (tap: string) =>
+  tap
+    .split('\n')
+    .filter((l) => /not ok|error:|expected|actual/.test(l))
+    .slice(0, 40)
+    .join('\n');
+
 test('the command on a fresh copy of the project: files and registration, then typecheck and the generated tests pass', { timeout: 15 * 60_000 }, async () => {
   const copy = freshCopy();
   try {
-    const { server } = database;
-    const env = {
-      ...process.env,
-      PGHOST: server.host,
-      PGPORT: String(server.port),
-      PGUSER: server.user,
-      PGPASSWORD: server.password,
-      PGDATABASE: server.database,
-      PGSSLMODE: 'disable',
-    };
-    const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'tools/addTable/cli.ts', ...args], { cwd: copy, env, encoding: 'utf8' });
+    const run = commandIn(copy);
 
     const outputs: string[] = [];
     for (const args of FIXTURE_COMMANDS) {
@@ -269,36 +383,100 @@ test('the command on a fresh copy of the project: files and registration, then t
     const changed = (file: string) => !existsSync(join(ROOT, file)) || readFileSync(join(ROOT, file), 'utf8') !== readFileSync(join(copy, file), 'utf8');
     const written = ['functions', 'openapi', 'test/functions']
       .flatMap((dir) => readdirSync(join(copy, dir)).map((name) => `${dir}/${name}`))
-      .filter((file) => file.endsWith('.ts') && changed(file));
+      .filter((file) => (file.endsWith('.ts') || file.endsWith('.add-table.json')) && changed(file));
     assert.ok(written.includes('functions/getEverythingRow.ts') && written.includes('openapi/tables.ts'), written.join(', '));
     const biome = join(copy, 'node_modules/@biomejs/biome/bin/biome');
     const lint = spawnSync(process.execPath, [biome, 'check', '--error-on-warnings', ...written], { cwd: copy, encoding: 'utf8' });
     assert.equal(lint.status, 0, `biome check of the generated files:\n${lint.stdout}${lint.stderr}`);
 
-    const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings'];
-    // A test run of its own, not a child of this one (node:test tells its children by NODE_TEST_CONTEXT).
-    const { NODE_TEST_CONTEXT: _child, ...ownEnv } = process.env;
-    const tests = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-concurrency=1', ...paths.map((p) => `test/functions/${p}.test.ts`)],
-      {
-        cwd: copy,
-        encoding: 'utf8',
-        env: { ...ownEnv, PGHOST: '', DATABASE_URL: '' },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
+    const paths = ['everything', 'uuid_keyed', 'orders', 'order-items', 'countries', 'events_log', 'raw_readings', 'rooms', 'bookings'];
+    const tests = runGeneratedTests(copy, paths);
     const summary = /# pass (\d+)\n# fail (\d+)/.exec(tests.stdout);
-    assert.equal(
-      tests.status,
-      0,
-      tests.stdout
-        .split('\n')
-        .filter((l) => /not ok|error:|expected|actual/.test(l))
-        .slice(0, 40)
-        .join('\n'),
-    );
+    assert.equal(tests.status, 0, failures(tests.stdout));
     assert.ok(summary && Number(summary[1]) >= paths.length * 5 && summary[2] === '0', tests.stdout.slice(-2000));
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test('--refresh follows a column added, dropped and retyped into the metadata, spec and test, never a handler', { timeout: 10 * 60_000 }, async () => {
+  const copy = freshCopy();
+  try {
+    await database.admin.query(`CREATE TABLE gadgets (
+      id integer PRIMARY KEY,
+      name text NOT NULL CHECK (length(name) >= 2),
+      weight numeric(6,2),
+      legacy_code text
+    )`);
+    const run = commandIn(copy);
+    const never = run(['public.gadgets', '--refresh']);
+    assert.equal(never.status, 1);
+    assert.match(never.stderr, /public\.gadgets was never generated by add-table .*run npm run add-table -- public\.gadgets first/);
+
+    assert.equal(run(['public.gadgets', '--write']).status, 0);
+    const file = (name: string) => readFileSync(join(copy, name), 'utf8');
+    const manifest = JSON.parse(file('openapi/gadgets.add-table.json')) as { columns: Array<{ name: string; type: string }> };
+    assert.deepEqual(
+      manifest.columns.map((c) => `${c.name} ${c.type}`),
+      ['id integer', 'name text', 'weight numeric(6,2)', 'legacy_code text'],
+    );
+    const handlers = ['countGadgets', 'listGadgets', 'getGadget', 'createGadget', 'updateGadget', 'deleteGadget'].map((id) => `functions/${id}.ts`);
+    // The owner's edit to a handler.
+    const edited = file('functions/createGadget.ts').replace(
+      'export const createGadget',
+      '// Audit: every new gadget is logged by the owner.\nexport const createGadget',
+    );
+    writeFileSync(join(copy, 'functions/createGadget.ts'), edited);
+    const handlersBefore = handlers.map(file);
+
+    await database.admin.query(`ALTER TABLE gadgets ADD COLUMN color text NOT NULL DEFAULT 'red' CHECK (color IN ('red', 'blue'));
+      ALTER TABLE gadgets DROP COLUMN legacy_code;
+      ALTER TABLE gadgets ALTER COLUMN weight TYPE integer USING round(weight)::integer`);
+    const refreshed = run(['public.gadgets', '--refresh']);
+    assert.equal(refreshed.status, 0, refreshed.stderr);
+    assert.match(refreshed.stdout, /Refreshed public\.gadgets under \/gadgets: 3 column changes/);
+    assert.match(refreshed.stdout, /column added: color \(text NOT NULL\)/);
+    assert.match(refreshed.stdout, /column dropped: legacy_code \(text\)/);
+    assert.match(refreshed.stdout, /column retyped: weight: numeric\(6,2\) → integer/);
+    assert.match(refreshed.stdout, /functions\/createGadget\.ts \(edited by you\)/);
+    assert.deepEqual(handlers.map(file), handlersBefore, 'every handler byte for byte as it was');
+
+    const metadata = file('functions/gadgetTable.ts');
+    assert.match(metadata, /color: string;/);
+    assert.match(metadata, /weight: number \| null;/);
+    assert.doesNotMatch(metadata, /legacy_code/);
+    const spec = file('openapi/gadgets.ts');
+    assert.match(spec, /color: \{ type: 'string'/);
+    assert.doesNotMatch(spec, /legacy_code/);
+    const suite = file('test/functions/gadgets.test.ts');
+    assert.match(suite, /name: 'color',\s+fixture: \{ kind: 'text', sql: 'text', values: \['red', 'blue'\] \}/);
+    assert.match(suite, /name: 'weight',\s+fixture: \{ kind: 'int4'/);
+    assert.doesNotMatch(suite, /legacy_code/);
+
+    // Nothing changed since: the same command rewrites nothing; a hand edit of a machine-owned file is refused unless --force.
+    const again = run(['public.gadgets', '--refresh']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /no column changes[\s\S]*nothing rewritten/);
+    writeFileSync(join(copy, 'openapi/gadgets.ts'), `${spec}// my note\n`);
+    const refused = run(['public.gadgets', '--refresh']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /openapi\/gadgets\.ts changed since add-table wrote them.*--refresh --force/);
+    assert.equal(run(['public.gadgets', '--refresh', '--force']).status, 0);
+    assert.equal(file('openapi/gadgets.ts'), spec);
+    // Generated by an add-table that kept no manifest: said so, with the command that records one.
+    const manifestText = file('openapi/gadgets.add-table.json');
+    rmSync(join(copy, 'openapi/gadgets.add-table.json'));
+    const unrecorded = run(['public.gadgets', '--refresh']);
+    assert.equal(unrecorded.status, 1);
+    assert.match(unrecorded.stderr, /public\.gadgets under \/gadgets was generated before --refresh existed .*--path gadgets --force once/);
+    writeFileSync(join(copy, 'openapi/gadgets.add-table.json'), manifestText);
+
+    // The refreshed project compiles with the untouched handlers, and the refreshed test passes.
+    const typecheck = spawnSync(process.execPath, [join(copy, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', copy], { cwd: copy, encoding: 'utf8' });
+    assert.equal(typecheck.status, 0, typecheck.stdout);
+    const tests = runGeneratedTests(copy, ['gadgets']);
+    assert.equal(tests.status, 0, failures(tests.stdout));
+    assert.ok(Number(/# pass (\d+)/.exec(tests.stdout)?.[1]) >= 5, tests.stdout.slice(-2000));
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }

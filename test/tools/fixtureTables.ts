@@ -1,7 +1,8 @@
 /**
  * Tables the add-table tests generate APIs for: every mapped type, a uuid key, an identity key,
  * a composite key in a quoted schema with reserved and spaced names, a foreign key, checks, an
- * enum, a domain, a table keyed only by a unique index and one with no key at all.
+ * enum, a domain, a table keyed only by a unique index and one with no key at all; and tables whose
+ * CHECK, UNIQUE and foreign-key constraints the generated test's rows must satisfy (rooms, bookings).
  */
 export const FIXTURE_DDL = `
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -81,6 +82,41 @@ CREATE TABLE raw_readings (
   sensor text,
   value double precision
 );
+
+CREATE DOMAIN percent AS smallint CHECK (VALUE BETWEEN 0 AND 100);
+CREATE TYPE room_kind AS ENUM ('single', 'double', 'suite', 'dorm');
+CREATE TABLE rooms (
+  id integer PRIMARY KEY CHECK (id > 100),
+  code varchar(8) NOT NULL UNIQUE CHECK (length(code) BETWEEN 3 AND 6),
+  capacity smallint NOT NULL CHECK (capacity BETWEEN 1 AND 8),
+  kind room_kind NOT NULL CHECK (kind IN ('single', 'double', 'suite')),
+  floor integer CHECK (floor >= -2 AND floor < 50),
+  rate numeric(6,2) NOT NULL CHECK (rate > 10.5 AND rate <= 999.99),
+  size_class varchar(10) CHECK (size_class IN ('S', 'M', 'L')),
+  occupancy percent,
+  opened date CHECK (opened BETWEEN '2000-01-01' AND '2030-12-31'),
+  quiet boolean NOT NULL CHECK (quiet <> false),
+  label text CHECK (label ~ '^[A-Z]'),
+  checkin timestamp,
+  checkout timestamp,
+  CONSTRAINT stay_order CHECK (checkout IS NULL OR checkout > checkin),
+  CONSTRAINT big_or_cheap CHECK (capacity > 2 OR rate < 500)
+);
+-- Rows the generator reads values from, for the checks it cannot read (label, stay_order).
+INSERT INTO rooms VALUES (101, 'R101', 2, 'double', 1, 120.00, 'M', 50, '2010-05-01', true, 'Sea view', '2024-01-01 12:00', '2024-01-03 10:00');
+
+CREATE TABLE guests (id uuid PRIMARY KEY, name text NOT NULL);
+CREATE TABLE bookings (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  room_id integer NOT NULL REFERENCES rooms (id),
+  guest_id uuid UNIQUE REFERENCES guests (id),
+  trip_id bigint REFERENCES nyc_train_synced (id),
+  rebooked_from bigint REFERENCES bookings (id),
+  night date NOT NULL CHECK (night >= '2024-01-01'),
+  party smallint NOT NULL DEFAULT 1 CHECK (party > 0 AND party <= 4),
+  contact text NOT NULL CHECK (contact LIKE '%@%'),
+  UNIQUE (room_id, night)
+);
 `;
 
 /** The command line each fixture is generated with. */
@@ -92,4 +128,6 @@ export const FIXTURE_COMMANDS: string[][] = [
   ['countries', '--write'],
   ['public.events_log'],
   ['public.raw_readings'],
+  ['public.rooms', '--write'],
+  ['public.bookings', '--write'],
 ];

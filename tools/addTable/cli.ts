@@ -5,10 +5,13 @@ import dotenv from 'dotenv';
 import { ConfigError } from '../../lib/ground/settingsReaders.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { projectFormatter } from './formatGenerated.ts';
-import { generatedHeader, generateTable } from './generateTable.ts';
+import { generateTable, writtenFor } from './generateTable.ts';
+import { buildManifest, manifestPath } from './manifest.ts';
+import { refreshTable } from './refresh.ts';
 import { connectAsTheService } from './serviceConnection.ts';
 
 const USAGE = `Usage: npm run add-table -- <schema>.<table> [--path NAME] [--write] [--force]
+       npm run add-table -- <schema>.<table> --refresh [--path NAME] [--force]
 
 Reads the table from the database the service is configured for (nothing set: the embedded
 PostgreSQL) and writes its API: handlers in functions/, openapi/<path>.ts, their registration,
@@ -16,7 +19,10 @@ and test/functions/<path>.test.ts.
 
   --path NAME   URL path and file names (default: the table name)
   --write       also POST, PATCH and DELETE
-  --force       overwrite files an earlier run wrote`;
+  --force       overwrite files an earlier run wrote
+  --refresh     read the table again and rewrite its metadata module, spec entries and test
+                (columns added, dropped or retyped), never its handlers; with --force, also
+                when those files were edited by hand`;
 
 /** Routes the new operations would take that the current document gives to other operations. */
 function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[] {
@@ -33,7 +39,13 @@ function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[
 const parseCommandLine = () =>
   parseArgs({
     allowPositionals: true,
-    options: { path: { type: 'string' }, write: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      path: { type: 'string' },
+      write: { type: 'boolean' },
+      force: { type: 'boolean' },
+      refresh: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
   });
 
 async function main(): Promise<number> {
@@ -50,13 +62,23 @@ async function main(): Promise<number> {
   }
   dotenv.config({ quiet: true });
   const root = resolve(process.cwd());
+  if (parsed.values.refresh && parsed.values.write) {
+    console.error('--refresh keeps the options of the first run: leave out --write');
+    return 1;
+  }
   const { pool, close } = await connectAsTheService(process.env);
+  // In the project's format: generated code is linted like the rest (tools/addTable/formatGenerated.ts).
+  const format = projectFormatter(root) ?? ((_path: string, text: string) => text);
   try {
+    if (parsed.values.refresh) {
+      const outcome = await refreshTable(root, pool, parsed.positionals[0]!, { path: parsed.values.path, force: parsed.values.force === true, format });
+      (outcome.ok ? console.log : console.error)(outcome.text);
+      return outcome.ok ? 0 : 1;
+    }
     const result = await generateTable(pool, parsed.positionals[0]!, { path: parsed.values.path, writes: parsed.values.write === true });
     const existing = result.files.filter((f) => existsSync(join(root, f.path)));
     // --force replaces what add-table wrote for this table, never a hand-written file of the same name.
-    const header = generatedHeader(result.plan.table.schema, result.plan.table.table);
-    const ours = (text: string) => text.startsWith(`${header}\n`);
+    const ours = (text: string) => writtenFor(text, result.plan.table.schema, result.plan.table.table);
     const foreign = existing.filter((f) => !ours(readFileSync(join(root, f.path), 'utf8')));
     if (foreign.length > 0) {
       console.error(`${foreign.map((f) => f.path).join(', ')} exist and were not written by add-table for this table: choose another --path`);
@@ -72,12 +94,18 @@ async function main(): Promise<number> {
       console.error(`${taken.join(', ')} already answered by another operation: choose another --path`);
       return 1;
     }
-    // In the project's format: generated code is linted like the rest (tools/addTable/formatGenerated.ts).
-    const format = projectFormatter(root) ?? ((_path: string, text: string) => text);
+    const written = new Map<string, string>();
     for (const file of result.files) {
       mkdirSync(dirname(join(root, file.path)), { recursive: true });
-      writeFileSync(join(root, file.path), format(file.path, file.text));
+      written.set(file.path, format(file.path, file.text));
+      writeFileSync(join(root, file.path), written.get(file.path)!);
     }
+    // What --refresh needs: the table, the options, the columns seen and each file as written.
+    const manifest = manifestPath(result.plan.path);
+    writeFileSync(
+      join(root, manifest),
+      format(manifest, `${JSON.stringify(buildManifest(result.plan, { write: parsed.values.write === true }, written), null, 2)}\n`),
+    );
     for (const registration of result.registrations) {
       const path = join(root, registration.file);
       writeFileSync(path, format(registration.file, registration.apply(readFileSync(path, 'utf8'))));

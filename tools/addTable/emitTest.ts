@@ -1,4 +1,5 @@
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
+import { type CheckRules, withRules } from './checkConstraints.ts';
 import type { EmittedFile } from './emitFunctions.ts';
 import { tableDdl } from './tableDdl.ts';
 import type { TablePlan } from './tablePlan.ts';
@@ -7,9 +8,14 @@ import { toSource } from './tsSource.ts';
 /**
  * test/functions/<path>.test.ts: the table's DDL and what the generator read, handed to the shared
  * checks in test/support/tableApiSuite.ts. `samples` are text forms of columns without an exact
- * mapping, read from the table, so generated rows can fill them.
+ * mapping, read from the table, so generated rows can fill them. `checks` is what the table's checks
+ * allow each column, and values read from the table for the checks not understood.
  */
-export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | null>): EmittedFile {
+export function emitTest(
+  plan: TablePlan,
+  samples: ReadonlyMap<string, string | null>,
+  checks: { rules: CheckRules['columns']; samples: ReadonlyMap<string, unknown[]> } = { rules: new Map(), samples: new Map() },
+): EmittedFile {
   const { table } = plan;
   const keyNames = new Set(plan.key.map((c) => c.name));
   const spec = {
@@ -18,7 +24,11 @@ export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | 
     ddl: tableDdl(table),
     columns: plan.columns.map((c) => ({
       name: c.name,
-      fixture: { ...c.mapping.fixture, ...(c.mapping.loose ? { sample: samples.get(c.name) ?? null } : {}) },
+      fixture: {
+        ...withRules(c.mapping.fixture, checks.rules.get(c.name)),
+        ...(c.mapping.loose ? { sample: samples.get(c.name) ?? null } : {}),
+        ...(checks.samples.has(c.name) ? { samples: checks.samples.get(c.name) } : {}),
+      },
       notNull: c.catalog.notNull || c.mapping.notNull === true,
       filledByDatabase:
         c.catalog.identity !== null || c.catalog.serial || c.catalog.generatedExpr !== null || (keyNames.has(c.name) && c.catalog.defaultExpr !== null),
@@ -43,7 +53,9 @@ export function emitTest(plan: TablePlan, samples: ReadonlyMap<string, string | 
 /**
  * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
+ * operation is checked (see test/support/tableApiSuite.ts). When the table changes,
+ * \`npm run add-table -- ${table.schema}.${table.table} --refresh\` rewrites this file:
+ * put checks of your own in another test file.
  */
 describeTableApi(${toSource(spec)});
 `;

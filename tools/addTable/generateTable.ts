@@ -1,9 +1,11 @@
 import type pg from 'pg';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
 import { parseTableName, readTable } from './catalog.ts';
+import { readChecks } from './checkConstraints.ts';
 import { emitFunctions, tableModule, type EmittedFile } from './emitFunctions.ts';
 import { apiConstant, emitOpenApi } from './emitOpenApi.ts';
 import { emitTest } from './emitTest.ts';
+import { machineOwnedFiles, manifestPath } from './manifest.ts';
 import { register } from './registration.ts';
 import { planTable, type TablePlan } from './tablePlan.ts';
 
@@ -26,6 +28,29 @@ async function looseSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan): Promis
       `SELECT ${quoteIdent(column.name)}::text AS value FROM ${plan.qualified} WHERE ${quoteIdent(column.name)} IS NOT NULL LIMIT 1`,
     );
     samples.set(column.name, rows[0]?.value ?? null);
+  }
+  return samples;
+}
+
+/**
+ * Rows of the columns of checks the generator could not read (`~ '^[A-Z]'`, a function), in their
+ * wire form and aligned by row: values the table already holds satisfy those checks, so the
+ * generated test tries them when its own values are refused.
+ */
+async function checkSamples(db: Pick<pg.Pool, 'query'>, plan: TablePlan, columns: string[]): Promise<Map<string, unknown[]>> {
+  const samples = new Map<string, unknown[]>();
+  const planned = plan.columns.filter((c) => columns.includes(c.name));
+  if (planned.length === 0) return samples;
+  // In key order where there is a key, so the same table gives the same generated test.
+  const order = plan.key.length > 0 ? ` ORDER BY ${plan.key.map((c) => c.sql).join(', ')}` : '';
+  const { rows } = await db.query<{ row: string }>(
+    `SELECT json_build_array(${planned.map((c) => c.output).join(', ')})::text AS row FROM ${plan.qualified} AS t${order} LIMIT 20`,
+  );
+  const values = rows.map((r) => JSON.parse(r.row) as unknown[]);
+  if (values.length === 0) return samples;
+  for (const [n, column] of planned.entries()) {
+    const aligned = values.map((v) => v[n]);
+    samples.set(column.name, aligned);
   }
   return samples;
 }
@@ -53,18 +78,30 @@ function table(rows: string[][]): string {
 
 /**
  * The first line of every file the command writes: --force replaces a file only when it starts
- * with the header for the same table, never a hand-written file or another table's.
+ * with a header for the same table, never a hand-written file or another table's. Machine-owned
+ * files (manifest.ts: the table's metadata module, spec entries and test) say that --refresh
+ * rewrites them; the handlers are the owner's.
  */
-export const generatedHeader = (schema: string, table: string) =>
-  `// Written by \`npm run add-table\` for ${schema}.${table}: yours to edit; re-running with --force replaces it.`;
+const generatedHeader = (schema: string, table: string, machineOwned = false) =>
+  machineOwned
+    ? `// Written by \`npm run add-table\` for ${schema}.${table} from the catalog: --refresh rewrites it, so put your own code in the handlers.`
+    : `// Written by \`npm run add-table\` for ${schema}.${table}: yours to edit; re-running with --force replaces it.`;
+
+/** Whether add-table wrote `text` for this table (either header). */
+export const writtenFor = (text: string, schema: string, table: string) =>
+  [true, false].some((machineOwned) => text.startsWith(`${generatedHeader(schema, table, machineOwned)}\n`));
 
 export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, options: { path?: string; writes: boolean }): Promise<GeneratedTable> {
   const catalog = await readTable(db, parseTableName(name));
   const plan = planTable(catalog, options);
-  const header = generatedHeader(catalog.schema, catalog.table);
-  const files = [...emitFunctions(plan), emitOpenApi(plan), emitTest(plan, await looseSamples(db, plan))].map((file) => ({
+  const kinds = new Map(plan.columns.map((c) => [c.name, c.mapping.fixture.kind]));
+  const checks = readChecks(catalog, (column) => kinds.get(column) ?? 'other');
+  const unreadColumns = [...new Set(checks.unread.flatMap((c) => c.columns))];
+  const tested = emitTest(plan, await looseSamples(db, plan), { rules: checks.columns, samples: await checkSamples(db, plan, unreadColumns) });
+  const machineOwned = new Set(machineOwnedFiles(plan));
+  const files = [...emitFunctions(plan), emitOpenApi(plan), tested].map((file) => ({
     ...file,
-    text: `${header}\n${file.text}`,
+    text: `${generatedHeader(catalog.schema, catalog.table, machineOwned.has(file.path))}\n${file.text}`,
   }));
   const handlerIds = Object.values(plan.operationIds);
   const registrations = [
@@ -96,6 +133,7 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
     '',
     'Wrote:',
     ...files.map((f) => `  ${f.path}`),
+    `  ${manifestPath(plan.path)} (what --refresh reads)`,
     `Registered in openapi/tables.ts and functions/tableHandlers.ts (${tableModule(plan)} holds the table's SQL pieces)`,
     '',
     'Endpoints:',

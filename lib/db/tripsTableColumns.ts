@@ -1,9 +1,8 @@
 /**
- * The trips table's columns, in table order, with their PostgreSQL types: the one list that the
- * Trip schema (openapi/schemas.ts), the trip handlers' SELECT list and row type
- * (functions/tripColumns.ts) and the /rides test's table (test/functions/rides.test.ts) derive
- * from. The embedded seeder (lib/db/seedTrips.ts, below this layer) creates the same table; every
- * trip response is checked against the schema, so the two cannot drift apart unnoticed.
+ * The trips table's columns, in table order, with their PostgreSQL types: the one list. The
+ * embedded seeder creates the table from it (seedTrips.ts); the Trip schema (openapi/schemas.ts)
+ * and the trip handlers' SELECT list and row type (functions/tripColumns.ts) derive from it; the
+ * generated /rides files are read from the seeded table's catalog (and checked to match the generator).
  */
 export const TRIP_COLUMNS = [
   { name: 'id', type: 'bigint' },
