@@ -1,3 +1,4 @@
+import { readAdmissionSettings, type AdmissionSettings } from './admission/admissionSettings.ts';
 import { readAuthSettings, type AuthSettings } from './auth/authSettings.ts';
 import { readReadReplicaSettings, type ReadReplicaSettings } from './replicas/readReplicaSettings.ts';
 
@@ -74,6 +75,8 @@ export interface Config {
   auth: AuthSettings;
   /** The read replica's pool and health checks; used only when a read endpoint is configured (docs/read-replicas.md). */
   readReplica: ReadReplicaSettings;
+  /** Fair shares of the database: per-caller limits, the scanning reads' share, wait budgets (lib/admission/). */
+  admission: AdmissionSettings;
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -220,6 +223,14 @@ export function loadConfig(env: Env = process.env): Config {
     access,
     auth: readAuthSettings(env, { inDatabricksApp, userAccess: access.mode === 'user' }),
     readReplica: readReadReplicaSettings(env, pool),
+    admission: readAdmissionSettings(env, {
+      readInt,
+      readNumber,
+      readBoolean,
+      fail(name, message) {
+        throw new ConfigError(name, message);
+      },
+    }),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

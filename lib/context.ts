@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { scanSlots } from './admission/admissionSettings.ts';
 import { createAuthenticator, type Authenticator } from './auth/authenticator.ts';
 import { openInvalidationChannel, type InvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
@@ -7,6 +8,7 @@ import { ConfigError, type Config } from './config.ts';
 import type { ConnectionTarget, TokenState } from './db/connectionTarget.ts';
 import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
+import { ScanShare } from './db/scanShare.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ops/requestScope.ts';
@@ -54,6 +56,8 @@ export interface Context {
   authenticator: Authenticator | null;
   /** With a read replica configured: picks the pool for reads declared `x-read-from: replica`; else null. */
   readRouting: ReadRouting | null;
+  /** The share of the pool scanning reads may hold (DB_SCAN_SHARE); null with ADMISSION_ENABLED=false. */
+  scanShare: ScanShare | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;
@@ -93,7 +97,10 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     }),
   );
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
-  const db = new Database(pool, passwordSource);
+  const { admission } = config;
+  const maxConnections = config.pool.size + config.pool.maxOverflow;
+  const db = new Database(pool, passwordSource, admission.enabled ? admission.poolWaitMs : 0);
+  const scanShare = admission.enabled ? new ScanShare({ slots: scanSlots(admission, maxConnections), waitMs: admission.scanWaitMs }) : null;
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
   // (With LAKEBASE_ACCESS=user, onBehalfOf was checked above.)
   const userAccess = config.access.mode === 'user' && target.onBehalfOf ? new UserAccess(target.onBehalfOf, target, config, logger) : null;
@@ -117,6 +124,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     userAccess,
     authenticator,
     readRouting,
+    scanShare,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
@@ -134,7 +142,8 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       version,
       mode: target.mode,
       pool,
-      maxConnections: config.pool.size + config.pool.maxOverflow,
+      maxConnections,
+      scanShareStats: scanShare ? () => scanShare.stats() : undefined,
       cacheStats: cache ? () => cache.stats() : undefined,
       invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
       userPoolStats: userAccess ? () => userAccess.stats() : undefined,

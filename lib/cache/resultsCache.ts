@@ -8,19 +8,41 @@ export interface CachedResponse {
   /** Strong validator derived from the bytes. */
   etag: string;
   ttlSeconds: number;
+  /** When the load that produced it finished (the cache's clock, ms): its age is measured from here. */
+  storedAt: number;
+}
+
+/**
+ * How a request that asks for a fresh answer (`Cache-Control: no-cache` or `max-age=N`) is served;
+ * see docs/api.md ("Forced refreshes") for which RFC 9111 directive each rule follows.
+ */
+export interface RefreshPolicy {
+  /** The oldest stored answer the request accepts (RFC 9111 §5.2.1.1 `max-age`; 0 for `no-cache`). */
+  maxAgeMs: number;
+  /**
+   * An answer loaded this recently is served to a forced refresh anyway (CACHE_REFRESH_INTERVAL): whoever
+   * sends them, refreshes of one key cost the database at most one load per interval. 0 = off.
+   */
+  minIntervalMs: number;
 }
 
 export interface CacheStats {
   hits: number;
   misses: number;
   coalesced: number;
+  /** Forced refreshes answered without a load of their own (joined a load under way, or within the refresh interval). */
+  refreshesSpared: number;
   evictions: number;
   invalidations: number;
   entries: number;
   bytes: number;
 }
 
-export type CacheOutcome = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
+/**
+ * HIT: stored and fresh; MISS: loaded; COALESCED: shared a load already under way; BYPASS: a forced
+ * refresh that loaded; RECENT: a forced refresh answered by an entry loaded within the refresh interval.
+ */
+export type CacheOutcome = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS' | 'RECENT';
 
 export interface ResultsCacheOptions {
   maxEntries: number;
@@ -76,9 +98,11 @@ export class ResultsCache {
   private readonly lru: LRUCache<string, CachedResponse>;
   /** Loads under way; `stale` is set when a write invalidates the key while its load runs. */
   private readonly inflight = new Map<string, { promise: Promise<CachedResponse>; stale: boolean }>();
-  private counters = { hits: 0, misses: 0, coalesced: 0, evictions: 0, invalidations: 0 };
+  private counters = { hits: 0, misses: 0, coalesced: 0, refreshesSpared: 0, evictions: 0, invalidations: 0 };
+  private readonly now: () => number;
 
   constructor(options: ResultsCacheOptions) {
+    this.now = options.now ?? (() => performance.now());
     this.lru = new LRUCache<string, CachedResponse>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -94,15 +118,23 @@ export class ResultsCache {
   /**
    * The stored response for `key`, or the result of `load` (run once however many callers miss
    * at the same time). Failures are not stored, and each waiter gets the failure only for its
-   * own request. `refresh` skips the stored entry and replaces it (Cache-Control: no-cache).
+   * own request. `refresh` (Cache-Control: no-cache, or a policy) skips a stored entry older than the
+   * request accepts and replaces it; a load already under way is shared even then (it started no
+   * earlier than the stored entry, and its answer is as fresh as one this request would start).
    */
   async getOrLoad(
     key: string,
     ttlSeconds: number,
     load: () => Promise<{ status: number; body: Buffer }>,
-    refresh = false,
+    refresh: boolean | RefreshPolicy = false,
   ): Promise<{ response: CachedResponse; outcome: CacheOutcome }> {
-    if (!refresh) {
+    if (refresh) {
+      const spared = this.sparedRefresh(key, refresh === true ? { maxAgeMs: 0, minIntervalMs: 0 } : refresh);
+      if (spared) {
+        this.counters.refreshesSpared++;
+        return spared.outcome === 'COALESCED' ? { response: await spared.promise, outcome: 'COALESCED' } : spared;
+      }
+    } else {
       const stored = this.lru.get(key);
       if (stored) {
         this.counters.hits++;
@@ -118,7 +150,7 @@ export class ResultsCache {
     const flight = { promise: undefined as unknown as Promise<CachedResponse>, stale: false };
     const promise = (async () => {
       const { status, body } = await load();
-      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds };
+      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds, storedAt: this.now() };
       // Only successes are kept, and only if no write invalidated this key meanwhile.
       if (status === 200 && !flight.stale) this.lru.set(key, response, { ttl: ttlSeconds * 1000 });
       return response;
@@ -130,6 +162,35 @@ export class ResultsCache {
     } finally {
       if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
     }
+  }
+
+  /**
+   * Whether a load for `key` would start now (no fresh entry, no load under way): the router admits
+   * the caller's database work only then, so a hit or a shared load never counts against a limit.
+   */
+  wouldLoad(key: string, refresh: false | RefreshPolicy): boolean {
+    if (refresh) return this.sparedRefresh(key, refresh) === undefined;
+    return !this.inflight.has(key) && !this.lru.has(key);
+  }
+
+  /** Age of a stored answer in whole seconds (RFC 9111 §5.1 `Age`). */
+  ageSeconds(response: CachedResponse): number {
+    return Math.max(0, Math.floor((this.now() - response.storedAt) / 1000));
+  }
+
+  /** A forced refresh served without a load of its own: a load under way, a young enough entry, or one within the interval. */
+  private sparedRefresh(
+    key: string,
+    policy: RefreshPolicy,
+  ): { outcome: 'COALESCED'; promise: Promise<CachedResponse> } | { outcome: 'HIT' | 'RECENT'; response: CachedResponse } | undefined {
+    const pending = this.inflight.get(key);
+    if (pending) return { outcome: 'COALESCED', promise: pending.promise };
+    const stored = this.lru.get(key);
+    if (!stored) return undefined;
+    const age = this.now() - stored.storedAt;
+    // Young enough for the request's own max-age: a plain hit. Older, but within the interval: RECENT.
+    if (age <= policy.maxAgeMs) return { outcome: 'HIT', response: stored };
+    return age < policy.minIntervalMs ? { outcome: 'RECENT', response: stored } : undefined;
   }
 
   /** Evicts every entry whose key starts with one of `prefixes`; returns how many went. */

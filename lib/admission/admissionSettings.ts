@@ -1,0 +1,65 @@
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The readers config.ts parses every setting with (passed in, so this module never imports config.ts). */
+export interface SettingReaders {
+  readInt(env: Env, name: string, fallback: number, min: number, max: number): number;
+  readNumber(env: Env, name: string, fallback: number, min: number, max: number): number;
+  readBoolean(env: Env, name: string, fallback: boolean): boolean;
+  /** Throws the configuration error naming `name`. */
+  fail(name: string, message: string): never;
+}
+
+/** Fair shares of the database (docs/operations.md, "One caller cannot starve the others"). */
+export interface AdmissionSettings {
+  /** ADMISSION_ENABLED: every protection below; false restores plain queueing (for comparison). */
+  enabled: boolean;
+  /** TRUSTED_PROXIES: addresses or CIDR ranges whose X-Forwarded-For names the client. */
+  trustedProxies: string[];
+  /** CALLER_MAX_IN_FLIGHT: one caller's requests using the database at once. */
+  callerMaxInFlight: number;
+  /** CALLER_RATE_PER_SECOND / CALLER_BURST: one caller's token bucket for scanning reads that reach the database. */
+  callerRatePerSecond: number;
+  callerBurst: number;
+  /** DB_SCAN_SHARE: the share of the pool's connections scanning reads may hold at once. */
+  scanShare: number;
+  /** DB_SCAN_WAIT_MS: the longest a scanning read waits for its share before 503. */
+  scanWaitMs: number;
+  /** DB_POOL_WAIT_MS: the longest any statement waits for a busy pool before 503. */
+  poolWaitMs: number;
+  /** CACHE_REFRESH_INTERVAL: forced refreshes of one key load at most once per this many seconds. */
+  refreshIntervalSeconds: number;
+}
+
+const ADDRESS_OR_RANGE = /^([0-9.]+|[0-9A-Fa-f:.]+)(\/\d{1,3})?$/;
+
+function readProxies(env: Env, read: SettingReaders): string[] {
+  const raw = env.TRUSTED_PROXIES?.trim();
+  if (!raw) return [];
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const entry of entries) {
+    if (!ADDRESS_OR_RANGE.test(entry)) read.fail('TRUSTED_PROXIES', `must list IP addresses or CIDR ranges (10.0.0.0/8), got "${entry}"`);
+  }
+  return entries;
+}
+
+export function readAdmissionSettings(env: Env, read: SettingReaders): AdmissionSettings {
+  return {
+    enabled: read.readBoolean(env, 'ADMISSION_ENABLED', true),
+    trustedProxies: readProxies(env, read),
+    callerMaxInFlight: read.readInt(env, 'CALLER_MAX_IN_FLIGHT', 128, 0, 100_000),
+    callerRatePerSecond: read.readNumber(env, 'CALLER_RATE_PER_SECOND', 1000, 0, 1_000_000),
+    callerBurst: read.readInt(env, 'CALLER_BURST', 2000, 1, 10_000_000),
+    scanShare: read.readNumber(env, 'DB_SCAN_SHARE', 0.25, 0.01, 1),
+    scanWaitMs: read.readInt(env, 'DB_SCAN_WAIT_MS', 250, 1, 600_000),
+    poolWaitMs: read.readInt(env, 'DB_POOL_WAIT_MS', 1000, 1, 600_000),
+    refreshIntervalSeconds: read.readNumber(env, 'CACHE_REFRESH_INTERVAL', 1, 0, 3600),
+  };
+}
+
+/** Scanning reads' connections: the share of the pool's maximum, at least one, leaving at least one for the rest. */
+export function scanSlots(settings: AdmissionSettings, maxConnections: number): number {
+  return Math.max(1, Math.min(maxConnections - 1, Math.floor(settings.scanShare * maxConnections)));
+}
