@@ -10,6 +10,8 @@ import type { KeyBatcher } from './keyBatcher.ts';
 export interface QueryOptions {
   /** Aborted when the caller went away: the statement is cancelled on the server. */
   signal?: AbortSignal;
+  /** Waits for a connection as long as the pool lets it, past DB_POOL_WAIT_MS (the readiness probe: never shed). */
+  neverShed?: boolean;
 }
 
 /** A connection held across awaits, until `release`. */
@@ -48,7 +50,7 @@ export class Database {
 
   private async run<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
     if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
-    if (this.saturated()) return this.leasedQuery<R>(statement);
+    if (!options.neverShed && this.saturated()) return this.leasedQuery<R>(statement);
     try {
       return await withTokenRetry(this.passwordSource, () => this.pool.query<R>(statement));
     } catch (err) {

@@ -72,7 +72,7 @@ function summarise(err: unknown, timeoutMs: number): string {
 async function checkDatabase(ctx: Context, timeoutMs: number): Promise<DatabaseCheck> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
-  const query = ctx.db.query({ text: 'SELECT 1' });
+  const query = ctx.db.query({ text: 'SELECT 1' }, { neverShed: true });
   const noAnswer = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new NoAnswer()), timeoutMs);
   });
