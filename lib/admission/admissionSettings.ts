@@ -15,6 +15,10 @@ export interface AdmissionSettings {
   enabled: boolean;
   /** TRUSTED_PROXIES: addresses or CIDR ranges whose X-Forwarded-For names the client. */
   trustedProxies: string[];
+  /** ADMISSION_MAX_ACTIVE: requests served at once before callers take fair turns. */
+  maxActive: number;
+  /** ADMISSION_QUEUE_WAIT_MS: the longest a request waits for its turn before 503. */
+  queueWaitMs: number;
   /** CALLER_MAX_IN_FLIGHT: one caller's requests using the database at once. */
   callerMaxInFlight: number;
   /** CALLER_RATE_PER_SECOND / CALLER_BURST: one caller's token bucket for scanning reads that reach the database. */
@@ -49,6 +53,8 @@ export function readAdmissionSettings(env: Env, read: SettingReaders): Admission
   return {
     enabled: read.readBoolean(env, 'ADMISSION_ENABLED', true),
     trustedProxies: readProxies(env, read),
+    maxActive: read.readInt(env, 'ADMISSION_MAX_ACTIVE', 16, 1, 100_000),
+    queueWaitMs: read.readInt(env, 'ADMISSION_QUEUE_WAIT_MS', 1000, 1, 600_000),
     callerMaxInFlight: read.readInt(env, 'CALLER_MAX_IN_FLIGHT', 128, 0, 100_000),
     callerRatePerSecond: read.readNumber(env, 'CALLER_RATE_PER_SECOND', 1000, 0, 1_000_000),
     callerBurst: read.readInt(env, 'CALLER_BURST', 2000, 1, 10_000_000),

@@ -98,9 +98,28 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     if (caller && authenticator) authenticator.authorize(caller, operation);
     const user = caller?.user;
     const callerKey = admission.callerKey(request, caller);
+    const turn = admission.turn(operation, callerKey);
+    const leave = turn instanceof Promise ? await turn : turn;
+    try {
+      return await serve(request, method, operation, match.params, search, user, callerKey, trace);
+    } finally {
+      leave?.();
+    }
+  }
 
+  /** Validates the input, then answers through the cache or by running the operation (then invalidating for a write). */
+  async function serve(
+    request: NeutralRequest,
+    method: string,
+    operation: CompiledOperation,
+    params: Record<string, string>,
+    search: string,
+    user: VerifiedUser | undefined,
+    callerKey: string,
+    trace: RequestTrace,
+  ): Promise<NeutralResponse> {
     const validated = operation.validator.validate({
-      params: match.params,
+      params,
       query: new URLSearchParams(search),
       contentType: headerValue(request.headers, 'content-type'),
       body: request.body,

@@ -164,7 +164,7 @@ export function createMetrics(sources: MetricSources): Metrics {
 
   const refusals = new Counter({
     name: `${PREFIX}requests_refused_total`,
-    help: 'Requests refused to keep the database fair, by operation and reason: caller-rate and caller-in-flight (429), scan-share and pool-wait (503, shed)',
+    help: 'Requests refused to keep the database fair, by operation and reason: caller-rate and caller-in-flight (429), queue-wait, scan-share and pool-wait (503, shed)',
     labelNames: ['operation', 'reason'],
     registers: [registry],
   });

@@ -1,5 +1,6 @@
 import { CallerLimits } from '../../admission/callerLimits.ts';
 import { clientAddress, trustedProxies } from '../../admission/clientAddress.ts';
+import { FairQueue } from '../../admission/fairQueue.ts';
 import type { Caller } from '../../auth/caller.ts';
 import type { RefreshPolicy } from '../../cache/resultsCache.ts';
 import type { Context } from '../../context.ts';
@@ -25,6 +26,11 @@ export interface Admission {
    * operation is never limited or protection is off. Call the returned function when it ends.
    */
   enter(operation: CompiledOperation, callerKey: string): (() => void) | undefined;
+  /**
+   * Waits for the request's fair turn at the service (lib/admission/fairQueue.ts), or undefined when
+   * it needs none. Call the returned function when the request ends.
+   */
+  turn(operation: CompiledOperation, callerKey: string): Promise<() => void> | (() => void) | undefined;
   /** What a request's Cache-Control asks of the results cache: false (nothing), or how fresh. */
   refreshPolicy(request: NeutralRequest): false | true | RefreshPolicy;
 }
@@ -36,6 +42,7 @@ export function createAdmission(ctx: Context): Admission {
     ? new CallerLimits({ maxInFlight: settings.callerMaxInFlight, ratePerSecond: settings.callerRatePerSecond, burst: settings.callerBurst })
     : undefined;
   const minIntervalMs = settings.refreshIntervalSeconds * 1000;
+  const turns = settings.enabled ? new FairQueue({ maxActive: settings.maxActive, waitMs: settings.queueWaitMs }) : undefined;
   return {
     callerKey(request, caller) {
       if (caller) return `user:${caller.email.toLowerCase()}`;
@@ -45,6 +52,10 @@ export function createAdmission(ctx: Context): Admission {
     enter(operation, callerKey) {
       if (!limits || NEVER_LIMITED.has(operation.operationId)) return undefined;
       return limits.enter(callerKey, operation.readFrom === 'replica');
+    },
+    turn(operation, callerKey) {
+      if (!turns || NEVER_LIMITED.has(operation.operationId)) return undefined;
+      return turns.enter(callerKey);
     },
     refreshPolicy(request) {
       const header = headerValue(request.headers, 'cache-control');
