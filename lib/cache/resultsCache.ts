@@ -10,7 +10,16 @@ export interface CachedResponse {
   ttlSeconds: number;
   /** When the load that produced it finished (the cache's clock, ms): its age is measured from here. */
   storedAt: number;
+  /** How long that load took (ms): forced refreshes of an expensive key are spaced further apart. */
+  loadMs: number;
 }
+
+/**
+ * A forced refresh within this many times the last load's duration is answered by that load: one
+ * key's refreshes then keep the database busy at most a fifth of the time, however slow the query
+ * (a full-table aggregate that takes a second is refreshed at most every five).
+ */
+export const REFRESH_LOAD_FACTOR = 4;
 
 /**
  * How a request that asks for a fresh answer (`Cache-Control: no-cache` or `max-age=N`) is served;
@@ -149,8 +158,10 @@ export class ResultsCache {
     this.counters.misses++;
     const flight = { promise: undefined as unknown as Promise<CachedResponse>, stale: false };
     const promise = (async () => {
+      const started = this.now();
       const { status, body } = await load();
-      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds, storedAt: this.now() };
+      const storedAt = this.now();
+      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds, storedAt, loadMs: storedAt - started };
       // Only successes are kept, and only if no write invalidated this key meanwhile.
       if (status === 200 && !flight.stale) this.lru.set(key, response, { ttl: ttlSeconds * 1000 });
       return response;
@@ -173,6 +184,11 @@ export class ResultsCache {
     return !this.inflight.has(key) && !this.lru.has(key);
   }
 
+  /** A load of `key` is under way (a request for it would share it). */
+  loading(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   /** Age of a stored answer in whole seconds (RFC 9111 §5.1 `Age`). */
   ageSeconds(response: CachedResponse): number {
     return Math.max(0, Math.floor((this.now() - response.storedAt) / 1000));
@@ -190,7 +206,9 @@ export class ResultsCache {
     const age = this.now() - stored.storedAt;
     // Young enough for the request's own max-age: a plain hit. Older, but within the interval: RECENT.
     if (age <= policy.maxAgeMs) return { outcome: 'HIT', response: stored };
-    return age < policy.minIntervalMs ? { outcome: 'RECENT', response: stored } : undefined;
+    // An interval of 0 turns the spacing off altogether (every forced refresh loads).
+    const interval = policy.minIntervalMs > 0 ? Math.max(policy.minIntervalMs, REFRESH_LOAD_FACTOR * stored.loadMs) : 0;
+    return age < interval ? { outcome: 'RECENT', response: stored } : undefined;
   }
 
   /** Evicts every entry whose key starts with one of `prefixes`; returns how many went. */

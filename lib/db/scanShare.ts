@@ -35,10 +35,16 @@ export class ScanShare {
 
   constructor(private readonly options: ScanShareOptions) {}
 
-  /** Runs `work` holding one slot; throws Overloaded when none comes free within the wait. */
-  async run<T>(caller: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` holding one slot; throws Overloaded when none comes free within the wait.
+   * `onWait` is told when the request has to wait for one.
+   */
+  async run<T>(caller: string, work: () => Promise<T>, onWait?: () => void): Promise<T> {
     if (this.inUse < this.options.slots && this.waitingCount === 0) this.inUse++;
-    else await this.wait(caller);
+    else {
+      onWait?.();
+      await this.wait(caller);
+    }
     try {
       return await work();
     } finally {

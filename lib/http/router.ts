@@ -9,7 +9,7 @@ import { inRequestScope } from '../ops/requestScope.ts';
 import { type RequestSpan, tracing } from '../telemetry/tracing.ts';
 import type { VerifiedUser } from '../userAccess/userAccess.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from './neutralRequest.ts';
-import { createAdmission } from './routing/admission.ts';
+import { createAdmission, type Requester } from './routing/admission.ts';
 import { createBuiltInRoutes } from './routing/builtInRoutes.ts';
 import { createCachedRead } from './routing/cachedRead.ts';
 import { type CompiledOperation, compileOperations } from './routing/compiledOperation.ts';
@@ -100,8 +100,9 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const callerKey = admission.callerKey(request, caller);
     const turn = admission.turn(operation, callerKey);
     const leave = turn instanceof Promise ? await turn : turn;
+    const who: Requester = { key: callerKey, waiting: () => leave?.() };
     try {
-      return await serve(request, method, operation, match.params, search, user, callerKey, trace);
+      return await serve(request, method, operation, match.params, search, user, who, trace);
     } finally {
       leave?.();
     }
@@ -115,7 +116,7 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     params: Record<string, string>,
     search: string,
     user: VerifiedUser | undefined,
-    callerKey: string,
+    who: Requester,
     trace: RequestTrace,
   ): Promise<NeutralResponse> {
     const validated = operation.validator.validate({
@@ -132,14 +133,14 @@ export function createRouter(ctx: Context, options: RouterOptions = {}): Router 
     const signal = read && !(cacheable && ctx.cache) ? request.signal : undefined;
     const input = signal ? { ...validated, signal } : validated;
     if (cacheable) {
-      const { response, cache } = await cachedRead(request, operation, input, user, callerKey);
+      const { response, cache } = await cachedRead(request, operation, input, user, who);
       trace.cache = cache;
       return response;
     }
-    const end = admission.enter(operation, callerKey);
+    const end = admission.enter(operation, who.key);
     let result: Awaited<ReturnType<typeof run>>;
     try {
-      result = await run(operation, input, user, callerKey);
+      result = await run(operation, input, user, who);
     } finally {
       end?.();
     }

@@ -14,6 +14,17 @@ const NEVER_LIMITED = new Set(['getHealth', 'getReadiness', 'getServiceInfo']);
 const MAX_AGE = /(?:^|,)\s*max-age\s*=\s*"?(\d+)"?\s*(?:,|$)/i;
 const NO_CACHE = /(?:^|,)\s*no-cache\s*(?:,|$)/i;
 
+/** Who a request is for the limits, and how it gives up its turn when it starts waiting on others' work. */
+export interface Requester {
+  /** The caller's key (Admission.callerKey). */
+  key: string;
+  /**
+   * The request is about to wait (for a load another request started, or for the scanning reads'
+   * share): it gives its turn back, so waiting never keeps another caller's requests from running.
+   */
+  waiting(): void;
+}
+
 /**
  * The router's side of fair shares (lib/admission/ holds the limits themselves): who the caller is,
  * whether a request's database work is admitted, and how a forced refresh is served.

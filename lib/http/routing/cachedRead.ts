@@ -3,7 +3,7 @@ import type { Context } from '../../context.ts';
 import { tracing } from '../../telemetry/tracing.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from '../neutralRequest.ts';
-import type { Admission } from './admission.ts';
+import type { Admission, Requester } from './admission.ts';
 import { cacheStatus } from './cacheStatus.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
@@ -24,7 +24,7 @@ export type CachedRead = (
   operation: CompiledOperation,
   input: ValidatedInput,
   user: VerifiedUser | undefined,
-  callerKey: string,
+  who: Requester,
 ) => Promise<{ response: NeutralResponse; cache?: CacheOutcome }>;
 
 /** RFC 9110: If-None-Match is a list of entity tags, or `*`; weak comparison. */
@@ -51,9 +51,9 @@ function ownBytes(text: string): Buffer {
  * With the cache off, the same read still gets its ETag and 304.
  */
 export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader, admission }: CachedReadOptions): CachedRead {
-  return async function cachedRead(request, operation, input, user, callerKey) {
+  return async function cachedRead(request, operation, input, user, who) {
     const runAndStore = async () => {
-      const result = await run(operation, input, user, callerKey);
+      const result = await run(operation, input, user, who);
       return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
     // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
@@ -68,7 +68,10 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
       const refresh = admission.refreshPolicy(request);
       const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
       // Only a request that will load counts against its caller's limits: a hit, or a share of a load under way, is free.
-      const end = refresh === true || ctx.cache.wouldLoad(key, refresh) ? admission.enter(operation, callerKey) : undefined;
+      const loads = refresh === true || ctx.cache.wouldLoad(key, refresh);
+      const end = loads ? admission.enter(operation, who.key) : undefined;
+      // Sharing another request's load is waiting, not work: the turn goes to others meanwhile.
+      if (!loads && ctx.cache.loading(key)) who.waiting();
       let loaded: Awaited<ReturnType<typeof ctx.cache.getOrLoad>>;
       try {
         loaded = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
@@ -84,7 +87,7 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
       headers.age = String(age);
       headers['cache-status'] = cacheStatus(outcome, Boolean(refresh), operation.cacheTtlSeconds - age);
     } else {
-      const end = admission.enter(operation, callerKey);
+      const end = admission.enter(operation, who.key);
       try {
         ({ status, body } = await load());
       } finally {

@@ -2,7 +2,7 @@ import type { Context } from '../../context.ts';
 import { Forbidden } from '../../errors.ts';
 import type { HandlerResult } from '../../handler.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
-import { isScan } from './admission.ts';
+import { isScan, type Requester } from './admission.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
 
@@ -12,7 +12,7 @@ export type RunOperation = (
   input: ValidatedInput,
   user: VerifiedUser | undefined,
   /** Who asks (lib/http/routing/admission.ts): scanning reads take turns by caller for their share of the pool. */
-  callerKey?: string,
+  who?: Requester,
 ) => Promise<HandlerResult>;
 
 /**
@@ -40,6 +40,6 @@ export function createOperationRunner(ctx: Context): RunOperation {
       throw err;
     }
   };
-  return (operation, input, user, callerKey = '') =>
-    scanShare && isScan(operation) ? scanShare.run(callerKey, () => runOn(operation, input, user)) : runOn(operation, input, user);
+  return (operation, input, user, who) =>
+    scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user), who?.waiting) : runOn(operation, input, user);
 }
