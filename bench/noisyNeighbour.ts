@@ -26,6 +26,7 @@ const NEIGHBOUR = '198.51.100.2';
 const FLOOD_CONNECTIONS = 32;
 const NEIGHBOUR_CONNECTIONS = 8;
 const NO_CACHE = { 'cache-control': 'no-cache' };
+const PASSED_THROUGH = /^(DB_POOL_SIZE|DB_MAX_OVERFLOW|ADMISSION_[A-Z_]+|CALLER_[A-Z_]+|DB_SCAN_[A-Z_]+|DB_POOL_WAIT_MS|CACHE_REFRESH_INTERVAL)$/;
 
 interface Round {
   id: string;
@@ -115,8 +116,8 @@ export async function runNeighbourBench(options: {
     PORT: '0',
     LOG_LEVEL: 'info',
     TRUSTED_PROXIES: '127.0.0.1,::1',
-    ...(process.env.DB_POOL_SIZE ? { DB_POOL_SIZE: process.env.DB_POOL_SIZE } : {}),
-    ...(process.env.DB_MAX_OVERFLOW ? { DB_MAX_OVERFLOW: process.env.DB_MAX_OVERFLOW } : {}),
+    // The pool and the protection's settings pass through, to compare budgets: `DB_SCAN_SHARE=0.1 BENCH_NEIGHBOUR=1 npm run bench`.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => PASSED_THROUGH.test(name))),
   };
   mkdirSync(join(outDir, 'out'), { recursive: true });
   const logFiles = [join(outDir, 'out', 'neighbour-on.log'), join(outDir, 'out', 'neighbour-off.log')];
