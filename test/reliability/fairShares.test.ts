@@ -67,6 +67,8 @@ describe('per-caller limits', () => {
     assert.equal(third.headers['ratelimit-policy'], '"rate";q=2;w=4, "in-flight";q=128;qu="concurrent-requests"');
     assert.equal(third.headers['content-type'], 'application/problem+json; charset=utf-8');
     assert.equal((await service.api.get('/trips/stream?cursor=3', as('203.0.113.8', NO_CACHE))).status, 200, 'another caller');
+    // A generated table's scans take from the same bucket (they are declared x-read-from: replica too).
+    assertRefused(await service.api.get('/rides/count', as(flooder, NO_CACHE)), 429, 'caller-rate');
     // Cache hits and point lookups never take a token.
     assert.equal((await service.api.get('/trips/stream?cursor=1', as(flooder))).headers['x-cache'], 'HIT');
     assert.equal((await service.api.get('/trips/42', as(flooder, NO_CACHE))).status, 200);
