@@ -32,6 +32,8 @@ interface Round {
   id: string;
   label: string;
   flood: RequestPlan;
+  /** Requested once before the round, so it measures the steady state rather than the first load. */
+  warm?: string;
 }
 
 /** What one caller got in one round. */
@@ -75,6 +77,7 @@ function rounds(rows: number): Round[] {
       id: 'same-url',
       label: 'the same URL with no-cache: GET /trips/analytics',
       flood: { kind: 'fixed', path: '/trips/analytics', headers: { ...NO_CACHE, ...caller } },
+      warm: '/trips/analytics',
     },
     {
       id: 'distinct-misses',
@@ -148,6 +151,7 @@ export async function runNeighbourBench(options: {
     for (const round of rounds(settings.rows)) {
       for (const protection of ['on', 'off'] as const) {
         const origin = servers[protection].origin;
+        if (round.warm) await (await fetch(`${origin}${round.warm}`)).arrayBuffer();
         const [flood, looked] = await Promise.all([
           flooder.run({ origin, connections: FLOOD_CONNECTIONS, durationSeconds: seconds, plan: round.flood }),
           neighbour.run({ origin, connections: NEIGHBOUR_CONNECTIONS, durationSeconds: seconds, plan: lookups }),

@@ -53,7 +53,7 @@ export function readAdmissionSettings(env: Env, read: SettingReaders): Admission
   return {
     enabled: read.readBoolean(env, 'ADMISSION_ENABLED', true),
     trustedProxies: readProxies(env, read),
-    maxActive: read.readInt(env, 'ADMISSION_MAX_ACTIVE', 32, 1, 100_000),
+    maxActive: read.readInt(env, 'ADMISSION_MAX_ACTIVE', 16, 1, 100_000),
     queueWaitMs: read.readInt(env, 'ADMISSION_QUEUE_WAIT_MS', 1000, 1, 600_000),
     callerMaxInFlight: read.readInt(env, 'CALLER_MAX_IN_FLIGHT', 128, 0, 100_000),
     callerRatePerSecond: read.readNumber(env, 'CALLER_RATE_PER_SECOND', 1000, 0, 1_000_000),

@@ -30,8 +30,10 @@ interface CallerState {
  * goes to the waiting caller with the fewest requests running (max-min fairness), so a caller
  * holding 32 connections open cannot crowd out one holding 4. Waiting costs no CPU, which is what
  * keeps a flood of cheap answers (a cache hit per request) from taking the event loop: a
- * closed-loop client sends its next request only when the last is answered. A request that waits
- * longer than `waitMs` is shed with 503 and Retry-After.
+ * closed-loop client sends its next request only when the last is answered. A request gives its
+ * turn back as soon as it waits on the database (the router's Requester.waiting), so turns meter
+ * the service's CPU and never limit how many statements run. A request that waits longer than
+ * `waitMs` for its turn is shed with 503 and Retry-After.
  */
 export class FairQueue {
   private active = 0;

@@ -19,8 +19,10 @@ export interface Requester {
   /** The caller's key (Admission.callerKey). */
   key: string;
   /**
-   * The request is about to wait (for a load another request started, or for the scanning reads'
-   * share): it gives its turn back, so waiting never keeps another caller's requests from running.
+   * The request is about to wait (on the database, or on a load another request started): it gives
+   * its turn back, so waiting never keeps another caller's requests from running. Turns meter the
+   * service's own CPU (parsing, checks, cached answers), not the database's, which the scanning
+   * share, the pool's wait budget and the per-caller limits meter.
    */
   waiting(): void;
 }

@@ -40,6 +40,9 @@ export function createOperationRunner(ctx: Context): RunOperation {
       throw err;
     }
   };
-  return (operation, input, user, who) =>
-    scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user), who?.waiting) : runOn(operation, input, user);
+  return (operation, input, user, who) => {
+    // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
+    who?.waiting();
+    return scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user)) : runOn(operation, input, user);
+  };
 }
