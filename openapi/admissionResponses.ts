@@ -16,7 +16,7 @@ export const admissionHeaders: Record<string, HeaderObject> = {
       '`"in-flight";q=<n>;qu="concurrent-requests"` for requests using the database at once',
     required: true,
     schema: { type: 'string' },
-    example: '"rate";q=2000;w=2, "in-flight";q=128;qu="concurrent-requests"',
+    example: '"rate";q=4000;w=2, "in-flight";q=128;qu="concurrent-requests"',
   },
   RateLimit: {
     description: 'The policy that refused the request, with nothing left (`r=0`) and the seconds until it admits again (`t`)',
@@ -56,7 +56,7 @@ export const tooManyRequests: ResponseObject = {
         type: '/problems/too-many-requests',
         title: 'Too Many Requests',
         status: 429,
-        detail: 'This caller sent more than 1000 database requests a second (bursts of 2000); retry after 1 s',
+        detail: 'This caller sent more than 2000 database requests a second (bursts of 4000); retry after 1 s',
         limit: 'caller-rate',
       },
     },
