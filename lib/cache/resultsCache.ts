@@ -137,13 +137,14 @@ export class ResultsCache {
     load: () => Promise<{ status: number; body: Buffer }>,
     refresh: boolean | RefreshPolicy = false,
   ): Promise<{ response: CachedResponse; outcome: CacheOutcome }> {
-    if (refresh) {
-      const spared = this.sparedRefresh(key, refresh === true ? { maxAgeMs: 0, minIntervalMs: 0 } : refresh);
+    // `true` is the plain rule (ADMISSION_ENABLED=false): every forced refresh loads on its own.
+    if (refresh && refresh !== true) {
+      const spared = this.sparedRefresh(key, refresh);
       if (spared) {
         this.counters.refreshesSpared++;
         return spared.outcome === 'COALESCED' ? { response: await spared.promise, outcome: 'COALESCED' } : spared;
       }
-    } else {
+    } else if (!refresh) {
       const stored = this.lru.get(key);
       if (stored) {
         this.counters.hits++;

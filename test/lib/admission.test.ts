@@ -4,6 +4,7 @@ import { CallerLimits } from '../../lib/admission/callerLimits.ts';
 import { clientAddress, trustedProxies } from '../../lib/admission/clientAddress.ts';
 import { FairQueue } from '../../lib/admission/fairQueue.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { ResultsCache } from '../../lib/cache/resultsCache.ts';
 import { ScanShare } from '../../lib/db/scanShare.ts';
 import { Overloaded, TooManyRequests } from '../../lib/errors.ts';
 
@@ -119,5 +120,33 @@ describe("the scanning reads' share", () => {
     assert.ok(told, 'the waiter was told it waits');
     await held;
     assert.equal(short.stats().shed, 1);
+  });
+});
+
+describe('forced refreshes in the results cache', () => {
+  const answer = async () => ({ status: 200, body: Buffer.from('{}') });
+
+  test('with a policy, concurrent refreshes share one load and the interval spares the next; `true` (protection off) always loads', async () => {
+    let now = 0;
+    const cache = new ResultsCache({ maxEntries: 10, maxBytes: 1 << 20, now: () => now });
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      await new Promise((resolve) => setImmediate(resolve));
+      return answer();
+    };
+    const policy = { maxAgeMs: 0, minIntervalMs: 1000 };
+    const outcomes = await Promise.all([cache.getOrLoad('k', 60, load, policy), cache.getOrLoad('k', 60, load, policy)]);
+    assert.deepEqual(
+      outcomes.map((o) => o.outcome),
+      ['BYPASS', 'COALESCED'],
+    );
+    now = 500;
+    assert.equal((await cache.getOrLoad('k', 60, load, policy)).outcome, 'RECENT');
+    now = 1500;
+    assert.equal((await cache.getOrLoad('k', 60, load, policy)).outcome, 'BYPASS');
+    assert.equal(loads, 2);
+    await Promise.all([cache.getOrLoad('k', 60, load, true), cache.getOrLoad('k', 60, load, true)]);
+    assert.equal(loads, 4, 'the plain rule: each forced refresh loads');
   });
 });
