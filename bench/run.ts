@@ -389,7 +389,8 @@ async function main(): Promise<void> {
     await waitForIdleDatabase(admin, undefined, log);
     // One caller flooding, another looking up trips: with the protection and without (bench/noisyNeighbour.ts).
     // Not in a quick run (the harness test's): BENCH_QUICK=1 BENCH_NEIGHBOUR=1 smoke-tests it alone.
-    if (!settings.quick && (!settings.only || settings.only.includes('neighbour'))) await runNeighbourBench({ settings, dbEnv: db.env, admin, root, outDir, log });
+    if (!settings.quick && (!settings.only || settings.only.includes('neighbour')))
+      await runNeighbourBench({ settings, dbEnv: db.env, admin, root, outDir, log });
   } finally {
     load?.stop();
     await sink?.stop().catch(() => undefined);
