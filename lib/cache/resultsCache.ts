@@ -15,9 +15,9 @@ export interface CachedResponse {
 }
 
 /**
- * A forced refresh within this many times the last load's duration is answered by that load: one
- * key's refreshes then keep the database busy at most a fifth of the time, however slow the query
- * (a full-table aggregate that takes a second is refreshed at most every five).
+ * The interval between forced refreshes' loads is also at least this many times the last load's
+ * duration: one key's refreshes then keep the database busy at most a fifth of the time, however
+ * slow the query (a full-table aggregate that takes a second is reloaded at most every five).
  */
 export const REFRESH_LOAD_FACTOR = 4;
 
@@ -29,8 +29,9 @@ export interface RefreshPolicy {
   /** The oldest stored answer the request accepts (RFC 9111 §5.2.1.1 `max-age`; 0 for `no-cache`). */
   maxAgeMs: number;
   /**
-   * An answer loaded this recently is served to a forced refresh anyway (CACHE_REFRESH_INTERVAL): whoever
-   * sends them, refreshes of one key cost the database at most one load per interval. 0 = off.
+   * Forced refreshes within this long of the last load wait for the next load, due when it has passed
+   * (CACHE_REFRESH_INTERVAL): whoever sends them, refreshes of one key cost the database at most one
+   * load per interval. 0 = off.
    */
   minIntervalMs: number;
 }
@@ -48,10 +49,10 @@ export interface CacheStats {
 }
 
 /**
- * HIT: stored and fresh; MISS: loaded; COALESCED: shared a load already under way; BYPASS: a forced
- * refresh that loaded; RECENT: a forced refresh answered by an entry loaded within the refresh interval.
+ * HIT: stored and fresh; MISS: loaded; COALESCED: shared a load under way (or, for a forced refresh
+ * within the refresh interval, the next one); BYPASS: a forced refresh that loaded.
  */
-export type CacheOutcome = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS' | 'RECENT';
+export type CacheOutcome = 'HIT' | 'MISS' | 'COALESCED' | 'BYPASS';
 
 export interface ResultsCacheOptions {
   maxEntries: number;
@@ -107,6 +108,8 @@ export class ResultsCache {
   private readonly lru: LRUCache<string, CachedResponse>;
   /** Loads under way; `stale` is set when a write invalidates the key while its load runs. */
   private readonly inflight = new Map<string, { promise: Promise<CachedResponse>; stale: boolean }>();
+  /** Forced refreshes' next loads, due when the interval since the last load has passed (scheduleLoad). */
+  private readonly scheduled = new Map<string, Promise<CachedResponse>>();
   private counters = { hits: 0, misses: 0, coalesced: 0, refreshesSpared: 0, evictions: 0, invalidations: 0 };
   private readonly now: () => number;
 
@@ -139,10 +142,12 @@ export class ResultsCache {
   ): Promise<{ response: CachedResponse; outcome: CacheOutcome }> {
     // `true` is the plain rule (ADMISSION_ENABLED=false): every forced refresh loads on its own.
     if (refresh && refresh !== true) {
-      const spared = this.sparedRefresh(key, refresh);
+      const spared = this.refreshPlan(key, refresh);
       if (spared) {
         this.counters.refreshesSpared++;
-        return spared.outcome === 'COALESCED' ? { response: await spared.promise, outcome: 'COALESCED' } : spared;
+        if (spared.plan === 'hit') return { response: spared.response, outcome: 'HIT' };
+        const shared = spared.plan === 'join' ? spared.promise : this.scheduleLoad(key, spared.dueInMs, ttlSeconds, load);
+        return { response: await shared, outcome: 'COALESCED' };
       }
     } else if (!refresh) {
       const stored = this.lru.get(key);
@@ -181,13 +186,13 @@ export class ResultsCache {
    * the caller's database work only then, so a hit or a shared load never counts against a limit.
    */
   wouldLoad(key: string, refresh: false | RefreshPolicy): boolean {
-    if (refresh) return this.sparedRefresh(key, refresh) === undefined;
+    if (refresh) return this.refreshPlan(key, refresh) === undefined;
     return !this.inflight.has(key) && !this.lru.has(key);
   }
 
   /** A load of `key` is under way (a request for it would share it). */
   loading(key: string): boolean {
-    return this.inflight.has(key);
+    return this.inflight.has(key) || this.scheduled.has(key);
   }
 
   /** Age of a stored answer in whole seconds (RFC 9111 §5.1 `Age`). */
@@ -195,21 +200,39 @@ export class ResultsCache {
     return Math.max(0, Math.floor((this.now() - response.storedAt) / 1000));
   }
 
-  /** A forced refresh served without a load of its own: a load under way, a young enough entry, or one within the interval. */
-  private sparedRefresh(
+  /**
+   * How a forced refresh of `key` is served without a load of its own: `join` a load under way (or
+   * the one scheduled), a `hit` young enough for the request's max-age, or `wait` for the next load,
+   * due once the interval since the last one has passed; undefined: it loads now.
+   */
+  private refreshPlan(
     key: string,
     policy: RefreshPolicy,
-  ): { outcome: 'COALESCED'; promise: Promise<CachedResponse> } | { outcome: 'HIT' | 'RECENT'; response: CachedResponse } | undefined {
-    const pending = this.inflight.get(key);
-    if (pending) return { outcome: 'COALESCED', promise: pending.promise };
+  ): { plan: 'join'; promise: Promise<CachedResponse> } | { plan: 'hit'; response: CachedResponse } | { plan: 'wait'; dueInMs: number } | undefined {
+    const pending = this.inflight.get(key)?.promise ?? this.scheduled.get(key);
+    if (pending) return { plan: 'join', promise: pending };
     const stored = this.lru.get(key);
     if (!stored) return undefined;
     const age = this.now() - stored.storedAt;
-    // Young enough for the request's own max-age: a plain hit. Older, but within the interval: RECENT.
-    if (age <= policy.maxAgeMs) return { outcome: 'HIT', response: stored };
+    if (age <= policy.maxAgeMs) return { plan: 'hit', response: stored };
     // An interval of 0 turns the spacing off altogether (every forced refresh loads).
     const interval = policy.minIntervalMs > 0 ? Math.max(policy.minIntervalMs, REFRESH_LOAD_FACTOR * stored.loadMs) : 0;
-    return age < interval ? { outcome: 'RECENT', response: stored } : undefined;
+    return age < interval ? { plan: 'wait', dueInMs: interval - age } : undefined;
+  }
+
+  /**
+   * The next load of `key`, started `dueInMs` from now and shared by every forced refresh that
+   * arrives meanwhile: they get a fresh answer, and the database one load per interval. Waiting
+   * holds a closed-loop client's connection, which is what slows a refresh flood down.
+   */
+  private scheduleLoad(key: string, dueInMs: number, ttlSeconds: number, load: () => Promise<{ status: number; body: Buffer }>): Promise<CachedResponse> {
+    const next = new Promise<void>((resolve) => setTimeout(resolve, dueInMs)).then(async () => {
+      // In the same tick as the load registers as under way: no refresh arriving between sees neither.
+      this.scheduled.delete(key);
+      return (await this.getOrLoad(key, ttlSeconds, load, { maxAgeMs: 0, minIntervalMs: 0 })).response;
+    });
+    this.scheduled.set(key, next);
+    return next;
   }
 
   /** Evicts every entry whose key starts with one of `prefixes`; returns how many went. */

@@ -203,7 +203,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     mirroredCounter(
       registry,
       `${PREFIX}cache_refreshes_spared_total`,
-      'Forced refreshes (no-cache, max-age) answered without a load of their own: a load under way, or one within CACHE_REFRESH_INTERVAL',
+      'Forced refreshes (no-cache, max-age) answered without a load of their own: they shared a load under way, or waited for the next one (CACHE_REFRESH_INTERVAL)',
       stat('refreshesSpared'),
     );
     mirroredCounter(registry, `${PREFIX}cache_evictions_total`, 'Entries dropped to stay within CACHE_MAX_ENTRIES / CACHE_MAX_BYTES', stat('evictions'));

@@ -126,7 +126,7 @@ describe("the scanning reads' share", () => {
 describe('forced refreshes in the results cache', () => {
   const answer = async () => ({ status: 200, body: Buffer.from('{}') });
 
-  test('with a policy, concurrent refreshes share one load and the interval spares the next; `true` (protection off) always loads', async () => {
+  test('with a policy, concurrent refreshes share one load and those within the interval wait for the next; `true` (protection off) always loads', async () => {
     let now = 0;
     const cache = new ResultsCache({ maxEntries: 10, maxBytes: 1 << 20, now: () => now });
     let loads = 0;
@@ -141,11 +141,15 @@ describe('forced refreshes in the results cache', () => {
       outcomes.map((o) => o.outcome),
       ['BYPASS', 'COALESCED'],
     );
-    now = 500;
-    assert.equal((await cache.getOrLoad('k', 60, load, policy)).outcome, 'RECENT');
-    now = 1500;
-    assert.equal((await cache.getOrLoad('k', 60, load, policy)).outcome, 'BYPASS');
-    assert.equal(loads, 2);
+    // Within the interval: the refreshes wait for the next load, due when it has passed (50 ms here), and share it.
+    now = 950;
+    const waiting = [cache.getOrLoad('k', 60, load, policy), cache.getOrLoad('k', 60, load, policy)];
+    assert.equal(loads, 1, 'nothing loads before it is due');
+    assert.deepEqual(
+      (await Promise.all(waiting)).map((o) => o.outcome),
+      ['COALESCED', 'COALESCED'],
+    );
+    assert.equal(loads, 2, 'one load for both');
     await Promise.all([cache.getOrLoad('k', 60, load, true), cache.getOrLoad('k', 60, load, true)]);
     assert.equal(loads, 4, 'the plain rule: each forced refresh loads');
   });

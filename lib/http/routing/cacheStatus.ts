@@ -8,16 +8,13 @@ const CACHE_NAME = 'lakebase-api';
  * - `hit` (stored answer, fresh for the request; `ttl` = seconds of freshness left);
  * - `fwd=uri-miss` (nothing stored: loaded) or `fwd=request` (the request forced a load: no-cache,
  *   max-age), with `stored` when the answer was kept;
- * - `collapsed` when it shared a load another request had started (RFC 9211 §2.5);
- * - a forced refresh answered from an entry loaded within CACHE_REFRESH_INTERVAL is a `hit` with
- *   `detail=refresh-interval`, and its `Age` says how old it is.
+ * - `collapsed` when it shared a load another request had started, or (a forced refresh within
+ *   CACHE_REFRESH_INTERVAL) the next one (RFC 9211 §2.5).
  */
 export function cacheStatus(outcome: CacheOutcome, forced: boolean, ttlSeconds: number): string {
   switch (outcome) {
     case 'HIT':
       return `${CACHE_NAME}; hit; ttl=${ttlSeconds}`;
-    case 'RECENT':
-      return `${CACHE_NAME}; hit; ttl=${ttlSeconds}; detail=refresh-interval`;
     case 'COALESCED':
       return `${CACHE_NAME}; fwd=${forced ? 'request' : 'uri-miss'}; collapsed`;
     case 'BYPASS':

@@ -81,9 +81,9 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
       const { response, outcome } = loaded;
       ({ status, body, etag } = response);
       cache = outcome;
-      const age = outcome === 'HIT' || outcome === 'RECENT' ? ctx.cache.ageSeconds(response) : 0;
+      const age = outcome === 'HIT' ? ctx.cache.ageSeconds(response) : 0;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
-      headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' || outcome === 'RECENT' ? 'HIT' : 'MISS';
+      headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' ? 'HIT' : 'MISS';
       headers.age = String(age);
       headers['cache-status'] = cacheStatus(outcome, Boolean(refresh), operation.cacheTtlSeconds - age);
     } else {
