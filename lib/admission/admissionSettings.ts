@@ -58,7 +58,7 @@ export function readAdmissionSettings(env: Env, read: SettingReaders): Admission
     callerMaxInFlight: read.readInt(env, 'CALLER_MAX_IN_FLIGHT', 128, 0, 100_000),
     callerRatePerSecond: read.readNumber(env, 'CALLER_RATE_PER_SECOND', 2000, 0, 1_000_000),
     callerBurst: read.readInt(env, 'CALLER_BURST', 4000, 1, 10_000_000),
-    scanShare: read.readNumber(env, 'DB_SCAN_SHARE', 0.25, 0.01, 1),
+    scanShare: read.readNumber(env, 'DB_SCAN_SHARE', 0.1, 0.01, 1),
     scanWaitMs: read.readInt(env, 'DB_SCAN_WAIT_MS', 250, 1, 600_000),
     poolWaitMs: read.readInt(env, 'DB_POOL_WAIT_MS', 1000, 1, 600_000),
     refreshIntervalSeconds: read.readNumber(env, 'CACHE_REFRESH_INTERVAL', 1, 0, 3600),
