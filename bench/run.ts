@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../lib/ground/config.ts';
 import { startBenchDatabase } from './benchDatabase.ts';
+import { waitForIdleDatabase } from './idleDatabase.ts';
+import { runNeighbourBench } from './noisyNeighbour.ts';
 import { startLoadGenerator } from './loadGeneratorProcess.ts';
 import type { LoadResult } from './loadPlan.ts';
 import { summarizeLatencies } from './latency.ts';
@@ -116,26 +118,6 @@ function combineSlices(scenario: Scenario, connections: number, slices: Slice[],
   };
 }
 
-/**
- * Waits until no query runs on the bench database (twice in a row, 100 ms apart): a slow scenario
- * (deep offset pages at 128 connections) leaves requests queued in the server's pool that would
- * otherwise still be running during the next one.
- */
-async function waitForIdleDatabase(admin: pg.Client, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let quiet = 0;
-  while (Date.now() < deadline) {
-    const { rows } = await admin.query<{ active: number }>(
-      `SELECT count(*)::int AS active FROM pg_stat_activity
-       WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database()`,
-    );
-    quiet = rows[0]!.active === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  log(`the database was still busy after ${timeoutMs / 1000} s; going on`);
-}
-
 /** lakebase_api_telemetry_dropped_total by signal, from the server's /metrics. */
 async function droppedTelemetry(server: ServerProcess): Promise<Record<string, number>> {
   const text = await (await fetch(`${server.origin}/metrics`)).text();
@@ -157,6 +139,8 @@ async function main(): Promise<void> {
   const settings = readSettings(process.env);
   // BENCH_REPLICAS=1: the read replica comparison instead (bench/replicas.ts).
   if (settings.replicas) return runReplicaBench(settings, log);
+  // BENCH_NEIGHBOUR=1: only the noisy-neighbour rounds (bench/noisyNeighbour.ts), on the bench database.
+  if (settings.neighbour) return runNeighbourOnly(settings);
   const outDir = resolve(settings.outDir);
   const logsDir = join(outDir, 'out');
   mkdirSync(logsDir, { recursive: true });
@@ -307,7 +291,7 @@ async function main(): Promise<void> {
       const peakRssMiB = sampler.stop();
       const logLines = await settledLinesSince(server.logFile, before);
       // Requests queued in a server's pool would still run after the clients left: let them finish.
-      await waitForIdleDatabase(admin);
+      await waitForIdleDatabase(admin, undefined, log);
       return { ...result, peakRssMiB, logLines };
     };
 
@@ -326,7 +310,7 @@ async function main(): Promise<void> {
             pacing: scenario.pacing,
             plan: scenario.plan,
           });
-          await waitForIdleDatabase(admin);
+          await waitForIdleDatabase(admin, undefined, log);
         }
       }
       const rounds = group.interleave ? settings.rounds : 1;
@@ -402,7 +386,11 @@ async function main(): Promise<void> {
         seconds: settings.durationSeconds,
         log,
       });
-    await waitForIdleDatabase(admin);
+    await waitForIdleDatabase(admin, undefined, log);
+    // One caller flooding, another looking up trips: with the protection and without (bench/noisyNeighbour.ts).
+    // Not in a quick run (the harness test's): BENCH_QUICK=1 BENCH_NEIGHBOUR=1 smoke-tests it alone.
+    if (!settings.quick && (!settings.only || settings.only.includes('neighbour')))
+      await runNeighbourBench({ settings, dbEnv: db.env, admin, root, outDir, log });
   } finally {
     load?.stop();
     await sink?.stop().catch(() => undefined);
@@ -431,6 +419,26 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(report));
   log(`wrote ${join(outDir, 'RESULTS.md')} and results.json in ${report.totalSeconds.toFixed(0)} s`);
   for (const t of report.targets) log(`target: ${t.target}: ${t.measured} (needed ${t.needed}) ${t.met === null ? '' : t.met ? 'MET' : 'NOT MET'}`);
+}
+
+/** The noisy-neighbour rounds alone, on the bench database (seeded as the full run would). */
+async function runNeighbourOnly(settings: ReturnType<typeof readSettings>): Promise<void> {
+  const config = loadConfig({});
+  const db = await startBenchDatabase({ dataDir: settings.dataDir, rows: settings.rows, schema: config.schema, table: config.table, log });
+  const admin = new pg.Client({
+    host: db.env.PGHOST,
+    port: Number(db.env.PGPORT),
+    database: db.env.PGDATABASE,
+    user: db.env.PGUSER,
+    password: db.env.PGPASSWORD,
+  });
+  await admin.connect();
+  try {
+    await runNeighbourBench({ settings, dbEnv: db.env, admin, root, outDir: resolve(settings.outDir), log });
+  } finally {
+    await admin.end().catch(() => undefined);
+    await db.stop().catch(() => undefined);
+  }
 }
 
 main().catch((err: unknown) => {

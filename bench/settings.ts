@@ -28,6 +28,8 @@ export interface BenchSettings {
   startupRounds: number;
   /** BENCH_REPLICAS=1: run the read replica comparison (bench/replicas.ts) instead of the main scenarios. */
   replicas: boolean;
+  /** BENCH_NEIGHBOUR=1: run only the noisy-neighbour rounds (bench/noisyNeighbour.ts). */
+  neighbour: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -74,5 +76,6 @@ export function readSettings(env: Env = process.env): BenchSettings {
     ),
     startupRounds: Math.max(1, positive(env, 'BENCH_STARTUP_ROUNDS', quick ? 1 : 3)),
     replicas: ['1', 'true', 'yes'].includes((env.BENCH_REPLICAS ?? '').trim().toLowerCase()),
+    neighbour: ['1', 'true', 'yes'].includes((env.BENCH_NEIGHBOUR ?? '').trim().toLowerCase()),
   };
 }

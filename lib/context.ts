@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { scanSlots } from './ground/admissionSettings.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { openInvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
@@ -7,6 +8,7 @@ import { ConfigError } from './ground/settingsReaders.ts';
 import type { ConnectionTarget } from './db/connectionTarget.ts';
 import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
+import { ScanShare } from './db/scanShare.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ground/requestScope.ts';
@@ -48,7 +50,10 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     }),
   );
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
-  const db = new Database(pool, passwordSource);
+  const { admission } = config;
+  const maxConnections = config.pool.size + config.pool.maxOverflow;
+  const db = new Database(pool, passwordSource, admission.enabled ? admission.poolWaitMs : 0);
+  const scanShare = admission.enabled ? new ScanShare({ slots: scanSlots(admission, maxConnections), waitMs: admission.scanWaitMs }) : null;
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
   // (With LAKEBASE_ACCESS=user, onBehalfOf was checked above.)
   const userAccess = config.access.mode === 'user' && target.onBehalfOf ? new UserAccess(target.onBehalfOf, target, config, logger) : null;
@@ -72,6 +77,7 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     userAccess,
     authenticator,
     readRouting,
+    scanShare,
     tokenState: () => passwordSource?.state() ?? null,
     close() {
       closed ??= (async () => {
@@ -89,7 +95,8 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       version,
       mode: target.mode,
       pool,
-      maxConnections: config.pool.size + config.pool.maxOverflow,
+      maxConnections,
+      scanShareStats: scanShare ? () => scanShare.stats() : undefined,
       cacheStats: cache ? () => cache.stats() : undefined,
       invalidationStats: invalidationChannel ? () => invalidationChannel.stats() : undefined,
       userPoolStats: userAccess ? () => userAccess.stats() : undefined,

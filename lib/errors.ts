@@ -180,3 +180,44 @@ export class Conflict extends ApiError {
     super(409, 'Conflict', detail, { field });
   }
 }
+
+/**
+ * A per-caller limit refused the request (429). `limit` names it in the problem body; the headers
+ * carry `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers) from lib/admission/.
+ */
+export class TooManyRequests extends ApiError {
+  constructor(
+    detail: string,
+    readonly limit: string,
+    options: { retryAfterSeconds: number; headers?: Record<string, string> },
+  ) {
+    super(429, 'Too Many Requests', detail, options);
+  }
+
+  override toProblem(requestId?: string) {
+    const body = super.toProblem(requestId);
+    body.limit = this.limit;
+    return body;
+  }
+}
+
+/**
+ * The database is busy and the request was shed rather than queued (503): no connection, or no share
+ * of them for scanning reads, within the wait budget. `limit` names the budget that ran out.
+ */
+export class Overloaded extends ApiError {
+  constructor(
+    detail: string,
+    readonly limit: string,
+    options: { retryAfterSeconds?: number } = {},
+  ) {
+    // Not an Unavailable: nothing is down, so a replica shedding a read must not be marked as failed.
+    super(503, 'Service Unavailable', detail, { retryAfterSeconds: options.retryAfterSeconds ?? 1 });
+  }
+
+  override toProblem(requestId?: string) {
+    const body = super.toProblem(requestId);
+    body.limit = this.limit;
+    return body;
+  }
+}

@@ -1,3 +1,4 @@
+import { admissionHeaders, tooManyRequests, withAdmissionResponses } from './admissionResponses.ts';
 import { OpenApiBuilder } from 'openapi3-ts/oas31';
 import type {
   HeadersObject,
@@ -101,13 +102,16 @@ const errorResponses = {
     request_id: '3f1c…',
   }),
   Unavailable: {
-    ...problem('The database is unreachable or no connection became free in time', {
-      type: '/problems/service-unavailable',
-      title: 'Service Unavailable',
-      status: 503,
-      detail: 'The database is unavailable; retry shortly',
-      request_id: '3f1c…',
-    }),
+    ...problem(
+      'The database is unreachable, or busy: the request was shed because no connection (DB_POOL_WAIT_MS), or no share of them for a scanning read (DB_SCAN_WAIT_MS), came free in time; `limit` then names the budget (`pool-wait`, `scan-share`)',
+      {
+        type: '/problems/service-unavailable',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'The database is unavailable; retry shortly',
+        request_id: '3f1c…',
+      },
+    ),
     headers: retryAfter,
   },
   Timeout: {
@@ -434,6 +438,8 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
   }
 
   for (const [name, schema] of Object.entries(schemas)) builder.addSchema(name, schema);
+  builder.addResponse('TooManyRequests', tooManyRequests);
+  for (const [name, header] of Object.entries(admissionHeaders)) builder.addHeader(name, header);
 
   const access = options.access ?? 'service';
   const { schemes, requirement } = securityOf(options.auth ?? (access === 'user' ? 'apps-proxy' : 'none'), access);
@@ -445,7 +451,10 @@ export function buildOpenApiDocument(version: string, options: DocumentOptions =
     const guarded = requirement.length > 0 && operation.tags?.includes('service') !== true;
     const refusals: ResponsesObject = guarded ? { '401': errorRef('Unauthorized'), ...(isWrite(method) ? { '403': errorRef('Forbidden') } : {}) } : {};
     const described = { ...operation, security: guarded ? requirement : [], responses: { ...requestErrors, ...refusals, ...operation.responses } };
-    paths.set(path, { ...paths.get(path), [method]: withCacheResponses(described) });
+    // The service's own probes are never limited or shed; everything else may answer 429 and 503.
+    const limited = operation.tags?.includes('service') !== true;
+    const withLimits = withAdmissionResponses(withCacheResponses(described), limited, Boolean(operation[CACHE_TTL_EXTENSION]));
+    paths.set(path, { ...paths.get(path), [method]: withLimits });
   }
   for (const [path, item] of paths) builder.addPath(path, item);
   // Only the shared responses some operation gives: Unauthorized only when AUTH_MODE guards operations,

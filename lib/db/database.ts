@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ClientClosedRequest } from '../errors.ts';
+import { ClientClosedRequest, Overloaded } from '../errors.ts';
 import { statementChannel, statementSummary, transactionChannel } from './databaseChannels.ts';
 import { withTokenRetry } from './connectWithTokenRetry.ts';
 import { sendCancelRequest } from './cancelRequest.ts';
@@ -10,6 +10,8 @@ import type { KeyBatcher } from './keyBatcher.ts';
 export interface QueryOptions {
   /** Aborted when the caller went away: the statement is cancelled on the server. */
   signal?: AbortSignal;
+  /** Waits for a connection as long as the pool lets it, past DB_POOL_WAIT_MS (the readiness probe: never shed). */
+  neverShed?: boolean;
 }
 
 /** A connection held across awaits, until `release`. */
@@ -30,6 +32,11 @@ export class Database {
   constructor(
     readonly pool: pg.Pool,
     private readonly passwordSource?: PasswordSource,
+    /**
+     * DB_POOL_WAIT_MS: when every connection is busy, the longest a statement waits for one before
+     * it is shed with 503 (Overloaded), rather than queueing for the pool's DB_POOL_TIMEOUT. 0 = the pool's.
+     */
+    private readonly waitBudgetMs = 0,
   ) {}
 
   query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
@@ -40,6 +47,7 @@ export class Database {
 
   private async run<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
     if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
+    if (!options.neverShed && this.saturated()) return this.leasedQuery<R>(statement);
     try {
       return await withTokenRetry(this.passwordSource, () => this.pool.query<R>(statement));
     } catch (err) {
@@ -92,6 +100,27 @@ export class Database {
     }
   }
 
+  /** A statement on a connection checked out within the wait budget (the pool is busy: see connect). */
+  private async leasedQuery<R extends pg.QueryResultRow>(statement: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    const lease = await this.acquire();
+    try {
+      const result = await lease.client.query<R>(statement);
+      lease.release();
+      return result;
+    } catch (err) {
+      lease.release(err instanceof Error ? err : new Error(String(err)));
+      throw mapDatabaseError(err);
+    }
+  }
+
+  /** Every connection is busy (or others already wait): a checkout now would queue. */
+  private saturated(): boolean {
+    if (this.waitBudgetMs <= 0) return false;
+    const { pool } = this;
+    const max = (pool as unknown as { options: { max: number } }).options.max;
+    return pool.waitingCount > 0 || (pool.idleCount === 0 && pool.totalCount >= max);
+  }
+
   /** Runs `work` in one transaction on one connection; rolls back on any error. */
   transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     if (!transactionChannel.hasSubscribers) return this.runTransaction(work);
@@ -141,10 +170,38 @@ export class Database {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    const connecting = withTokenRetry(this.passwordSource, () => this.pool.connect());
     try {
-      return await withTokenRetry(this.passwordSource, () => this.pool.connect());
+      return await (this.saturated() ? this.within(connecting) : connecting);
     } catch (err) {
       throw mapDatabaseError(err);
     }
+  }
+
+  /**
+   * The checkout, or Overloaded once the wait budget has passed. pg-pool cannot withdraw a queued
+   * checkout, so a connection that arrives after the budget goes straight back to the pool.
+   */
+  private within(connecting: Promise<pg.PoolClient>): Promise<pg.PoolClient> {
+    const budget = this.waitBudgetMs;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        connecting.then(
+          (client) => client.release(),
+          () => undefined,
+        );
+        reject(new Overloaded(`Every database connection stayed busy for ${budget} ms; retry shortly`, 'pool-wait'));
+      }, budget);
+      connecting.then(
+        (client) => {
+          clearTimeout(timer);
+          resolve(client);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 }

@@ -1,6 +1,7 @@
 import { readAuthSettings, type AuthSettings } from './authSettings.ts';
 import { ConfigError, type Env, readBoolean, readChoice, readIdentifier, readInt, readNumber } from './settingsReaders.ts';
 import { readReadReplicaSettings, type ReadReplicaSettings } from './readReplicaSettings.ts';
+import { readAdmissionSettings, type AdmissionSettings } from './admissionSettings.ts';
 
 /**
  * Configuration from the environment (server.ts loads `.env` into it first), validated once at
@@ -65,6 +66,8 @@ export interface Config {
   auth: AuthSettings;
   /** The read replica's pool and health checks; used only when a read endpoint is configured (docs/read-replicas.md). */
   readReplica: ReadReplicaSettings;
+  /** Fair shares of the database: per-caller limits, the scanning reads' share, wait budgets (lib/admission/). */
+  admission: AdmissionSettings;
   operations: {
     /** Serve Prometheus metrics at /metrics. */
     metricsEnabled: boolean;
@@ -166,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     access,
     auth: readAuthSettings(env, { inDatabricksApp, userAccess: access.mode === 'user' }),
     readReplica: readReadReplicaSettings(env, pool),
+    admission: readAdmissionSettings(env),
     operations: {
       metricsEnabled: readBoolean(env, 'METRICS_ENABLED', true),
       readinessTimeoutSeconds: readNumber(env, 'READINESS_TIMEOUT', 2, 0.1, 60),

@@ -10,6 +10,11 @@ export interface NeutralRequest {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The raw body, when the method has one. */
   body?: Buffer;
+  /**
+   * The peer's IP address as the runtime saw it (the socket's, API Gateway's `sourceIp`), when the
+   * runtime tells: the caller of last resort for per-caller limits (lib/http/routing/admission.ts).
+   */
+  remoteAddress?: string;
   /** Set by an adapter when the client went away, so work for it can stop early. */
   signal?: AbortSignal;
 }

@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { OpenAPIObject } from 'openapi3-ts/oas31';
 import type { Context } from './serviceContext.ts';
-import { MethodNotAllowed, NotFound, PayloadTooLarge, toApiError, UriTooLong } from '../errors.ts';
+import { MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, TooManyRequests, toApiError, UriTooLong } from '../errors.ts';
 import type { Handler } from './handler.ts';
 import { inRequestScope } from '../ground/requestScope.ts';
 import { type RequestSpan, tracing } from '../telemetry/tracing.ts';
 import type { VerifiedUser } from '../userAccess/userAccess.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from '../ground/neutralRequest.ts';
+import { createAdmission, type Requester } from './routing/admission.ts';
 import { createBuiltInRoutes } from './routing/builtInRoutes.ts';
 import { createCachedRead } from './routing/cachedRead.ts';
 import { type CompiledOperation, compileOperations } from './routing/compiledOperation.ts';
@@ -72,7 +73,13 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
 
   const builtIn = createBuiltInRoutes(ctx, document, routes, cors);
   const run = createOperationRunner(ctx);
-  const cachedRead = createCachedRead(ctx, { run, cacheScope: options.cacheScope ?? ((user) => user.email), identityHeader: authenticator?.identityHeader });
+  const admission = createAdmission(ctx);
+  const cachedRead = createCachedRead(ctx, {
+    run,
+    cacheScope: options.cacheScope ?? ((user) => user.email),
+    identityHeader: authenticator?.identityHeader,
+    admission,
+  });
   const invalidate = createWriteInvalidation(ctx);
   const record = createRequestLog(ctx);
 
@@ -90,6 +97,7 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
     const operation = match.methods.get(method === 'HEAD' ? 'GET' : method);
     if (!operation) throw new MethodNotAllowed(method, [...match.methods.keys()]);
     trace.route = match.template;
+    trace.operation = operation.operationId;
     const declaredLength = Number(headerValue(request.headers, 'content-length'));
     if ((request.body && request.body.length > maxBodyBytes) || declaredLength > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
     // Who is calling comes before what they ask: no input feedback to an unidentified caller.
@@ -98,9 +106,30 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
     trace.user = caller?.email;
     if (caller && authenticator) authenticator.authorize(caller, operation);
     const user = caller?.user;
+    const callerKey = admission.callerKey(request, caller);
+    const turn = admission.turn(operation, callerKey);
+    const leave = turn instanceof Promise ? await turn : turn;
+    const who: Requester = { key: callerKey, waiting: () => leave?.() };
+    try {
+      return await serve(request, method, operation, match.params, search, user, who, trace);
+    } finally {
+      leave?.();
+    }
+  }
 
+  /** Validates the input, then answers through the cache or by running the operation (then invalidating for a write). */
+  async function serve(
+    request: NeutralRequest,
+    method: string,
+    operation: CompiledOperation,
+    params: Record<string, string>,
+    search: string,
+    user: VerifiedUser | undefined,
+    who: Requester,
+    trace: RequestTrace,
+  ): Promise<NeutralResponse> {
     const validated = operation.validator.validate({
-      params: match.params,
+      params,
       query: new URLSearchParams(search),
       contentType: headerValue(request.headers, 'content-type'),
       body: request.body,
@@ -113,11 +142,17 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
     const signal = read && !(cacheable && ctx.cache) ? request.signal : undefined;
     const input = signal ? { ...validated, signal } : validated;
     if (cacheable) {
-      const { response, cache } = await cachedRead(request, operation, input, user);
+      const { response, cache } = await cachedRead(request, operation, input, user, who);
       trace.cache = cache;
       return response;
     }
-    const result = await run(operation, input, user);
+    const end = admission.enter(operation, who.key);
+    let result: Awaited<ReturnType<typeof run>>;
+    try {
+      result = await run(operation, input, user, who);
+    } finally {
+      end?.();
+    }
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
     // A 204 (a generated DELETE) has no body, so no content type either.
     const noContent = result.status === 204;
@@ -152,7 +187,11 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
       // Name the route a failed request matched too (a 400, 503 or 499 on /trips/{trip_id}), so errors count per route.
       trace.route = routes.match(path)?.template ?? trace.route;
       const error = toApiError(err);
-      if (error.status >= 500) {
+      // Refused to keep shares fair: counted by operation and limit (never by caller), and logged with why.
+      if (error instanceof TooManyRequests || error instanceof Overloaded) {
+        trace.refused = error.limit;
+        ctx.metrics?.refused(trace.operation ?? 'unmatched', error.limit);
+      } else if (error.status >= 500) {
         ctx.logger.error({ reqId: requestId, err: error.cause ?? error, status: error.status }, `${method} ${path} failed: ${error.message}`);
       }
       response = problemResponse(error, requestId);

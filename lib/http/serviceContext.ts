@@ -6,6 +6,7 @@ import type { ResultsCache } from '../cache/resultsCache.ts';
 import type { ConnectionTarget, TokenState } from '../db/connectionTarget.ts';
 import type { Database } from '../db/database.ts';
 import type { Config } from '../ground/config.ts';
+import type { ScanShare } from '../db/scanShare.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ReadRouting } from '../replicas/readRouting.ts';
 import type { Telemetry } from '../telemetry/telemetrySettings.ts';
@@ -51,6 +52,8 @@ export interface Context {
   authenticator: Authenticator | null;
   /** With a read replica configured: picks the pool for reads declared `x-read-from: replica`; else null. */
   readRouting: ReadRouting | null;
+  /** The share of the pool scanning reads may hold (DB_SCAN_SHARE); null with ADMISSION_ENABLED=false. */
+  scanShare: ScanShare | null;
   /** The OAuth token's state in Lakebase modes; null with a fixed password. */
   tokenState(): TokenState | null;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheStats } from '../cache/resultsCache.ts';
 import type { TokenState } from '../db/connectionTarget.ts';
+import type { ScanShareStats } from '../db/scanShare.ts';
 import type { UserPoolStats } from '../db/userPools.ts';
 import type { ReadRoutingStats } from '../replicas/readRouting.ts';
 
@@ -13,6 +14,8 @@ export interface MetricSources {
   /** `DB_POOL_SIZE + DB_MAX_OVERFLOW`. */
   maxConnections: number;
   cacheStats?: () => CacheStats;
+  /** The scanning reads' share of the pool (DB_SCAN_SHARE), when protection is on. */
+  scanShareStats?: () => ScanShareStats;
   invalidationStats?: () => { connected: boolean; received: number; reconnects: number };
   /** LAKEBASE_ACCESS=user: the per-user pools. */
   userPoolStats?: () => UserPoolStats;
@@ -30,6 +33,11 @@ export interface Metrics {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
   /** `connect`: a new connection could not be opened; `lost`: an open idle connection died. */
   connectionError(kind: ConnectionErrorKind): void;
+  /**
+   * A request refused to keep shares fair: `reason` is the limit (caller-rate, caller-in-flight:
+   * 429; scan-share, pool-wait: 503 shed). Labelled by operation, never by caller.
+   */
+  refused(operation: string, reason: string): void;
   /** The Prometheus text exposition of everything in this registry. */
   exposition(): Promise<{ contentType: string; body: string }>;
 }
@@ -154,6 +162,24 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   for (const kind of ['connect', 'lost'] as const) connectionErrors.inc({ kind }, 0);
 
+  const refusals = new Counter({
+    name: `${PREFIX}requests_refused_total`,
+    help: 'Requests refused to keep the database fair, by operation and reason: caller-rate and caller-in-flight (429), queue-wait, scan-share and pool-wait (503, shed)',
+    labelNames: ['operation', 'reason'],
+    registers: [registry],
+  });
+  const { scanShareStats } = sources;
+  if (scanShareStats) {
+    readGauge(registry, `${PREFIX}db_scan_slots`, 'Connections scanning reads may hold at once (DB_SCAN_SHARE of the pool)', () => scanShareStats().slots);
+    readGauge(registry, `${PREFIX}db_scan_slots_in_use`, 'Scanning reads holding their share now', () => scanShareStats().inUse);
+    readGauge(
+      registry,
+      `${PREFIX}db_scan_waiting_requests`,
+      'Scanning reads waiting for their share (at most DB_SCAN_WAIT_MS)',
+      () => scanShareStats().waiting,
+    );
+  }
+
   const { tokenState } = sources;
   if (tokenState) {
     readGauge(registry, `${PREFIX}token_valid`, '1 while a valid OAuth token for the database is held', () => Number(tokenState()?.valid ?? false));
@@ -174,6 +200,12 @@ export function createMetrics(sources: MetricSources): Metrics {
     mirroredCounter(registry, `${PREFIX}cache_hits_total`, 'Reads answered from the results cache', stat('hits'));
     mirroredCounter(registry, `${PREFIX}cache_misses_total`, 'Reads that ran a query to fill the results cache', stat('misses'));
     mirroredCounter(registry, `${PREFIX}cache_coalesced_total`, 'Reads that waited for a query another request had already started', stat('coalesced'));
+    mirroredCounter(
+      registry,
+      `${PREFIX}cache_refreshes_spared_total`,
+      'Forced refreshes (no-cache, max-age) answered without a load of their own: they shared a load under way, or waited for the next one (CACHE_REFRESH_INTERVAL)',
+      stat('refreshesSpared'),
+    );
     mirroredCounter(registry, `${PREFIX}cache_evictions_total`, 'Entries dropped to stay within CACHE_MAX_ENTRIES / CACHE_MAX_BYTES', stat('evictions'));
     mirroredCounter(registry, `${PREFIX}cache_invalidations_total`, 'Entries removed because a write made them stale', stat('invalidations'));
     readGauge(registry, `${PREFIX}cache_entries`, 'Entries in the results cache', stat('entries'));
@@ -234,6 +266,9 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
     connectionError(kind) {
       connectionErrors.inc({ kind });
+    },
+    refused(operation, reason) {
+      refusals.inc({ operation, reason });
     },
     async exposition() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -85,7 +85,7 @@ export interface ReadinessSubject {
 async function checkDatabase(ctx: ReadinessSubject, timeoutMs: number): Promise<DatabaseCheck> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
-  const query = ctx.db.query({ text: 'SELECT 1' });
+  const query = ctx.db.query({ text: 'SELECT 1' }, { neverShed: true });
   const noAnswer = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new NoAnswer()), timeoutMs);
   });

@@ -181,6 +181,13 @@ describe('API Gateway events', () => {
     assert.equal(toNeutralRequest(httpV1, limits).headers['x-forwarded-proto'], 'https');
   });
 
+  test("the client address is API Gateway's sourceIp, in both payload versions", () => {
+    const limits = { maxBodyBytes: 1024 };
+    assert.equal(toNeutralRequest(v2, limits).remoteAddress, v2.requestContext.http.sourceIp);
+    assert.equal(toNeutralRequest(restV1, limits).remoteAddress, restV1.requestContext.identity.sourceIp);
+    assert.ok(toNeutralRequest(v2, limits).remoteAddress);
+  });
+
   test('text answers go as text, binary ones (the docs favicon) base64-encoded', async () => {
     const handle = handler();
     const icon = await handle({ ...v2, rawPath: '/docs/favicon-32x32.png' });

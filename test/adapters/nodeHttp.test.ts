@@ -22,7 +22,17 @@ after(async () => {
 /** What must match between adapters: status, body bytes and the headers the router sets. */
 function comparable(res: ApiResponse) {
   // Per request (ids, timings) or per call order (the second call of a cacheable read is a hit).
-  const { 'x-request-id': _id, 'x-process-time': _time, 'x-cache': _cache, date: _date, connection: _c, 'keep-alive': _k, ...headers } = res.headers;
+  const {
+    'x-request-id': _id,
+    'x-process-time': _time,
+    'x-cache': _cache,
+    'cache-status': _status,
+    age: _age,
+    date: _date,
+    connection: _c,
+    'keep-alive': _k,
+    ...headers
+  } = res.headers;
   return { status: res.status, text: res.text, headers };
 }
 

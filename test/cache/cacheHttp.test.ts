@@ -12,7 +12,8 @@ before(async () => {
     CREATE SEQUENCE trip_reads;
     CREATE VIEW counted_trips AS SELECT * FROM nyc_train_synced WHERE nextval('trip_reads') > 0;
   `);
-  service = await startTestService({ database });
+  // Every no-cache here must load: the refresh interval that spares repeated forced refreshes has its own suite (forcedRefresh.test.ts).
+  service = await startTestService({ database, env: { CACHE_REFRESH_INTERVAL: '0' } });
 });
 after(async () => {
   await service?.close();

@@ -7,7 +7,9 @@ const ROWS = 2000;
 let service: TestService;
 
 before(async () => {
-  service = await startTestService({ rows: ROWS });
+  // Rows are changed behind the API and read back with no-cache: every forced refresh must load
+  // (the refresh interval that spares repeated ones is tested in test/cache/forcedRefresh.test.ts).
+  service = await startTestService({ rows: ROWS, env: { CACHE_REFRESH_INTERVAL: '0' } });
 });
 after(async () => {
   await service?.close();

@@ -50,6 +50,31 @@ test('every operation documents its responses with schemas, and database operati
   }
 });
 
+test('every operation that uses the database documents 429 and 503 with their headers; the probes neither', () => {
+  const components = document.components ?? {};
+  const tooMany = components.responses?.TooManyRequests as { headers: Record<string, unknown> };
+  assert.deepEqual(Object.keys(tooMany.headers).sort(), ['RateLimit', 'RateLimit-Policy', 'Retry-After']);
+  const unavailable = components.responses?.Unavailable as { headers: Record<string, unknown> };
+  assert.ok(unavailable.headers['Retry-After']);
+  for (const [path, item] of Object.entries(document.paths ?? {}) as Array<[string, PathItemObject]>) {
+    for (const method of ['get', 'post', 'patch', 'delete'] as const) {
+      const op = item[method] as (OperationObject & { 'x-cache-ttl-seconds'?: number }) | undefined;
+      if (!op) continue;
+      const responses = op.responses ?? {};
+      if (op.tags?.includes('service')) {
+        assert.equal(responses['429'], undefined, `${method} ${path} is never limited`);
+        continue;
+      }
+      assert.deepEqual(responses['429'], { $ref: '#/components/responses/TooManyRequests' }, `${method} ${path} documents 429`);
+      assert.ok(responses['503'], `${method} ${path} documents 503`);
+      if (op['x-cache-ttl-seconds']) {
+        const headers = (responses['200'] as { headers: Record<string, unknown> }).headers;
+        assert.ok(headers.Age && headers['Cache-Status'], `${method} ${path} documents Age and Cache-Status`);
+      }
+    }
+  }
+});
+
 test('the licence the document declares is the one the repository carries', () => {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { license?: string };
   const licence = readFileSync(new URL('../../LICENSE', import.meta.url), 'utf8');

@@ -55,16 +55,25 @@ function toResponse(method: string, response: NeutralResponse): Response {
 }
 
 /**
+ * What a host may tell about the connection, in Deno.serve's shape (its handler's second argument):
+ * the peer's address, for per-caller limits. Hosts that pass nothing make every caller without a
+ * verified identity one caller, unless TRUSTED_PROXIES names the host's proxy.
+ */
+export interface FetchConnectionInfo {
+  remoteAddr?: { hostname?: string };
+}
+
+/**
  * The WHATWG fetch adapter: `(Request) => Promise<Response>`, the shape Node's own `fetch`
  * types, Bun, Deno and edge-style hosts serve. It takes the context, like the Lambda adapter,
  * builds the shared router once, and takes the body limit from the context's configuration, so
  * every runtime answers with the same rules and the same bytes as Express. The request's
  * `signal` is passed on: hosts abort it when the client goes away.
  */
-export function createFetchHandler(service: ServiceDefinition, ctx: Context): (request: Request) => Promise<Response> {
+export function createFetchHandler(service: ServiceDefinition, ctx: Context): (request: Request, info?: FetchConnectionInfo) => Promise<Response> {
   const router = createRouter(service, ctx);
   const { maxBodyBytes } = ctx.config;
-  return async (request) => {
+  return async (request, info) => {
     const url = new URL(request.url);
     const neutral: NeutralRequest = {
       method: request.method,
@@ -72,6 +81,7 @@ export function createFetchHandler(service: ServiceDefinition, ctx: Context): (r
       headers: headersOf(request),
       body: await readBody(request, maxBodyBytes),
       signal: request.signal,
+      remoteAddress: info?.remoteAddr?.hostname,
     };
     return toResponse(neutral.method.toUpperCase(), await router.handle(neutral));
   };

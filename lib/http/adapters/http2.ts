@@ -72,6 +72,7 @@ export function createHttp2StreamHandler(router: Router, options: { maxBodyBytes
         url: String(incoming[':path'] ?? '/'),
         headers,
         body: read.body,
+        remoteAddress: stream.session?.socket?.remoteAddress,
         signal: abort.signal,
       };
       const response = await router.handle(neutral);

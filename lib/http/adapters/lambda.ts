@@ -111,6 +111,7 @@ export function toNeutralRequest(event: LambdaEvent, options: { maxBodyBytes: nu
       url: `${path}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,
       headers,
       body: bodyOf(event.body, event.isBase64Encoded, options.maxBodyBytes),
+      remoteAddress: event.requestContext.http.sourceIp,
     };
   }
   return {
@@ -118,6 +119,8 @@ export function toNeutralRequest(event: LambdaEvent, options: { maxBodyBytes: nu
     url: `${path}${queryStringV1(event)}`,
     headers: headersOf(event.headers, event.multiValueHeaders),
     body: bodyOf(event.body, event.isBase64Encoded, options.maxBodyBytes),
+    // API Gateway's own view of the client (it sets X-Forwarded-For too, but anyone can send that).
+    remoteAddress: event.requestContext.identity?.sourceIp,
   };
 }
 

@@ -48,11 +48,15 @@ export class NodeNeutralRequest implements NeutralRequest {
   constructor(
     readonly method: string,
     readonly url: string,
-    req: IncomingMessage,
+    private readonly req: IncomingMessage,
     readonly body: Buffer | undefined,
     private readonly res: ServerResponse,
   ) {
     this.headers = req.headers;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.req.socket.remoteAddress;
   }
 
   get signal(): AbortSignal {

@@ -3,6 +3,8 @@ import type { Context } from '../serviceContext.ts';
 import { tracing } from '../../telemetry/tracing.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
 import { headerValue, type NeutralRequest, type NeutralResponse } from '../../ground/neutralRequest.ts';
+import type { Admission, Requester } from './admission.ts';
+import { cacheStatus } from './cacheStatus.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
 import { JSON_TYPE, serializeBody } from './responses.ts';
@@ -14,6 +16,7 @@ export interface CachedReadOptions {
   cacheScope: (user: VerifiedUser) => string;
   /** The header that tells users apart (AUTH_MODE's), for `Vary` on per-user answers. */
   identityHeader: string | undefined;
+  admission: Admission;
 }
 
 export type CachedRead = (
@@ -21,6 +24,7 @@ export type CachedRead = (
   operation: CompiledOperation,
   input: ValidatedInput,
   user: VerifiedUser | undefined,
+  who: Requester,
 ) => Promise<{ response: NeutralResponse; cache?: CacheOutcome }>;
 
 /** RFC 9110: If-None-Match is a list of entity tags, or `*`; weak comparison. */
@@ -46,10 +50,10 @@ function ownBytes(text: string): Buffer {
  * matching If-None-Match, and `Cache-Control: no-cache` from the client forcing a fresh query.
  * With the cache off, the same read still gets its ETag and 304.
  */
-export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader }: CachedReadOptions): CachedRead {
-  return async function cachedRead(request, operation, input, user) {
+export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader, admission }: CachedReadOptions): CachedRead {
+  return async function cachedRead(request, operation, input, user, who) {
     const runAndStore = async () => {
-      const result = await run(operation, input, user);
+      const result = await run(operation, input, user, who);
       return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
     };
     // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
@@ -61,15 +65,34 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
     let cache: CacheOutcome | undefined;
     const headers: Record<string, string> = { 'content-type': JSON_TYPE };
     if (ctx.cache) {
-      const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
+      const refresh = admission.refreshPolicy(request);
       const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
-      const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
+      // Only a request that will load counts against its caller's limits: a hit, or a share of a load under way, is free.
+      const loads = refresh === true || ctx.cache.wouldLoad(key, refresh);
+      const end = loads ? admission.enter(operation, who.key) : undefined;
+      // Sharing another request's load is waiting, not work: the turn goes to others meanwhile.
+      if (!loads && ctx.cache.loading(key)) who.waiting();
+      let loaded: Awaited<ReturnType<typeof ctx.cache.getOrLoad>>;
+      try {
+        loaded = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
+      } finally {
+        end?.();
+      }
+      const { response, outcome } = loaded;
       ({ status, body, etag } = response);
       cache = outcome;
+      const age = outcome === 'HIT' ? ctx.cache.ageSeconds(response) : 0;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
       headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' ? 'HIT' : 'MISS';
+      headers.age = String(age);
+      headers['cache-status'] = cacheStatus(outcome, Boolean(refresh), operation.cacheTtlSeconds - age);
     } else {
-      ({ status, body } = await load());
+      const end = admission.enter(operation, who.key);
+      try {
+        ({ status, body } = await load());
+      } finally {
+        end?.();
+      }
       etag = etagOf(body);
       headers['cache-control'] = 'no-cache';
     }

@@ -21,6 +21,10 @@ export interface RequestTrace {
   cache: CacheOutcome | undefined;
   /** The authenticated caller's e-mail. */
   user: string | undefined;
+  /** The matched operation's id. */
+  operation?: string;
+  /** The limit that refused the request (429 / shed 503), e.g. `caller-rate`, `scan-share`. */
+  refused?: string;
 }
 
 export const newTrace = (): RequestTrace => ({ route: 'unmatched', cache: undefined, user: undefined });
@@ -47,7 +51,7 @@ export interface FinishedRequest {
 export function createRequestLog(ctx: Context) {
   const requestLog = ctx.logger.child({}, { redact: [] });
   return function record({ request, requestId, method, path, status, ms, trace }: FinishedRequest, span: RequestSpan | undefined): void {
-    const { route, cache, user } = trace;
+    const { route, cache, user, refused } = trace;
     requestLog.info(
       {
         reqId: requestId,
@@ -56,6 +60,7 @@ export function createRequestLog(ctx: Context) {
         status,
         ms: Math.round(ms * 100) / 100,
         ...(cache ? { cache } : {}),
+        ...(refused ? { refused } : {}),
         ...callerLogFields(request.headers),
         // The authenticated caller (and, with LAKEBASE_ACCESS=user, who Postgres saw): the audit trail.
         ...(user ? { user } : {}),

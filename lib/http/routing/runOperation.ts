@@ -2,20 +2,28 @@ import type { Context } from '../serviceContext.ts';
 import { Forbidden } from '../../errors.ts';
 import type { HandlerResult } from '../handler.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
+import { isScan, type Requester } from './admission.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
 
 /** Calls an operation's handler on the right connections; see createOperationRunner. */
-export type RunOperation = (operation: CompiledOperation, input: ValidatedInput, user: VerifiedUser | undefined) => Promise<HandlerResult>;
+export type RunOperation = (
+  operation: CompiledOperation,
+  input: ValidatedInput,
+  user: VerifiedUser | undefined,
+  /** Who asks (lib/http/routing/admission.ts): scanning reads take turns by caller for their share of the pool. */
+  who?: Requester,
+) => Promise<HandlerResult>;
 
 /**
  * Calls the handler: as the verified user on their own connections when the operation runs as
  * the caller, on a read replica when the operation allows it and one is configured, else with
- * the context as it is. A permission refusal names the operation (and the user).
+ * the context as it is. A permission refusal names the operation (and the user). A scanning read
+ * first takes one of the connections scanning reads may hold (DB_SCAN_SHARE), or is shed.
  */
 export function createOperationRunner(ctx: Context): RunOperation {
-  const { userAccess } = ctx;
-  return async function run(operation, input, user) {
+  const { userAccess, scanShare } = ctx;
+  const runOn: RunOperation = async (operation, input, user) => {
     try {
       if (!user) {
         const { readRouting } = ctx;
@@ -31,5 +39,10 @@ export function createOperationRunner(ctx: Context): RunOperation {
       if (err instanceof Forbidden && err.operation === undefined) throw err.forOperation(operation.operationId, user?.email);
       throw err;
     }
+  };
+  return (operation, input, user, who) => {
+    // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
+    who?.waiting();
+    return scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user)) : runOn(operation, input, user);
   };
 }
