@@ -1,37 +1,92 @@
 // Written by `npm run add-table` for public.nyc_train_synced: yours to edit; re-running with --force replaces it.
-import { TRIP_COLUMN_NAMES, TRIP_COLUMNS, type TripColumn } from '../../openapi/tripColumns.ts';
 import { describeTableApi } from '../support/tableApiSuite.ts';
 
-/** The fixture generator's kind for each PostgreSQL type the trips table uses. */
-const FIXTURE_KIND: Record<TripColumn['type'], string> = {
-  bigint: 'int8',
-  text: 'text',
-  'timestamp without time zone': 'timestamp',
-  smallint: 'int2',
-  'double precision': 'float8',
-  integer: 'int4',
-};
-
 /**
- * public.nyc_train_synced under /rides: the table is recreated from this DDL (its columns from
- * openapi/tripColumns.ts, the one list of them) in a throw-away embedded PostgreSQL, filled with
- * generated rows, and every generated operation is checked (see test/support/tableApiSuite.ts). Edit freely.
+ * public.nyc_train_synced under /rides: the table is recreated from
+ * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
+ * operation is checked (see test/support/tableApiSuite.ts). Edit freely.
  */
 describeTableApi({
   table: '"public"."nyc_train_synced"',
   path: '/rides',
   ddl: [
     'DROP TABLE IF EXISTS "public"."nyc_train_synced" CASCADE',
-    `CREATE TABLE "public"."nyc_train_synced" (\n${TRIP_COLUMNS.map((c) => `  "${c.name}" ${c.type}${c.name === 'id' ? ' NOT NULL' : ''},\n`).join('')}  CONSTRAINT "nyc_train_synced_pkey" PRIMARY KEY (id)\n)`,
+    'CREATE TABLE "public"."nyc_train_synced" (\n  "id" bigint NOT NULL,\n  "vendor_id" text,\n  "pickup_datetime" timestamp without time zone,\n  "dropoff_datetime" timestamp without time zone,\n  "passenger_count" smallint,\n  "pickup_longitude" double precision,\n  "pickup_latitude" double precision,\n  "dropoff_longitude" double precision,\n  "dropoff_latitude" double precision,\n  "store_and_fwd_flag" text,\n  "trip_duration" integer,\n  CONSTRAINT "nyc_train_synced_pkey" PRIMARY KEY (id)\n)',
     'COMMENT ON TABLE "public"."nyc_train_synced" IS \'lakebase-api synthetic trips v2 rows=200000\'',
   ],
-  columns: TRIP_COLUMNS.map((column) => ({
-    name: column.name,
-    fixture: { kind: FIXTURE_KIND[column.type], sql: column.type },
-    notNull: column.name === 'id',
-    filledByDatabase: false,
-    writable: true,
-  })),
+  columns: [
+    { name: 'id', fixture: { kind: 'int8', sql: 'bigint' }, notNull: true, filledByDatabase: false, writable: true },
+    {
+      name: 'vendor_id',
+      fixture: { kind: 'text', sql: 'text' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'pickup_datetime',
+      fixture: { kind: 'timestamp', sql: 'timestamp without time zone' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'dropoff_datetime',
+      fixture: { kind: 'timestamp', sql: 'timestamp without time zone' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'passenger_count',
+      fixture: { kind: 'int2', sql: 'smallint' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'pickup_longitude',
+      fixture: { kind: 'float8', sql: 'double precision' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'pickup_latitude',
+      fixture: { kind: 'float8', sql: 'double precision' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'dropoff_longitude',
+      fixture: { kind: 'float8', sql: 'double precision' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'dropoff_latitude',
+      fixture: { kind: 'float8', sql: 'double precision' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'store_and_fwd_flag',
+      fixture: { kind: 'text', sql: 'text' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+    {
+      name: 'trip_duration',
+      fixture: { kind: 'int4', sql: 'integer' },
+      notNull: false,
+      filledByDatabase: false,
+      writable: true,
+    },
+  ],
   key: ['id'],
   keyParams: ['id'],
   filters: [
@@ -43,6 +98,17 @@ describeTableApi({
   ],
   foreignKeys: [],
   uniqueKeys: [['id']],
-  updatable: TRIP_COLUMN_NAMES.filter((name) => name !== 'id'),
+  updatable: [
+    'vendor_id',
+    'pickup_datetime',
+    'dropoff_datetime',
+    'passenger_count',
+    'pickup_longitude',
+    'pickup_latitude',
+    'dropoff_longitude',
+    'dropoff_latitude',
+    'store_and_fwd_flag',
+    'trip_duration',
+  ],
   operations: { count: 'countRides', list: 'listRides', get: 'getRide' },
 });

@@ -1,9 +1,9 @@
 /**
- * The trips table's columns, in table order, with their PostgreSQL types: the one list that the
- * Trip schema (openapi/schemas.ts), the trip handlers' SELECT list and row type
- * (functions/tripColumns.ts) and the /rides test's table (test/functions/rides.test.ts) derive
- * from. The embedded seeder (lib/db/seedTrips.ts, below this layer) creates the same table; every
- * trip response is checked against the schema, so the two cannot drift apart unnoticed.
+ * The trips table's columns, in table order, with their PostgreSQL types: the one list the rest
+ * derive from. The embedded seeder creates the table from it (lib/db/seedTrips.ts); the Trip schema
+ * (openapi/schemas.ts) and the trip handlers' SELECT list and row type (functions/tripColumns.ts)
+ * are built from it; the /rides files `npm run add-table` generated read the same table's catalog,
+ * and test/userAccess/generatedTables.test.ts checks they are what it writes today.
  */
 export const TRIP_COLUMNS = [
   { name: 'id', type: 'bigint' },
