@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { TripsTable } from '../lib/http/serviceContext.ts';
-import { TRIP_COLUMN_NAMES, type TripColumn } from '../lib/db/tripsTableColumns.ts';
+import { TRIP_COLUMN_NAMES, type TripColumn } from '../lib/db/tripsTable.ts';
 
-/** The columns every trip response carries (openapi/tripColumns.ts), selected by name so extra table columns stay private. */
+/** The columns every trip response carries (lib/db/tripsTable.ts), selected by name so extra table columns stay private. */
 export const TRIP_COLUMNS = TRIP_COLUMN_NAMES.join(', ');
 
 /** How a column's PostgreSQL type arrives in JavaScript (bigint and timestamps as lib/db/createPool.ts's type parsers give them). */

@@ -1,5 +1,5 @@
 import type { SchemaObject } from 'openapi3-ts/oas31';
-import { TRIP_COLUMN_NAMES, type TripColumnName } from '../lib/db/tripsTableColumns.ts';
+import { TRIP_COLUMN_NAMES, type TripColumnName } from '../lib/db/tripsTable.ts';
 
 /** Component schemas of the public contract. JSON Schema 2020-12, as OpenAPI 3.1 uses it. */
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
-import { TRIP_COLUMNS } from './tripsTableColumns.ts';
 import { firstRow } from './firstRow.ts';
 import { quoteIdent } from './sqlIdentifiers.ts';
+import { TRIP_COLUMN_NAMES, TRIP_COLUMNS } from './tripsTable.ts';
 
 export { quoteIdent };
 
@@ -126,8 +126,7 @@ function insertSql(qualified: string): string {
   // Straight-line speed of a trip, micro-degrees of latitude per second: 15..39 (5..15 km/h).
   // A degree of longitude at 40.75 N is 0.758 of a degree of latitude: x 1319/1000.
   return `
-    INSERT INTO ${qualified} (id, vendor_id, pickup_datetime, dropoff_datetime, passenger_count,
-      pickup_longitude, pickup_latitude, dropoff_longitude, dropoff_latitude, store_and_fwd_flag, trip_duration)
+    INSERT INTO ${qualified} (${TRIP_COLUMN_NAMES.join(', ')})
     SELECT id, vendor_id, pickup, pickup + make_interval(secs => duration), passengers,
       plon::float8 / 1000000, plat::float8 / 1000000,
       ${intoBox('dlon', BOX.minLon, BOX.maxLon)}::float8 / 1000000,
@@ -183,7 +182,8 @@ function insertSql(qualified: string): string {
     ) AS moved`;
 }
 
-const TABLE_COLUMNS = TRIP_COLUMNS.map(({ name, type }) => `${name} ${type}${name === 'id' ? ' NOT NULL' : ''}`).join(', ');
+/** The table's definition, from the one list of its columns (the key's NOT NULL; the primary key comes after the load). */
+const TABLE_COLUMNS = TRIP_COLUMNS.map((column) => `${column.name} ${column.type}${column.name === 'id' ? ' NOT NULL' : ''}`).join(', ');
 
 async function withClient<T>(db: pg.Pool | pg.ClientBase, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!(db instanceof pg.Pool)) return work(db);

@@ -1,8 +1,9 @@
 /**
- * The trips table's columns, in table order, with their PostgreSQL types: the one list. The
- * embedded seeder creates the table from it (seedTrips.ts); the Trip schema (openapi/schemas.ts)
- * and the trip handlers' SELECT list and row type (functions/tripColumns.ts) derive from it; the
- * generated /rides files are read from the seeded table's catalog (and checked to match the generator).
+ * The trips table's columns, in table order, with their PostgreSQL types: the one list the rest
+ * derive from. The embedded seeder creates the table from it (lib/db/seedTrips.ts); the Trip schema
+ * (openapi/schemas.ts) and the trip handlers' SELECT list and row type (functions/tripColumns.ts)
+ * are built from it; the /rides files `npm run add-table` generated read the same table's catalog,
+ * and test/userAccess/generatedTables.test.ts checks they are what it writes today.
  */
 export const TRIP_COLUMNS = [
   { name: 'id', type: 'bigint' },
