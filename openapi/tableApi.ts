@@ -8,7 +8,7 @@ import type { OperationObject, ReferenceObject, ResponseObject, SchemaObject, Ta
 export interface TableApi {
   tag: TagObject;
   schemas: Record<string, SchemaObject>;
-  operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: OperationObject & { operationId: string } }>;
+  operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete' | 'put'; operation: OperationObject & { operationId: string } }>;
 }
 
 export const errorRef = (

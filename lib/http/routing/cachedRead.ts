@@ -48,9 +48,10 @@ function ownBytes(text: string): Buffer {
  */
 export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader }: CachedReadOptions): CachedRead {
   return async function cachedRead(request, operation, input, user) {
-    const runAndStore = async () => {
+    const runAndStore = async (): Promise<{ status: number; body: Buffer; headers?: Record<string, string> }> => {
       const result = await run(operation, input, user);
-      return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
+      const stored = { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
+      return result.headers ? { ...stored, headers: result.headers } : stored;
     };
     // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
     const spans = tracing();
@@ -58,21 +59,24 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
     let status: number;
     let body: Buffer;
     let etag: string;
+    let answerHeaders: Readonly<Record<string, string>> | undefined;
     let cache: CacheOutcome | undefined;
     const headers: Record<string, string> = { 'content-type': JSON_TYPE };
     if (ctx.cache) {
       const refresh = /\bno-cache\b/i.test(headerValue(request.headers, 'cache-control') ?? '');
       const key = cacheKey(operation.operationId, input, user ? cacheScope(user) : '');
       const { response, outcome } = await ctx.cache.getOrLoad(key, operation.cacheTtlSeconds, load, refresh);
-      ({ status, body, etag } = response);
+      ({ status, body, etag, headers: answerHeaders } = response);
       cache = outcome;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
       headers['x-cache'] = outcome === 'HIT' || outcome === 'COALESCED' ? 'HIT' : 'MISS';
     } else {
-      ({ status, body } = await load());
+      ({ status, body, headers: answerHeaders } = await load());
       etag = etagOf(body);
       headers['cache-control'] = 'no-cache';
     }
+    // The handler's own headers (a PostgREST read's Content-Range and media type) travel with the stored body.
+    if (answerHeaders) Object.assign(headers, answerHeaders);
     headers.etag = etag;
     // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
     if (user && identityHeader) headers.vary = identityHeader;
