@@ -1,5 +1,5 @@
 import type { CountPreference, ParsedQuery } from './syntaxTree.ts';
-import { Params, rowJsonSql, whereSql, orderSql } from './sqlFragments.ts';
+import { column, columnSql, orderSql, Params, rowJsonSql, whereSql } from './sqlFragments.ts';
 import type { PostgrestTable } from './tableShape.ts';
 
 /** One parameterised statement and what it answers. */
@@ -17,12 +17,16 @@ export interface ReadRow {
   body: string;
   n: number;
   total: string | number | null;
+  /** The last row's key (text), when the page walks the primary key: the keyset cursor of the next page. */
+  last_key: string | null;
 }
 
 export interface CompiledRead extends CompiledStatement {
   /** The first row of the page and the most rows it may hold (after db-max-rows). */
   offset: number;
   limit: number | undefined;
+  /** The one key column the page is ordered by (no order=), which a next-page link continues from. */
+  keyColumn: string | undefined;
 }
 
 /** The total for `count`: exact is count(*); planned/estimated read the planner's estimate when there is no filter. */
@@ -52,8 +56,13 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
   const order = orderSql(table, query.order, params);
   const limit = pageLimit(table, query.range.limit);
   const offset = query.range.offset;
-  const page = `SELECT ${json} AS item FROM ${table.relation} AS t ${lateral} ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
+  // Walking the primary key (no order=) of a one-column key: the last row's key continues the walk (keyset).
+  const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+  const key = keyColumn === undefined ? 'NULL::text' : `${columnSql(column(table, keyColumn))}::text`;
+  const page = `SELECT ${json} AS item, ${key} AS pgrst_key FROM ${table.relation} AS t ${lateral} ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
   const total = totalSql(table, query.preferences.count, where, params);
-  const text = `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total} AS total FROM (${page}) AS pgrst_page`;
-  return { text, values: params.values, offset, limit };
+  const text =
+    `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total} AS total, ` +
+    `(array_agg(pgrst_page.pgrst_key))[count(*)] AS last_key FROM (${page}) AS pgrst_page`;
+  return { text, values: params.values, offset, limit, keyColumn };
 }

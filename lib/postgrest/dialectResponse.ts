@@ -48,6 +48,20 @@ export function csvFromJson(json: string, names: readonly string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * RFC 8288 `Link: <…>; rel="next"` for a full page that walks the primary key: the same request
+ * continued after the page's last key (`id=gt.<last>`), which costs the same at any depth, unlike
+ * an offset. PostgREST clients ignore it; scripts can follow it.
+ */
+export function nextPageLink(path: string, search: string, compiled: CompiledRead, row: ReadRow): string | undefined {
+  if (compiled.keyColumn === undefined || row.last_key === null || compiled.limit === undefined || row.n < compiled.limit) return undefined;
+  const params = new URLSearchParams(search);
+  params.delete('offset');
+  params.set('limit', String(compiled.limit));
+  params.append(compiled.keyColumn, `gt.${row.last_key}`);
+  return `<${path}?${params.toString()}>; rel="next"`;
+}
+
 /** The answer of a checked, compiled read; `names` are the members of each row (for CSV's header). */
 export function readResponse(query: ParsedRequest, compiled: CompiledRead, row: ReadRow, names: readonly string[]): DialectResponse {
   const total = row.total === null ? undefined : Number(row.total);

@@ -3,7 +3,7 @@ import { checkQuery } from './checkQuery.ts';
 import { compileRead, type ReadRow } from './compileRead.ts';
 import { compileDelete, compileInsert, compilePut, compileUpdate, type WriteRow } from './compileWrite.ts';
 import { postgrestRefusal } from './databaseRefusal.ts';
-import { type DialectResponse, readResponse, writeRefusal, writeResponse } from './dialectResponse.ts';
+import { type DialectResponse, nextPageLink, readResponse, writeRefusal, writeResponse } from './dialectResponse.ts';
 import { DEFAULT_BOUNDS, type HeaderMap, type ParsedRequest, parseQuery, type QueryBounds } from './parseQuery.ts';
 import { selectNames } from './sqlFragments.ts';
 import type { PostgrestTable } from './tableShape.ts';
@@ -39,7 +39,11 @@ export async function readTable(db: Pick<Database, 'query'>, table: PostgrestTab
   } catch (err) {
     throw postgrestRefusal(err);
   }
-  return readResponse(query, compiled, row, selectNames(table, query.select));
+  const response = readResponse(query, compiled, row, selectNames(table, query.select));
+  // A Range header asks for rows by position: its pages are not continued by key.
+  const next = query.rangeRequested ? undefined : nextPageLink(`/${table.name}`, request.search, compiled, row);
+  if (next) response.headers.link = next;
+  return response;
 }
 
 export type WriteMethod = 'POST' | 'PATCH' | 'DELETE' | 'PUT';

@@ -22,7 +22,9 @@ function handlerResult(response: DialectResponse): HandlerResult {
 
 /** GET/HEAD of the collection, on the context's database (a replica for a scanning read, the caller's own with LAKEBASE_ACCESS=user). */
 export async function readCollection(ctx: Context, table: PostgrestTable, input: DialectInput): Promise<HandlerResult> {
-  return handlerResult(await readTable(ctx.db, table, dialectRequest(input.query), input.signal));
+  // DB_MAX_ROWS bounds every table whose file does not set maxRows itself.
+  const bounded = table.maxRows === undefined ? { ...table, maxRows: ctx.config.dbMaxRows } : table;
+  return handlerResult(await readTable(ctx.db, bounded, dialectRequest(input.query), input.signal));
 }
 
 /** POST/PATCH/DELETE/PUT of the collection, in one transaction. */

@@ -138,6 +138,15 @@ describe('reads agree with SQL', () => {
     }
   });
 
+  test('a full page walking the key links to the next one (RFC 8288), which continues after its last key', async () => {
+    const first = await read('select=id&id=gt.2&limit=5');
+    assert.equal(first.headers.link, '</gadgets?select=id&id=gt.2&limit=5&id=gt.7>; rel="next"');
+    const next = /^<\/gadgets\?([^>]*)>/.exec(first.headers.link ?? '')?.[1] ?? '';
+    assert.deepEqual(await idsOf(next), [8, 9, 10, 11, 12]);
+    assert.equal((await read('select=id&id=gt.18&limit=5')).headers.link, undefined, 'the last page has no next');
+    assert.equal((await read('select=id&order=name&limit=5')).headers.link, undefined, 'an order= other than the key has no keyset');
+  });
+
   test('db-max-rows cuts the page, and Content-Range shows it', async () => {
     const small = { ...GADGETS, maxRows: 4 };
     const response = await readTable(ctx.db, small, { search: '', headers: { prefer: 'count=exact' } });
