@@ -15,14 +15,16 @@ export interface DialectTable {
   table: string;
   /** The row schema's component name (`Ride`). */
   itemSchema: string;
+  /** The schema of a new row (`RideCreate`: defaults may be omitted); default itemSchema. */
+  createSchema?: string;
   /** Every column, for the filter parameters. */
   columns: readonly string[];
   /** Primary key columns (PUT addresses a row by all of them). */
   primaryKey: readonly string[];
   operationIds: { read: string; create?: string; update?: string; remove?: string; replace?: string };
   cacheTtlSeconds: number;
-  /** Most rows a response carries (db-max-rows). */
-  maxRows: number;
+  /** Most rows a response carries, when the table file sets it (else DB_MAX_ROWS). */
+  maxRows?: number;
 }
 
 const PGRST_FIELDS = "The problem body carries PostgREST's `code`, `message`, `details` and `hint` (e.g. `PGRST100`, `23505`).";
@@ -48,9 +50,11 @@ const selectParam = param(
   'Columns to return: `a,b`, `alias:a`, `a::text` (allowed casts: text, int, bigint, numeric, float8, boolean, date, timestamp(tz), uuid, json(b), …), JSON paths `meta->>k`; default `*`',
 );
 
+const maxRowsText = (table: DialectTable) => (table.maxRows === undefined ? 'DB_MAX_ROWS (default 1000)' : String(table.maxRows));
+
 const readHeaders = (table: DialectTable): ParameterObject[] => [
   header('Prefer', '`count=exact|planned|estimated` (answered in Content-Range)'),
-  header('Range', `Rows \`from-to\` (0-based, inclusive), intersected with limit/offset; at most ${table.maxRows} rows a response`),
+  header('Range', `Rows \`from-to\` (0-based, inclusive), intersected with limit/offset; at most ${maxRowsText(table)} rows a response`),
   header(
     'Accept',
     '`application/json` (default), `application/vnd.pgrst.object+json` (exactly one row, else 406), `text/csv`; `;nulls=stripped` drops null members',
@@ -65,7 +69,8 @@ const writeHeaders: ParameterObject[] = [
   header('Accept', 'With return=representation: as for reads'),
 ];
 
-const contentRange: HeadersObject = {
+const pageHeaders: HeadersObject = {
+  Link: { description: 'A full page in primary key order: `<…>; rel="next"`, the same request continued after its last key', schema: { type: 'string' } },
   'Content-Range': {
     description: 'Rows of the answer and the total when counted: `0-24/3573`, `*/0`',
     schema: { type: 'string', pattern: '^(\\d+-\\d+|\\*)/(\\d+|\\*)$' },
@@ -99,8 +104,8 @@ const refusals = {
 
 function readOperation(table: DialectTable): OperationObject & { operationId: string } {
   const responses: ResponsesObject = {
-    '200': { description: `${table.table} rows`, headers: contentRange, content: rowsContent(table) },
-    '206': { description: 'Part of a counted result (Prefer: count=…)', headers: contentRange, content: rowsContent(table) },
+    '200': { description: `${table.table} rows`, headers: pageHeaders, content: rowsContent(table) },
+    '206': { description: 'Part of a counted result (Prefer: count=…)', headers: pageHeaders, content: rowsContent(table) },
     ...tableDatabaseErrors,
     ...refusals,
     '416': problemResponse('PGRST103: the range starts past the counted rows'),
@@ -111,7 +116,7 @@ function readOperation(table: DialectTable): OperationObject & { operationId: st
     summary: `${table.table} rows in PostgREST's dialect`,
     description:
       "Works with `@supabase/postgrest-js` and the Lakebase Data API's other clients. Without order= rows come in primary key order. " +
-      `Content-Range says which rows came (and the count when asked); at most ${table.maxRows} rows a response.`,
+      `Content-Range says which rows came (and the count when asked); at most ${maxRowsText(table)} rows a response. A full page in key order links to the next in \`Link: <…>; rel="next"\`.`,
     'x-postgrest': true,
     'x-cache-ttl-seconds': table.cacheTtlSeconds,
     'x-read-from': 'replica',
@@ -135,17 +140,19 @@ function writeOperation(
 ): OperationObject & { operationId: string } {
   const rows: ResponseObject = {
     description: 'The rows written (Prefer: return=representation), shaped by select=',
-    headers: contentRange,
+    headers: pageHeaders,
     content: rowsContent(table),
   };
-  const itemsSchema: SchemaObject = { type: 'array', items: schemaRef(table.itemSchema) };
   const body: RequestBodyObject = {
     required: verb !== 'remove',
     content: {
       'application/json': {
         schema:
           verb === 'create'
-            ? { oneOf: [schemaRef(table.itemSchema), itemsSchema], description: 'One row or an array (columns=)' }
+            ? {
+                oneOf: [schemaRef(table.createSchema ?? table.itemSchema), { type: 'array', items: schemaRef(table.createSchema ?? table.itemSchema) }],
+                description: 'One row or an array (columns=)',
+              }
             : verb === 'update'
               ? { type: 'object', description: `Members of ${table.itemSchema} to set on every matching row` }
               : schemaRef(table.itemSchema),
@@ -155,7 +162,7 @@ function writeOperation(
   const responses: ResponsesObject =
     verb === 'create'
       ? { '201': { ...rows, description: 'Created (with the rows when Prefer: return=representation)' } }
-      : { '200': rows, '204': { description: 'Done; nothing returned (Prefer: return=minimal, the default)', headers: contentRange } };
+      : { '200': rows, '204': { description: 'Done; nothing returned (Prefer: return=minimal, the default)', headers: pageHeaders } };
   const summaries = {
     create: `Insert ${table.table} rows (one or an array); upsert with Prefer: resolution=…`,
     update: `Update the ${table.table} rows the filters match (a filter is required)`,

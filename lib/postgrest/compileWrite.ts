@@ -46,6 +46,8 @@ function memberValue(c: TableColumn, object: string, row: string, params: Params
 function bodyRows(body: unknown): Record<string, unknown>[] {
   const rows = Array.isArray(body) ? body : [body];
   if (!rows.every(isObject)) throw invalidBody('The request body must be a JSON object or an array of objects');
+  // PostgREST answers [] with 201 and no change; a write that writes nothing is refused here, so a client's empty batch is noticed.
+  if (rows.length === 0) throw invalidBody('The request body holds no rows');
   return rows;
 }
 

@@ -1,5 +1,5 @@
 import { mapDatabaseError } from '../db/databaseErrors.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, Forbidden } from '../errors.ts';
 import { PostgrestError } from './postgrestError.ts';
 
 /**
@@ -14,7 +14,6 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   '23P01': 409,
   '23502': 400,
   '23514': 400,
-  '42501': 403,
   '42703': 400,
   '42704': 400,
   '42804': 400,
@@ -29,6 +28,14 @@ interface PgError {
   message: string;
   detail?: string;
   hint?: string;
+  column?: string;
+}
+
+/** The column a refusal is about: Postgres names it (NOT NULL), or its detail does (`Key (a, b)=(…) already exists.`). */
+function columnOf(pg: PgError): string | undefined {
+  if (pg.column) return pg.column;
+  const key = /^Key \((?:"((?:[^"]|"")+)"|([^,)]+))/.exec(pg.detail ?? '');
+  return key?.[1]?.replaceAll('""', '"') ?? key?.[2];
 }
 
 function pgErrorOf(err: unknown): PgError | undefined {
@@ -47,7 +54,12 @@ function statusOf(code: string): number | undefined {
 export function postgrestRefusal(err: unknown): ApiError {
   if (err instanceof PostgrestError) return err;
   const pg = pgErrorOf(err);
-  const status = pg ? statusOf(pg.code) : undefined;
-  if (!pg || status === undefined) return err instanceof ApiError ? err : mapDatabaseError(err);
-  return new PostgrestError(status, { code: pg.code, message: pg.message, details: pg.detail ?? null, hint: pg.hint ?? null }, { cause: err });
+  if (!pg) return err instanceof ApiError ? err : mapDatabaseError(err);
+  const fields = { code: pg.code, message: pg.message, details: pg.detail ?? null, hint: pg.hint ?? null };
+  // A missing grant or a row-level policy stays the service's Forbidden (403), which the router names the operation and caller on.
+  if (pg.code === '42501') return new Forbidden(pg.message, undefined, { cause: err, extensions: fields });
+  const status = statusOf(pg.code);
+  if (status === undefined) return err instanceof ApiError ? err : mapDatabaseError(err);
+  const field = columnOf(pg);
+  return new PostgrestError(status, fields, { cause: err, ...(field ? { field } : {}) });
 }
