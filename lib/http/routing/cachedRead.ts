@@ -79,7 +79,7 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
     if (answerHeaders) Object.assign(headers, answerHeaders);
     headers.etag = etag;
     // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
-    if (user && identityHeader) headers.vary = identityHeader;
+    if (user && identityHeader) headers.vary = headers.vary ? `${headers.vary}, ${identityHeader}` : identityHeader;
     if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
     return { cache, response: { status, headers, body } };
   };
