@@ -6,6 +6,7 @@ import { postgrestRefusal } from './databaseRefusal.ts';
 import { type DialectResponse, nextPageLink, readResponse, writeRefusal, writeResponse } from './dialectResponse.ts';
 import { DEFAULT_BOUNDS, type HeaderMap, type ParsedRequest, parseQuery, type QueryBounds } from './parseQuery.ts';
 import { selectNames } from './sqlFragments.ts';
+import { statementName } from './statementNames.ts';
 import type { PostgrestTable } from './tableShape.ts';
 
 /**
@@ -34,7 +35,8 @@ export async function readTable(db: Pick<Database, 'query'>, table: PostgrestTab
   const compiled = compileRead(table, query);
   let row: ReadRow;
   try {
-    const result = await db.query<ReadRow>({ text: compiled.text, values: compiled.values }, signal ? { signal } : {});
+    const name = statementName(compiled.text);
+    const result = await db.query<ReadRow>({ ...(name ? { name } : {}), text: compiled.text, values: compiled.values }, signal ? { signal } : {});
     row = result.rows[0] as ReadRow;
   } catch (err) {
     throw postgrestRefusal(err);
@@ -72,7 +74,8 @@ export async function writeTable(
   let row: WriteRow;
   try {
     row = await db.transaction(async (client) => {
-      const result = await client.query<WriteRow>({ text: compiled.text, values: compiled.values });
+      const name = statementName(compiled.text);
+      const result = await client.query<WriteRow>({ ...(name ? { name } : {}), text: compiled.text, values: compiled.values });
       const written = result.rows[0] as WriteRow;
       const refusal = writeRefusal(query, written);
       if (refusal) throw refusal;

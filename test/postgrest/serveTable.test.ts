@@ -305,6 +305,8 @@ describe('writes', () => {
       [{ id: 500, name: 'x', bogus: 1 }, 400, 'PGRST204'],
       [{ id: 500, name: 'x', doc: 'a' }, 400, 'PGRST204'],
       ['just text', 400, 'PGRST102'],
+      [[], 400, 'PGRST102'],
+      [[{ id: 500, name: 'x' }, 'not a row'], 400, 'PGRST102'],
     ];
     for (const [body, status, code] of cases) {
       const err = (await refusalOf(() => write('POST', '', body))) as PostgrestError;
