@@ -161,7 +161,16 @@ function writeOperation(
   };
   const responses: ResponsesObject =
     verb === 'create'
-      ? { '201': { ...rows, description: 'Created (with the rows when Prefer: return=representation)' } }
+      ? {
+          '201': {
+            ...rows,
+            description: 'Created (with the rows when Prefer: return=representation)',
+            headers: {
+              ...pageHeaders,
+              Location: { description: 'Prefer: return=headers-only, one row: the row as a filter on its key, `/<path>?id=eq.1`', schema: { type: 'string' } },
+            },
+          },
+        }
       : { '200': rows, '204': { description: 'Done; nothing returned (Prefer: return=minimal, the default)', headers: pageHeaders } };
   const summaries = {
     create: `Insert ${table.table} rows (one or an array); upsert with Prefer: resolution=…`,

@@ -2,7 +2,7 @@ import { quoteIdent } from '../db/sqlIdentifiers.ts';
 import { writableColumn } from './checkQuery.ts';
 import type { CompiledStatement } from './compileRead.ts';
 import { PostgrestError } from './postgrestError.ts';
-import { column, fill, Params, rowJsonSql, whereSql } from './sqlFragments.ts';
+import { column, columnSql, fill, Params, rowJsonSql, whereSql } from './sqlFragments.ts';
 import type { ParsedQuery } from './syntaxTree.ts';
 import type { PostgrestTable, TableColumn } from './tableShape.ts';
 
@@ -15,6 +15,8 @@ import type { PostgrestTable, TableColumn } from './tableShape.ts';
 export interface WriteRow {
   n: number;
   body: string | null;
+  /** With `Prefer: return=headers-only`: the first written row's key, a JSON array. */
+  location_key?: string | null;
 }
 
 type Query = ParsedQuery & { stripNulls?: boolean };
@@ -25,8 +27,16 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 
 /** The written rows and the changed rows' JSON: `WITH pgrst_changed AS (dml RETURNING …) SELECT n, body`. */
 function wrap(table: PostgrestTable, query: Query, dml: string, params: Params): CompiledStatement {
-  const representation = query.preferences.return === 'representation';
-  if (!representation)
+  const preference = query.preferences.return;
+  if (preference === 'headers-only' && table.primaryKey.length > 0) {
+    // The first written row's key, for the Location of a single row (PostgREST's headers-only).
+    const key = `json_build_array(${table.primaryKey.map((name) => columnSql(column(table, name))).join(', ')})::text`;
+    return {
+      text: `WITH pgrst_changed AS (${dml} RETURNING t.*) SELECT count(*)::int AS n, NULL::text AS body, (array_agg(${key}))[1] AS location_key FROM pgrst_changed AS t`,
+      values: params.values,
+    };
+  }
+  if (preference !== 'representation')
     return { text: `WITH pgrst_changed AS (${dml} RETURNING 1) SELECT count(*)::int AS n, NULL::text AS body FROM pgrst_changed`, values: params.values };
   const { json, lateral } = rowJsonSql(table, query.select, params, query.stripNulls === true);
   return {

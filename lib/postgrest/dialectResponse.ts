@@ -106,9 +106,21 @@ export function writeRefusal(query: ParsedRequest, row: WriteRow): PostgrestErro
 }
 
 /** The answer of a committed write: 201 for POST, 200 with the rows or 204 without for the others. */
-export function writeResponse(method: 'POST' | 'PATCH' | 'DELETE' | 'PUT', query: ParsedRequest, row: WriteRow, names: readonly string[]): DialectResponse {
+export function writeResponse(
+  method: 'POST' | 'PATCH' | 'DELETE' | 'PUT',
+  query: ParsedRequest,
+  row: WriteRow,
+  names: readonly string[],
+  location?: { path: string; key: readonly string[] },
+): DialectResponse {
   const headers: Record<string, string> = { ...preferenceApplied(query) };
   if (query.preferences.count !== undefined) headers['content-range'] = `*/${row.n}`;
+  // Prefer: return=headers-only on a one-row POST: where the row is, as a filter on its key.
+  if (method === 'POST' && location && row.n === 1 && row.location_key) {
+    const values = JSON.parse(row.location_key) as unknown[];
+    const params = new URLSearchParams(location.key.map((name, i) => [name, `eq.${String(values[i])}`]));
+    headers.location = `${location.path}?${params.toString()}`;
+  }
   const created = method === 'POST';
   if (query.preferences.return !== 'representation' || row.body === null) {
     return { status: created ? 201 : 204, headers, body: undefined };

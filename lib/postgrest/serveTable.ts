@@ -84,5 +84,5 @@ export async function writeTable(
   } catch (err) {
     throw postgrestRefusal(err);
   }
-  return writeResponse(method, query, row, selectNames(table, query.select));
+  return writeResponse(method, query, row, selectNames(table, query.select), { path: `/${table.name}`, key: table.primaryKey });
 }

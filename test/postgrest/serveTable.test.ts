@@ -208,6 +208,11 @@ describe('writes', () => {
     const minimal = await write('POST', '', { id: 101, name: 'quiet' });
     assert.equal(minimal.status, 201);
     assert.equal(minimal.body, undefined);
+    assert.equal(minimal.headers.location, undefined);
+    const located = await write('POST', '', { id: 102, name: 'located' }, { prefer: 'return=headers-only' });
+    assert.equal(located.status, 201);
+    assert.equal(located.body, undefined);
+    assert.equal(located.headers.location, '/gadgets?id=eq.102');
     const { rows } = await database.admin.query('SELECT price::text AS price FROM public.gadgets WHERE id = 100');
     assert.equal(rows[0]?.price, '3.10');
   });
