@@ -228,12 +228,22 @@ export function scenarioGroups(rows: number, bearerToken = 'issued-at-run-time')
           probe: { path: '/trips/stream?cursor=0&page_size=100' },
         },
         {
+          // PostgREST's dialect: the same page as the stream's, as a filter on the key (what its Link rel="next" asks for).
           id: 'ride-list',
-          label: 'GET /rides (generated, random cursors, uncached)',
+          label: 'GET /rides?id=gt.N&limit=100 (generated, PostgREST dialect, random keys, uncached)',
           server: 'service',
-          plan: { kind: 'randomKey', path: '/rides?cursor={cursor}&limit=100', maxId: rows - 100, headers: NO_CACHE },
+          plan: { kind: 'randomKey', path: '/rides?id=gt.{id}&limit=100', maxId: rows - 100, headers: NO_CACHE },
           probe: { path: '/rides?limit=100' },
           baseline: 'trip-stream',
+        },
+        {
+          // postgrest-js' .eq('id', N).single(): one object by a filter, against the generated lookup by key.
+          id: 'ride-single',
+          label: 'GET /rides?id=eq.N, Accept: vnd.pgrst.object (single(), random ids)',
+          server: 'service',
+          plan: { kind: 'randomKey', path: '/rides?id=eq.{id}', maxId: rows, headers: { accept: 'application/vnd.pgrst.object+json' } },
+          probe: { path: '/rides?id=eq.1', headers: { accept: 'application/vnd.pgrst.object+json' } },
+          baseline: 'ride-get',
         },
       ],
     },

@@ -1,6 +1,6 @@
 // Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import type { ColumnFilter } from '../lib/tables/tableFilters.ts';
-import type { KeysetKey } from '../lib/tables/keysetCursor.ts';
+import type { PostgrestTable } from '../lib/postgrest/tableShape.ts';
 
 /**
  * public.nyc_train_synced, served under /rides.
@@ -43,11 +43,31 @@ export const RIDE_WIRE = `CROSS JOIN LATERAL (SELECT ${[
   't."trip_duration" AS "trip_duration"',
 ].join(', ')}) AS r`;
 
-/** The order the list walks (primary key), the key as JSON for a cursor, and how a cursor's values are read. */
-export const RIDE_KEY: KeysetKey = {
-  columns: ['t."id"'],
-  json: 'json_build_array(r."id")::text',
-  values: [(p) => `$${p}::bigint`],
+/**
+ * /rides in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them. Set
+ * `filterable` and `orderable` to narrow what clients may filter and sort by, and `maxRows` (else
+ * DB_MAX_ROWS) to bound every response; the handlers need no change.
+ */
+export const RIDE_DIALECT: PostgrestTable = {
+  name: 'rides',
+  relation: '"public"."nyc_train_synced"',
+  columns: [
+    { name: 'id', sql: 'bigint', kind: 'number' },
+    { name: 'vendor_id', sql: 'text', kind: 'text' },
+    { name: 'pickup_datetime', sql: 'timestamp without time zone', kind: 'temporal' },
+    { name: 'dropoff_datetime', sql: 'timestamp without time zone', kind: 'temporal' },
+    { name: 'passenger_count', sql: 'smallint', kind: 'number' },
+    { name: 'pickup_longitude', sql: 'double precision', kind: 'number' },
+    { name: 'pickup_latitude', sql: 'double precision', kind: 'number' },
+    { name: 'dropoff_longitude', sql: 'double precision', kind: 'number' },
+    { name: 'dropoff_latitude', sql: 'double precision', kind: 'number' },
+    { name: 'store_and_fwd_flag', sql: 'text', kind: 'text' },
+    { name: 'trip_duration', sql: 'integer', kind: 'number' },
+  ],
+  primaryKey: ['id'],
+  // Every column may be filtered and ordered by. To narrow either, list the names it allows, e.g.:
+  // filterable: ['id', 'vendor_id'],
+  // orderable: ['id', 'vendor_id'],
 };
 
 /** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */

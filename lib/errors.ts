@@ -83,22 +83,26 @@ export class Unauthorized extends ApiError {
  * the write, no role for the user. `operation` names what was refused.
  */
 export class Forbidden extends ApiError {
+  /** Extension members of the problem body (a PostgREST-dialect refusal's `code`, `message`, `details`, `hint`). */
+  readonly extensions?: Readonly<Record<string, unknown>>;
+
   constructor(
     detail: string,
     readonly operation?: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; extensions?: Readonly<Record<string, unknown>> } = {},
   ) {
     super(403, 'Forbidden', detail, { cause: options.cause });
+    this.extensions = options.extensions;
   }
 
   /** The same refusal, now knowing which operation it stopped. */
   forOperation(operation: string, who?: string): Forbidden {
     const subject = who ? `${who} may not run ${operation}` : `Not allowed to run ${operation}`;
-    return new Forbidden(`${subject}: ${this.message}`, operation, { cause: this.cause });
+    return new Forbidden(`${subject}: ${this.message}`, operation, { cause: this.cause, extensions: this.extensions });
   }
 
   override toProblem(requestId?: string) {
-    const body = super.toProblem(requestId);
+    const body = { ...this.extensions, ...super.toProblem(requestId) };
     if (this.operation !== undefined) body.operation = this.operation;
     return body;
   }

@@ -1,6 +1,7 @@
 // Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import type { ParameterObject } from 'openapi3-ts/oas31';
-import { errorRef, pageSchema, schemaRef, type TableApi, tableDatabaseErrors } from './tableApi.ts';
+import { dialectOperations } from './postgrestDialect.ts';
+import { errorRef, schemaRef, type TableApi, tableDatabaseErrors } from './tableApi.ts';
 
 /*
  * public.nyc_train_synced under /rides. Registered in
@@ -88,41 +89,33 @@ export const ridesApi: TableApi = {
         trip_duration: { type: ['integer', 'null'], minimum: -2147483648, maximum: 2147483647 },
       },
     },
-    RidePage: pageSchema('Ride', 'A page of public.nyc_train_synced rows in primary key order'),
   },
   operations: [
-    {
-      path: '/rides',
-      method: 'get',
-      operation: {
-        operationId: 'listRides',
-        tags: ['rides'],
-        summary: 'public.nyc_train_synced rows, in primary key order (keyset pagination)',
-        description:
-          'Follow `next_cursor` from the first page to visit every matching row exactly once; a page costs the same at any depth. Filters (combined with AND and with the cursor) are offered on id, the columns that lead an index.',
-        'x-cache-ttl-seconds': 10,
-        'x-read-from': 'replica',
-        parameters: [
-          {
-            name: 'limit',
-            in: 'query',
-            description: 'Rows per page, 1 to 1000',
-            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-          },
-          {
-            name: 'cursor',
-            in: 'query',
-            description: 'The `next_cursor` of the previous page (omit for the first page)',
-            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 },
-          },
-          ...rideFilters,
+    ...dialectOperations(
+      {
+        path: '/rides',
+        tag: 'rides',
+        table: 'public.nyc_train_synced',
+        itemSchema: 'Ride',
+        columns: [
+          'id',
+          'vendor_id',
+          'pickup_datetime',
+          'dropoff_datetime',
+          'passenger_count',
+          'pickup_longitude',
+          'pickup_latitude',
+          'dropoff_longitude',
+          'dropoff_latitude',
+          'store_and_fwd_flag',
+          'trip_duration',
         ],
-        responses: {
-          '200': { description: 'A page of rides', content: { 'application/json': { schema: schemaRef('RidePage') } } },
-          ...tableDatabaseErrors,
-        },
+        primaryKey: ['id'],
+        operationIds: { read: 'listRides' },
+        cacheTtlSeconds: 10,
       },
-    },
+      ['listRides?', 'countRides?', 'getRide?'],
+    ),
     {
       path: '/rides/count',
       method: 'get',

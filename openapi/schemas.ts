@@ -293,6 +293,11 @@ export const schemas: Record<string, SchemaObject> = {
       field: { type: 'string', description: 'The offending input: a parameter name, `body`, or a path in the body' },
       request_id: { type: 'string', description: 'Present on 5xx: quote it when reporting the error' },
       operation: { type: 'string', description: 'On 403: the operation that was refused' },
+      code: { type: 'string', description: "PostgREST-dialect operations: PostgREST's error code (`PGRST116`) or the SQLSTATE (`23505`)" },
+      message: { type: 'string', description: "PostgREST-dialect operations: PostgREST's (or Postgres') message" },
+      details: { type: ['string', 'null'] },
+      hint: { type: ['string', 'null'] },
+      limit: { type: 'string', description: 'On 429 and on a shed 503: the limit that refused the request (`caller-rate`, `caller-in-flight`, `scan-share`, …)' },
     },
   },
 };

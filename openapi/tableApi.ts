@@ -8,7 +8,7 @@ import type { OperationObject, ReferenceObject, ResponseObject, SchemaObject, Ta
 export interface TableApi {
   tag: TagObject;
   schemas: Record<string, SchemaObject>;
-  operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete'; operation: OperationObject & { operationId: string } }>;
+  operations: Array<{ path: string; method: 'get' | 'post' | 'patch' | 'delete' | 'put'; operation: OperationObject & { operationId: string } }>;
 }
 
 export const errorRef = (
@@ -56,31 +56,7 @@ export const tableResponses: Record<string, ResponseObject> = {
   },
 };
 
-/** `{ "k": 1 }` page item wrapper schemas shared by every generated list. */
-export function pageSchema(itemSchema: string, description: string): SchemaObject {
-  return {
-    type: 'object',
-    description,
-    required: ['items', 'pagination'],
-    additionalProperties: false,
-    properties: {
-      items: { type: 'array', items: schemaRef(itemSchema) },
-      pagination: schemaRef('KeysetPagination'),
-    },
-  };
-}
-
 export const tableSchemas: Record<string, SchemaObject> = {
-  KeysetPagination: {
-    type: 'object',
-    required: ['limit', 'has_next', 'next_cursor'],
-    additionalProperties: false,
-    properties: {
-      limit: { type: 'integer', minimum: 1, maximum: 1000 },
-      has_next: { type: 'boolean' },
-      next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page' },
-    },
-  },
   RowCount: {
     type: 'object',
     required: ['count'],

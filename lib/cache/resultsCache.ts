@@ -5,6 +5,8 @@ import { LRUCache } from 'lru-cache';
 export interface CachedResponse {
   status: number;
   body: Buffer;
+  /** Headers that belong to the answer (a PostgREST read's Content-Range, media type, Preference-Applied). */
+  headers?: Readonly<Record<string, string>>;
   /** Strong validator derived from the bytes. */
   etag: string;
   ttlSeconds: number;
@@ -71,7 +73,8 @@ export interface ResultsCacheOptions {
 const ENTRY_OVERHEAD_BYTES = 560;
 
 /** What an entry really takes against `maxBytes`: body, key (as UTF-16: an upper bound), ETag, overhead. */
-const entrySize = (value: CachedResponse, key: string) => value.body.length + key.length * 2 + value.etag.length + ENTRY_OVERHEAD_BYTES;
+const entrySize = (value: CachedResponse, key: string) =>
+  value.body.length + key.length * 2 + value.etag.length + ENTRY_OVERHEAD_BYTES + (value.headers ? JSON.stringify(value.headers).length * 2 : 0);
 
 export function etagOf(body: Buffer): string {
   // The one-shot hash: no Hash object per response.
@@ -138,7 +141,7 @@ export class ResultsCache {
   async getOrLoad(
     key: string,
     ttlSeconds: number,
-    load: () => Promise<{ status: number; body: Buffer }>,
+    load: () => Promise<{ status: number; body: Buffer; headers?: Readonly<Record<string, string>> }>,
     refresh: boolean | RefreshPolicy = false,
   ): Promise<{ response: CachedResponse; outcome: CacheOutcome }> {
     // `true` is the plain rule (ADMISSION_ENABLED=false): every forced refresh loads on its own.
@@ -166,11 +169,11 @@ export class ResultsCache {
     const flight = { promise: undefined as unknown as Promise<CachedResponse>, stale: false };
     const promise = (async () => {
       const started = this.now();
-      const { status, body } = await load();
+      const { status, body, headers } = await load();
       const storedAt = this.now();
-      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds, storedAt, loadMs: storedAt - started };
-      // Only successes are kept, and only if no write invalidated this key meanwhile.
-      if (status === 200 && !flight.stale) this.lru.set(key, response, { ttl: ttlSeconds * 1000 });
+      const response: CachedResponse = { status, body, etag: etagOf(body), ttlSeconds, storedAt, loadMs: storedAt - started, ...(headers ? { headers } : {}) };
+      // Only successes (a whole answer, or a counted page of one) are kept, and only if no write invalidated this key meanwhile.
+      if ((status === 200 || status === 206) && !flight.stale) this.lru.set(key, response, { ttl: ttlSeconds * 1000 });
       return response;
     })();
     flight.promise = promise;

@@ -40,6 +40,8 @@ export interface Config {
   maxHeaderBytes: number;
   /** Longest accepted path and query string; beyond it, 414. */
   maxUrlLength: number;
+  /** Most rows one PostgREST-dialect response carries (the Data API's db-max-rows), unless a table file sets its own. */
+  dbMaxRows: number;
   /** Browser origins allowed to call the API cross-origin; empty = CORS off. */
   corsOrigins: string[];
   cache: {
@@ -155,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 16 * 1024, 64, 10 * 1024 * 1024),
     maxHeaderBytes: readInt(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
     maxUrlLength: readInt(env, 'MAX_URL_LENGTH', 4096, 256, 1024 * 1024),
+    dbMaxRows: readInt(env, 'DB_MAX_ROWS', 1000, 1, 10_000_000),
     corsOrigins: readOrigins(env, 'CORS_ORIGINS'),
     cache: {
       enabled: readBoolean(env, 'CACHE_ENABLED', true),

@@ -133,6 +133,7 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
       query: new URLSearchParams(search),
       contentType: headerValue(request.headers, 'content-type'),
       body: request.body,
+      headers: request.headers,
     });
     const read = method === 'GET' || method === 'HEAD';
     const cacheable = operation.cacheTtlSeconds > 0 && read;
@@ -154,8 +155,8 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
       end?.();
     }
     if (operation.invalidates.length > 0) await invalidate(operation, input.params);
-    // A 204 (a generated DELETE) has no body, so no content type either.
-    const noContent = result.status === 204;
+    // A 204 (a generated DELETE), or a write answered with Prefer: return=minimal, has no body, so no content type either.
+    const noContent = result.status === 204 || result.body === undefined;
     return {
       status: result.status ?? 200,
       headers: { ...(noContent ? {} : { 'content-type': JSON_TYPE }), 'cache-control': 'no-store', ...result.headers },

@@ -51,6 +51,7 @@ for (const [variable, value, message] of [
   ['CORS_ORIGINS', 'ftp://app.example.com', /CORS_ORIGINS has an invalid origin/],
   ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS has an invalid origin/],
   ['MAX_URL_LENGTH', '10', /MAX_URL_LENGTH must be between 256/],
+  ['DB_MAX_ROWS', '0', /DB_MAX_ROWS must be between 1/],
   ['MAX_HEADER_BYTES', '100', /MAX_HEADER_BYTES must be between 1024/],
 ] as const) {
   test(`${variable}=${value} is refused with a message naming it`, () => {

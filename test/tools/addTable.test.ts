@@ -153,9 +153,12 @@ describe('type mapping and plan', () => {
       count: 'countOrderItems',
       list: 'listOrderItems',
       get: 'getOrderItem',
-      create: 'createOrderItem',
+      create: 'createOrderItems',
       update: 'updateOrderItem',
       delete: 'deleteOrderItem',
+      updateWhere: 'updateOrderItems',
+      deleteWhere: 'deleteOrderItems',
+      replace: 'replaceOrderItem',
     });
     assert.equal(items.qualified, '"Sales"."Order Items"');
 

@@ -54,6 +54,8 @@ test('generated reads run as the caller: the reader 200, a user without a grant 
       refused.body.detail,
       new RegExp(`^${NOBODY.replace('.', '\\.')} may not run (getRide|listRides|countRides): permission denied for table nyc_train_synced`),
     );
+    // The PostgREST-dialect collection also carries the SQLSTATE, as postgrest-js' error.code.
+    if (url.startsWith('/rides?')) assert.equal(refused.body.code, '42501');
   }
   assert.equal((await service.api.get('/rides/count', as(READER))).body.count, 300);
   // Postgres itself saw the reader: a grant taken away shows at once (on a fresh query).

@@ -1,5 +1,6 @@
 import type { SchemaObject } from 'openapi3-ts/oas31';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
+import type { ColumnKind } from '../../lib/postgrest/tableShape.ts';
 import type { PlannedColumn, TablePlan } from './tablePlan.ts';
 import { fill } from './typeMapping.ts';
 import { stringLiteral, templateText, toSource } from './tsSource.ts';
@@ -46,12 +47,46 @@ function constraintColumns(plan: TablePlan): Record<string, string[]> {
   return columns;
 }
 
+const NUMBER_TYPES = new Set(['int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'oid', 'money']);
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'name', 'citext']);
+const TEMPORAL_TYPES = new Set(['date', 'timestamp', 'timestamptz', 'time', 'timetz', 'interval']);
+
+/** How the dialect compares a column (which operators it takes): from its type, a domain's from its base. */
+function columnKind(column: PlannedColumn): ColumnKind {
+  let type = column.catalog.type;
+  while (type.kind === 'domain' && type.base) type = type.base;
+  if (type.kind === 'array') return 'array';
+  if (type.kind === 'enum') return 'other';
+  if (NUMBER_TYPES.has(type.name)) return 'number';
+  if (TEXT_TYPES.has(type.name)) return 'text';
+  if (TEMPORAL_TYPES.has(type.name)) return 'temporal';
+  if (type.name === 'bool') return 'boolean';
+  if (type.name === 'uuid') return 'uuid';
+  if (type.name === 'json' || type.name === 'jsonb') return 'json';
+  if (type.name === 'tsvector') return 'tsvector';
+  if (/range$/.test(type.name)) return 'range';
+  return 'other';
+}
+
+/** One column of the dialect's table metadata, as source. */
+function dialectColumn(c: PlannedColumn): string {
+  const sql = c.catalog.type.sql;
+  const parts = [`name: ${stringLiteral(c.name)}`, `sql: ${stringLiteral(sql)}`, `kind: '${columnKind(c)}'`];
+  if (c.mapping.output !== '{}') parts.push(`output: ${stringLiteral(c.mapping.output)}`);
+  if (c.mapping.input !== `{}::${sql}`) parts.push(`input: ${stringLiteral(c.mapping.input)}`);
+  if (c.mapping.param === 'json') parts.push('json: true');
+  if (c.catalog.defaultExpr !== null && c.catalog.identity === null && !c.catalog.serial) parts.push(`default: ${stringLiteral(c.catalog.defaultExpr)}`);
+  if (c.catalog.generatedExpr !== null || c.catalog.identity === 'always') parts.push('readOnly: true');
+  return `{ ${parts.join(', ')} }`;
+}
+
 function emitTableModule(plan: TablePlan): EmittedFile {
   const P = constantPrefix(plan);
   const { table } = plan;
-  const imports = [`import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`];
-  // A table without a key gets no KeysetKey (count only): an unused import would fail the lint.
-  if (plan.key.length > 0) imports.push(`import type { KeysetKey } from '../lib/tables/keysetCursor.ts';`);
+  const imports = [
+    `import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`,
+    `import type { PostgrestTable } from '../lib/postgrest/tableShape.ts';`,
+  ];
   if (plan.writes) imports.push(`import type { WritableColumn } from '../lib/tables/tableWrites.ts';`);
   const wire = plan.columns.map((c) => `  ${stringLiteral(`${c.output} AS ${quoteIdent(c.name)}`)},`).join('\n');
   const rowType = plan.columns.map((c) => `  ${propertyName(c.name)}: ${tsType(c.schema)};`).join('\n');
@@ -80,17 +115,29 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     wire,
     `].join(', ')}) AS r\`;`,
   ];
-  if (plan.key.length > 0) {
-    lines.push(
-      '',
-      `/** The order the list walks (${plan.keySource}), the key as JSON for a cursor, and how a cursor's values are read. */`,
-      `export const ${P}_KEY: KeysetKey = {`,
-      `  columns: [${plan.key.map((c) => stringLiteral(c.sql)).join(', ')}],`,
-      `  json: ${stringLiteral(`json_build_array(${plan.key.map((c) => `r.${quoteIdent(c.name)}`).join(', ')})::text`)},`,
-      `  values: [${plan.key.map(inputFunction).join(', ')}],`,
-      '};',
-    );
-  }
+  const example = plan.columns
+    .slice(0, 2)
+    .map((c) => stringLiteral(c.name))
+    .join(', ');
+  lines.push(
+    '',
+    '/**',
+    ` * /${plan.path} in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them. Set`,
+    ' * `filterable` and `orderable` to narrow what clients may filter and sort by, and `maxRows` (else',
+    ' * DB_MAX_ROWS) to bound every response; the handlers need no change.',
+    ' */',
+    `export const ${P}_DIALECT: PostgrestTable = {`,
+    `  name: ${stringLiteral(plan.path)},`,
+    `  relation: ${stringLiteral(plan.qualified)},`,
+    '  columns: [',
+    ...plan.columns.map((c) => `    ${dialectColumn(c)},`),
+    '  ],',
+    `  primaryKey: [${plan.key.map((c) => stringLiteral(c.name)).join(', ')}],`,
+    '  // Every column may be filtered and ordered by. To narrow either, list the names it allows, e.g.:',
+    `  // filterable: [${example}],`,
+    `  // orderable: [${example}],`,
+    '};',
+  );
   lines.push(
     '',
     '/** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */',
@@ -145,48 +192,27 @@ function importLine(names: string[], from: string): string {
   return `import { ${sorted.join(', ')} } from '${from}';`;
 }
 
-function emitList(plan: TablePlan): EmittedFile {
-  const id = plan.operationIds.list!;
-  const { P, Input } = handlerNames(plan, id);
-  const text = `import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
-import { decodeCursor, encodeCursor, keysetCondition } from '../lib/tables/keysetCursor.ts';
-import { refusedRow } from '../lib/tables/rowRefusals.ts';
-import { filterSql } from '../lib/tables/tableFilters.ts';
-${importLine([`${P}_KEY`, `${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`, `${plan.camel}Filters`], `./${tableModule(plan)}.ts`)}
+/** A handler of the collection in PostgREST's dialect: one line over lib/http/dialectHandlers.ts. */
+function emitDialect(plan: TablePlan, id: string, doc: string, call: string): EmittedFile {
+  const P = constantPrefix(plan);
+  const helper = call.startsWith('read') ? 'readCollection' : 'writeCollection';
+  const text = `import type { Handler } from '../lib/http/handler.ts';
+import { type DialectInput, ${helper} } from '../lib/http/dialectHandlers.ts';
+import { ${P}_DIALECT } from './${tableModule(plan)}.ts';
 
-export type ${Input} = HandlerInput<Record<string, never>, { limit: number; cursor?: string; [filter: string]: unknown }>;
-
-export const ${id}: Handler<${Input}> = async ({ query, signal }, ctx) => {
-  const { limit, cursor } = query;
-  // $1 asks for one row past the page: whether it exists says whether another page follows.
-  const filters = filterSql(query, ${plan.camel}Filters, 2);
-  const conditions = filters.conditions;
-  const values: unknown[] = [limit + 1, ...filters.values];
-  if (cursor !== undefined) {
-    const after = decodeCursor(cursor, ${P}_KEY.values.length);
-    conditions.push(keysetCondition(${P}_KEY, values.length + 1));
-    values.push(...after);
-  }
-  const where = conditions.length > 0 ? \`WHERE \${conditions.join(' AND ')}\` : '';
-  try {
-    const { rows } = await ctx.db.query<{ item: string; key: string }>({
-      // The text depends only on which filters are used and whether a cursor is: one prepared statement each.
-      name: \`${id}:\${filters.key}:\${cursor === undefined ? 'first' : 'after'}\`,
-      text: \`SELECT row_to_json(r)::text AS item, \${${P}_KEY.json} AS key FROM \${${P}_TABLE} AS t \${${P}_WIRE} \${where} ORDER BY \${${P}_KEY.columns.join(', ')} LIMIT $1\`,
-      values,
-    }, { signal });
-    const page = rows.slice(0, limit);
-    // The page's last row is the next page's cursor, when a row past the page came back.
-    const last = rows.length > limit ? page[page.length - 1] : undefined;
-    const pagination = { limit, has_next: last !== undefined, next_cursor: last ? encodeCursor(last.key) : null };
-    return { body: new JsonText(\`{"items":[\${page.map((row) => row.item).join(',')}],"pagination":\${JSON.stringify(pagination)}}\`) };
-  } catch (err) {
-    // A made-up cursor or filter value Postgres cannot read as the column's type is the caller's 400.
-${refusal(plan, 'query', "cursor !== undefined ? 'cursor' : (filters.used[0] ?? 'query')")}
-  }
-};
+/** ${doc} */
+export const ${id}: Handler<DialectInput> = (input, ctx) => ${call.replace('TABLE', `${P}_DIALECT`)};
 `;
   return { path: `functions/${id}.ts`, text };
+}
+
+function emitList(plan: TablePlan): EmittedFile {
+  return emitDialect(
+    plan,
+    plan.operationIds.list!,
+    `GET and HEAD /${plan.path} in PostgREST's dialect: select=, filters on every column, order=, limit/offset and Range, Prefer: count, one object, CSV.`,
+    'readCollection(ctx, TABLE, input)',
+  );
 }
 
 function emitCount(plan: TablePlan): EmittedFile {
@@ -254,36 +280,43 @@ ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
 }
 
 function emitCreate(plan: TablePlan): EmittedFile {
-  const id = plan.operationIds.create!;
-  const { P, Input } = handlerNames(plan, id);
-  const text = `import { firstRow } from '../lib/db/firstRow.ts';
-import { JsonText, type Handler, type HandlerInput } from '../lib/http/handler.ts';
-import { refusedRow } from '../lib/tables/rowRefusals.ts';
-import { columnValues } from '../lib/tables/tableWrites.ts';
-${importLine([`${P}_KEY`, `${P}_TABLE`, `${P}_WIRE`, `${plan.camel}Constraints`, `${plan.camel}WritableColumns`, `type ${plan.singular}`], `./${tableModule(plan)}.ts`)}
+  return emitDialect(
+    plan,
+    plan.operationIds.create!,
+    `POST /${plan.path}: one row or an array (columns=), upserts with Prefer: resolution=…, Prefer: return=… and missing=default.`,
+    "writeCollection(ctx, TABLE, 'POST', input)",
+  );
+}
 
-export type ${Input} = HandlerInput<Record<string, never>, Record<string, never>, Partial<${plan.singular}>>;
-
-export const ${id}: Handler<${Input}> = async ({ body }, ctx) => {
-  // Only the members sent: Postgres fills the rest (defaults, identity, generated columns).
-  const set = columnValues(body, ${plan.camel}WritableColumns, 1);
-  const insert = set.columns.length === 0
-    ? \`INSERT INTO \${${P}_TABLE} DEFAULT VALUES\`
-    : \`INSERT INTO \${${P}_TABLE} (\${set.columns.join(', ')}) VALUES (\${set.placeholders.join(', ')})\`;
-  try {
-    const inserted = await ctx.db.query<{ item: string; key: string }>({
-      text: \`WITH t AS (\${insert} RETURNING *) SELECT row_to_json(r)::text AS item, \${${P}_KEY.json} AS key FROM t \${${P}_WIRE}\`,
-      values: set.values,
-    });
-    const row = firstRow(inserted, 'INSERT … RETURNING');
-    const key = (JSON.parse(row.key) as unknown[]).map((value) => encodeURIComponent(String(value))).join('/');
-    return { status: 201, headers: { location: \`/${plan.path}/\${key}\` }, body: new JsonText(row.item) };
-  } catch (err) {
-${refusal(plan, 'body', "'body'")}
+function emitCollectionWrites(plan: TablePlan): EmittedFile[] {
+  const { updateWhere, deleteWhere, replace } = plan.operationIds;
+  const files: EmittedFile[] = [];
+  if (updateWhere) {
+    files.push(
+      emitDialect(
+        plan,
+        updateWhere,
+        `PATCH /${plan.path}?<filters>: the rows the filters match (a filter is required; Prefer: max-affected).`,
+        "writeCollection(ctx, TABLE, 'PATCH', input)",
+      ),
+    );
   }
-};
-`;
-  return { path: `functions/${id}.ts`, text };
+  if (deleteWhere) {
+    files.push(
+      emitDialect(
+        plan,
+        deleteWhere,
+        `DELETE /${plan.path}?<filters>: the rows the filters match (a filter is required; Prefer: max-affected).`,
+        "writeCollection(ctx, TABLE, 'DELETE', input)",
+      ),
+    );
+  }
+  if (replace) {
+    files.push(
+      emitDialect(plan, replace, `PUT /${plan.path}?<key>=eq.<value>: one whole row, inserted or replaced.`, "writeCollection(ctx, TABLE, 'PUT', input)"),
+    );
+  }
+  return files;
 }
 
 function emitUpdate(plan: TablePlan): EmittedFile {
@@ -353,5 +386,6 @@ export function emitFunctions(plan: TablePlan): EmittedFile[] {
   if (plan.operationIds.create) files.push(emitCreate(plan));
   if (plan.operationIds.update) files.push(emitUpdate(plan));
   if (plan.operationIds.delete) files.push(emitDelete(plan));
+  files.push(...emitCollectionWrites(plan));
   return files;
 }

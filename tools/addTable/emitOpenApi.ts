@@ -50,7 +50,6 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
       properties: Object.fromEntries(plan.columns.map((c) => [c.name, c.schema])),
     },
   };
-  if (ids.list) schemas[`${singular}Page`] = code(`pageSchema('${singular}', 'A page of ${shown} rows in ${plan.keySource} order')`);
   if (ids.create) {
     schemas[`${singular}Create`] = {
       type: 'object',
@@ -100,36 +99,27 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   const writable = ids.create || ids.update || ids.delete ? '; a write through this API evicts it' : '';
   const operations: unknown[] = [];
   if (ids.list) {
-    operations.push({
+    // The collection in PostgREST's dialect (openapi/postgrestDialect.ts): GET/HEAD, and with --write POST, PATCH, DELETE, PUT.
+    const dialect = {
       path: `/${path}`,
-      method: 'get',
-      operation: {
-        operationId: ids.list,
-        tags,
-        summary: `${shown} rows, in ${plan.keySource} order (keyset pagination)`,
-        description:
-          `Follow \`next_cursor\` from the first page to visit every matching row exactly once; a page costs the same at any depth. ` +
-          (plan.filters.length
-            ? `Filters (combined with AND and with the cursor) are offered on ${[...new Set(plan.filters.map((f) => f.column.name))].join(', ')}, the columns that lead an index.`
-            : 'No filters are offered: no column of the table leads an index.'),
-        [CACHE_TTL]: 10,
-        [READ_FROM]: 'replica',
-        parameters: [
-          { name: 'limit', in: 'query', description: 'Rows per page, 1 to 1000', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-          {
-            name: 'cursor',
-            in: 'query',
-            description: 'The `next_cursor` of the previous page (omit for the first page)',
-            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 2048 },
-          },
-          ...(filterParams.length ? [code(`...${filtersConstant}`)] : []),
-        ],
-        responses: {
-          '200': { description: `A page of ${path}`, content: { 'application/json': { schema: code(`schemaRef('${singular}Page')`) } } },
-          '...': code('tableDatabaseErrors'),
-        },
+      tag: path,
+      table: shown,
+      itemSchema: singular,
+      ...(ids.create ? { createSchema: `${singular}Create` } : {}),
+      columns: plan.columns.map((c) => c.name),
+      primaryKey: plan.key.map((c) => c.name),
+      operationIds: {
+        read: ids.list,
+        ...(ids.create ? { create: ids.create } : {}),
+        ...(ids.updateWhere ? { update: ids.updateWhere } : {}),
+        ...(ids.deleteWhere ? { remove: ids.deleteWhere } : {}),
+        ...(ids.replace ? { replace: ids.replace } : {}),
       },
-    });
+      cacheTtlSeconds: 10,
+    };
+    // A write through the dialect may change any row: every cached read of the table goes.
+    const everyRead = [...readCaches, ...(ids.get ? [`${ids.get}?`] : [])];
+    operations.push(code(`...dialectOperations(${toSource(dialect)}, ${toSource(everyRead)})`));
   }
   operations.push({
     path: `/${path}/count`,
@@ -161,28 +151,6 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         [CACHE_TTL]: 5,
         parameters: keyParams,
         responses: { '200': rowResponse('The row'), '404': code("errorRef('NotFound')"), '...': code('tableDatabaseErrors') },
-      },
-    });
-  }
-  if (ids.create) {
-    operations.push({
-      path: `/${path}`,
-      method: 'post',
-      operation: {
-        operationId: ids.create,
-        tags,
-        summary: `Add a ${shown} row`,
-        description:
-          'Returns the row as stored, with its defaults and identity filled in, and its URL in `Location`. A row the database refuses is a 409 (a unique or foreign key) or 400 (a check, a NOT NULL, a value out of range) naming what was refused.',
-        [CACHE_INVALIDATES]: readCaches,
-        requestBody: { required: true, content: { 'application/json': { schema: code(`schemaRef('${singular}Create')`) } } },
-        responses: {
-          '201': {
-            ...rowResponse('The row as stored'),
-            headers: { Location: { description: 'The URL of the new row', required: true, schema: { type: 'string' } } },
-          },
-          '...': code('tableWriteErrors'),
-        },
       },
     });
   }
@@ -224,15 +192,15 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
   }
 
   const helpers = ['type TableApi', 'schemaRef', 'tableDatabaseErrors'];
-  if (ids.list) helpers.push('pageSchema');
   if (ids.get) helpers.push('errorRef');
-  if (ids.create) helpers.push('tableWriteErrors');
+  if (ids.update) helpers.push('tableWriteErrors');
   const sortedHelpers = helpers.sort((a, b) => a.replace(/^type /, '').localeCompare(b.replace(/^type /, ''), 'en', { sensitivity: 'base' }));
   const filtersSource = filterParams.length
     ? `/** Filters of the list and the count: the columns that lead an index. */\nconst ${filtersConstant}: ParameterObject[] = ${toSource(filterParams)};\n\n`
     : '';
   const imports = [
     ...(filterParams.length ? ["import type { ParameterObject } from 'openapi3-ts/oas31';"] : []),
+    ...(ids.list ? ["import { dialectOperations } from './postgrestDialect.ts';"] : []),
     `import { ${sortedHelpers.join(', ')} } from './tableApi.ts';`,
   ];
   const text = `${imports.join('\n')}

@@ -62,10 +62,14 @@ function endpoints(plan: TablePlan): string[][] {
     ? `filters: ${[...new Set(plan.filters.map((f) => f.column.name))].map((n) => `${n}[.gt|.gte|.lt|.lte]`).join(', ')}`
     : 'no filters';
   const rows: string[][] = [];
-  if (ids.list) rows.push(['GET', `/${plan.path}`, ids.list, `keyset by ${plan.key.map((c) => c.name).join(', ')}, limit + cursor; ${filters}`]);
-  rows.push(['GET', `/${plan.path}/count`, ids.count, plan.filters.length ? 'same filters' : '']);
+  if (ids.list)
+    rows.push(['GET', `/${plan.path}`, ids.list, "PostgREST's dialect: select=, filters on every column, order=, Range, Prefer: count, single, CSV"]);
+  rows.push(['GET', `/${plan.path}/count`, ids.count, filters]);
   if (ids.get) rows.push(['GET', keyPath, ids.get, '404 when absent']);
-  if (ids.create) rows.push(['POST', `/${plan.path}`, ids.create, '201 + Location']);
+  if (ids.create) rows.push(['POST', `/${plan.path}`, ids.create, 'one row or an array; upsert with Prefer: resolution=…']);
+  if (ids.updateWhere) rows.push(['PATCH', `/${plan.path}`, ids.updateWhere, 'rows matching the filters (a filter is required)']);
+  if (ids.deleteWhere) rows.push(['DELETE', `/${plan.path}`, ids.deleteWhere, 'rows matching the filters (a filter is required)']);
+  if (ids.replace) rows.push(['PUT', `/${plan.path}`, ids.replace, 'one whole row by <key>=eq.<value>']);
   if (ids.update) rows.push(['PATCH', keyPath, ids.update, '']);
   if (ids.delete) rows.push(['DELETE', keyPath, ids.delete, '204']);
   return rows;

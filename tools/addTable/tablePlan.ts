@@ -34,7 +34,21 @@ export interface TablePlan {
   plural: string;
   singular: string;
   camel: string;
-  operationIds: { list?: string; count: string; get?: string; create?: string; update?: string; delete?: string };
+  /**
+   * `list` (GET), `create` (POST), `updateWhere` (PATCH), `deleteWhere` (DELETE) and `replace` (PUT)
+   * serve the collection in PostgREST's dialect; get/update/delete address one row by its key.
+   */
+  operationIds: {
+    list?: string;
+    count: string;
+    get?: string;
+    create?: string;
+    update?: string;
+    delete?: string;
+    updateWhere?: string;
+    deleteWhere?: string;
+    replace?: string;
+  };
   columns: PlannedColumn[];
   /** What the list walks in order, and where that order comes from. */
   key: PlannedColumn[];
@@ -185,9 +199,12 @@ export function planTable(table: CatalogTable, options: PlanOptions): TablePlan 
   if (key.length > 0) operationIds.list = `list${plural}`;
   if (hasPrimaryKey) operationIds.get = `get${singular}`;
   if (writes) {
-    operationIds.create = `create${singular}`;
+    operationIds.create = `create${plural}`;
     if (updatable.length > 0) operationIds.update = `update${singular}`;
     operationIds.delete = `delete${singular}`;
+    operationIds.updateWhere = `update${plural}`;
+    operationIds.deleteWhere = `delete${plural}`;
+    operationIds.replace = `replace${singular}`;
   }
   return {
     table,

@@ -52,9 +52,10 @@ function ownBytes(text: string): Buffer {
  */
 export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader, admission }: CachedReadOptions): CachedRead {
   return async function cachedRead(request, operation, input, user, who) {
-    const runAndStore = async () => {
+    const runAndStore = async (): Promise<{ status: number; body: Buffer; headers?: Record<string, string> }> => {
       const result = await run(operation, input, user, who);
-      return { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
+      const stored = { status: result.status ?? 200, body: ownBytes(serializeBody(result.body)) };
+      return result.headers ? { ...stored, headers: result.headers } : stored;
     };
     // With telemetry on, filling the cache is a span of its own (a hit is only the server span's cache outcome).
     const spans = tracing();
@@ -62,6 +63,7 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
     let status: number;
     let body: Buffer;
     let etag: string;
+    let answerHeaders: Readonly<Record<string, string>> | undefined;
     let cache: CacheOutcome | undefined;
     const headers: Record<string, string> = { 'content-type': JSON_TYPE };
     if (ctx.cache) {
@@ -79,7 +81,7 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
         end?.();
       }
       const { response, outcome } = loaded;
-      ({ status, body, etag } = response);
+      ({ status, body, etag, headers: answerHeaders } = response);
       cache = outcome;
       const age = outcome === 'HIT' ? ctx.cache.ageSeconds(response) : 0;
       headers['cache-control'] = `private, max-age=${operation.cacheTtlSeconds}`;
@@ -89,16 +91,18 @@ export function createCachedRead(ctx: Context, { run, cacheScope, identityHeader
     } else {
       const end = admission.enter(operation, who.key);
       try {
-        ({ status, body } = await load());
+        ({ status, body, headers: answerHeaders } = await load());
       } finally {
         end?.();
       }
       etag = etagOf(body);
       headers['cache-control'] = 'no-cache';
     }
+    // The handler's own headers (a PostgREST read's Content-Range and media type) travel with the stored body.
+    if (answerHeaders) Object.assign(headers, answerHeaders);
     headers.etag = etag;
     // Per-user answers: a browser cache must not hand one user's answer to the next on the same machine.
-    if (user && identityHeader) headers.vary = identityHeader;
+    if (user && identityHeader) headers.vary = headers.vary ? `${headers.vary}, ${identityHeader}` : identityHeader;
     if (ifNoneMatch(headerValue(request.headers, 'if-none-match'), etag)) return { cache, response: { status: 304, headers, body: undefined } };
     return { cache, response: { status, headers, body } };
   };

@@ -1,6 +1,8 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { OperationObject, ParameterObject, RequestBodyObject, SchemaObject } from 'openapi3-ts/oas31';
 import { BadRequest, UnsupportedMediaType } from '../../errors.ts';
+import { dialectQuery, POSTGREST_EXTENSION } from '../../postgrest/dialectInput.ts';
+import type { NeutralRequest } from '../../ground/neutralRequest.ts';
 import type { SchemaCompiler } from './schemaCompiler.ts';
 
 export interface ValidatedInput {
@@ -14,6 +16,8 @@ export interface RawInput {
   query: URLSearchParams;
   contentType: string | undefined;
   body: Buffer | undefined;
+  /** The request headers; a PostgREST-dialect operation reads the ones that change its answer. */
+  headers?: NeutralRequest['headers'];
 }
 
 type Coerce = (raw: string, name: string) => unknown;
@@ -97,6 +101,11 @@ export class InputValidator {
   private readonly validateQuery: ValidateFunction;
   private readonly validateBody?: ValidateFunction;
   private readonly bodyRequired: boolean;
+  /**
+   * `x-postgrest`: the query string is PostgREST's grammar, parsed and checked against the table by
+   * lib/postgrest/ (its refusals carry PGRST codes), and the body is any JSON the dialect checks.
+   */
+  private readonly dialect: boolean;
 
   constructor(operation: OperationObject, compiler: SchemaCompiler) {
     const parameters = (operation.parameters ?? []) as ParameterObject[];
@@ -109,7 +118,8 @@ export class InputValidator {
     const requestBody = operation.requestBody as RequestBodyObject | undefined;
     const bodySchema = requestBody?.content?.['application/json']?.schema;
     this.bodyRequired = requestBody?.required === true;
-    if (bodySchema) this.validateBody = compiler.compile(bodySchema);
+    this.dialect = (operation as Record<string, unknown>)[POSTGREST_EXTENSION] === true;
+    if (bodySchema && !this.dialect) this.validateBody = compiler.compile(bodySchema);
   }
 
   validate(raw: RawInput): ValidatedInput {
@@ -126,6 +136,8 @@ export class InputValidator {
     }
     if (!this.validatePath(params)) throw describeAjvError(this.validatePath.errors, 'path');
 
+    if (this.dialect) return { params, query: { ...dialectQuery(raw.query, raw.headers ?? {}) }, body: this.parseBody(raw) };
+
     const query: Record<string, unknown> = {};
     for (const [name, value] of raw.query) {
       const spec = this.queryParams.get(name);
@@ -139,7 +151,7 @@ export class InputValidator {
   }
 
   private parseBody(raw: RawInput): unknown {
-    if (!this.validateBody) return undefined;
+    if (!this.validateBody && !this.dialect) return undefined;
     const bytes = raw.body;
     if (!bytes || bytes.length === 0) {
       if (this.bodyRequired) throw new BadRequest('a JSON request body is required', 'body');
@@ -155,7 +167,7 @@ export class InputValidator {
     } catch {
       throw new BadRequest('the request body is not valid JSON', 'body');
     }
-    if (!this.validateBody(body)) throw describeAjvError(this.validateBody.errors, 'body');
+    if (this.validateBody && !this.validateBody(body)) throw describeAjvError(this.validateBody.errors, 'body');
     return body;
   }
 }

@@ -1,0 +1,33 @@
+import type { Context } from './serviceContext.ts';
+import { type HandlerInput, type HandlerResult, JsonText } from './handler.ts';
+import { type DialectQuery, dialectRequest } from '../postgrest/dialectInput.ts';
+import type { DialectResponse } from '../postgrest/dialectResponse.ts';
+import { readTable, type WriteMethod, writeTable } from '../postgrest/serveTable.ts';
+import type { PostgrestTable } from '../postgrest/tableShape.ts';
+
+/**
+ * What a generated table's PostgREST-dialect handlers do (functions/<read|create|…><Table>.ts): the
+ * router hands them the normalised query string and the headers that shape the answer
+ * (lib/postgrest/dialectInput.ts); lib/postgrest/ parses, checks, compiles and runs it.
+ */
+export type DialectInput = HandlerInput<Record<string, never>, DialectQuery, unknown>;
+
+/** Responses differ by these request headers too: a shared cache must key on them. */
+const VARY = 'Accept, Prefer, Range';
+
+function handlerResult(response: DialectResponse): HandlerResult {
+  const headers = { ...response.headers, vary: VARY };
+  return { status: response.status, headers, body: response.body === undefined ? undefined : new JsonText(response.body) };
+}
+
+/** GET/HEAD of the collection, on the context's database (a replica for a scanning read, the caller's own with LAKEBASE_ACCESS=user). */
+export async function readCollection(ctx: Context, table: PostgrestTable, input: DialectInput): Promise<HandlerResult> {
+  // DB_MAX_ROWS bounds every table whose file does not set maxRows itself.
+  const bounded = table.maxRows === undefined ? { ...table, maxRows: ctx.config.dbMaxRows } : table;
+  return handlerResult(await readTable(ctx.db, bounded, dialectRequest(input.query), input.signal));
+}
+
+/** POST/PATCH/DELETE/PUT of the collection, in one transaction. */
+export async function writeCollection(ctx: Context, table: PostgrestTable, method: WriteMethod, input: DialectInput): Promise<HandlerResult> {
+  return handlerResult(await writeTable(ctx.db, table, method, dialectRequest(input.query), input.body));
+}

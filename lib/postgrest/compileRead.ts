@@ -1,0 +1,68 @@
+import type { CountPreference, ParsedQuery } from './syntaxTree.ts';
+import { column, columnSql, orderSql, Params, rowJsonSql, whereSql } from './sqlFragments.ts';
+import type { PostgrestTable } from './tableShape.ts';
+
+/** One parameterised statement and what it answers. */
+export interface CompiledStatement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * A read compiles to one statement answering one row: `body` (the page as a JSON array, built by
+ * Postgres), `n` (rows in the page) and `total` (the count the client asked for with
+ * `Prefer: count=…`, else null).
+ */
+export interface ReadRow {
+  body: string;
+  n: number;
+  total: string | number | null;
+  /** The last row's key (text), when the page walks the primary key: the keyset cursor of the next page. */
+  last_key: string | null;
+}
+
+export interface CompiledRead extends CompiledStatement {
+  /** The first row of the page and the most rows it may hold (after db-max-rows). */
+  offset: number;
+  limit: number | undefined;
+  /** The one key column the page is ordered by (no order=), which a next-page link continues from. */
+  keyColumn: string | undefined;
+}
+
+/** The total for `count`: exact is count(*); planned/estimated read the planner's estimate when there is no filter. */
+function totalSql(table: PostgrestTable, count: CountPreference | undefined, where: string, params: Params): string {
+  if (count === undefined) return 'NULL::bigint';
+  const exact = `(SELECT count(*) FROM ${table.relation} AS t ${where})`;
+  if (count === 'exact' || where !== '') return exact;
+  // pg_class.reltuples is -1 until the table is first analysed: then count exactly.
+  const planned = `(SELECT nullif(reltuples, -1)::bigint FROM pg_class WHERE oid = ${params.add(table.relation)}::regclass)`;
+  if (count === 'planned') return `coalesce(${planned}, ${exact})`;
+  // estimated: exact while the table is small enough to count, the estimate past db-max-rows.
+  const threshold = params.add(table.maxRows ?? 1000);
+  return `(SELECT CASE WHEN p.estimate IS NULL OR p.estimate <= ${threshold}::bigint THEN ${exact} ELSE p.estimate END FROM (SELECT ${planned} AS estimate) AS p)`;
+}
+
+/** The rows a page may hold: the request's limit, cut to the table's db-max-rows. */
+function pageLimit(table: PostgrestTable, limit: number | undefined): number | undefined {
+  if (table.maxRows === undefined) return limit;
+  return limit === undefined ? table.maxRows : Math.min(limit, table.maxRows);
+}
+
+/** GET/HEAD of the collection, checked (checkQuery.ts) first. */
+export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripNulls?: boolean }): CompiledRead {
+  const params = new Params();
+  const { json, lateral } = rowJsonSql(table, query.select, params, query.stripNulls === true);
+  const where = whereSql(table, query.filters, params);
+  const order = orderSql(table, query.order, params);
+  const limit = pageLimit(table, query.range.limit);
+  const offset = query.range.offset;
+  // Walking the primary key (no order=) of a one-column key: the last row's key continues the walk (keyset).
+  const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+  const key = keyColumn === undefined ? 'NULL::text' : `${columnSql(column(table, keyColumn))}::text`;
+  const page = `SELECT ${json} AS item, ${key} AS pgrst_key FROM ${table.relation} AS t ${lateral} ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
+  const total = totalSql(table, query.preferences.count, where, params);
+  const text =
+    `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total} AS total, ` +
+    `(array_agg(pgrst_page.pgrst_key))[count(*)] AS last_key FROM (${page}) AS pgrst_page`;
+  return { text, values: params.values, offset, limit, keyColumn };
+}
