@@ -32,7 +32,17 @@ before(async () => {
   await enableStatementCounting(db);
   service = await startTestService({
     database: db,
-    env: { DB_POOL_SIZE: String(POOL_SIZE), DB_MAX_OVERFLOW: '2', DB_POOL_TIMEOUT: '5', DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S), CACHE_ENABLED: 'false' },
+    env: {
+      DB_POOL_SIZE: String(POOL_SIZE),
+      DB_MAX_OVERFLOW: '2',
+      DB_POOL_TIMEOUT: '5',
+      DB_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT_S),
+      CACHE_ENABLED: 'false',
+      // This suite puts 300 of one caller's lookups in flight at once to see them batched; the per-caller
+      // bound (128) and the fair turns would refuse or queue most of them (test/reliability/fairShares.test.ts).
+      CALLER_MAX_IN_FLIGHT: '1000',
+      ADMISSION_MAX_ACTIVE: '1000',
+    },
   });
   http = await listenOnLoopback(service);
   const { rows } = await db.admin.query<{ id: number; trip: string }>(
