@@ -53,7 +53,11 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   const { admission } = config;
   const maxConnections = config.pool.size + config.pool.maxOverflow;
   const db = new Database(pool, passwordSource, admission.enabled ? admission.poolWaitMs : 0);
-  const scanShare = admission.enabled ? new ScanShare({ slots: scanSlots(admission, maxConnections), waitMs: admission.scanWaitMs }) : null;
+  // The share protects the shared pool. With LAKEBASE_ACCESS=user every caller reads through pools of
+  // their own (DB_USER_POOL_SIZE each), which already bound one caller's share; one slot across all
+  // of them would queue 200 users' first reads (and their logins) behind each other.
+  const scanShare =
+    admission.enabled && config.access.mode === 'service' ? new ScanShare({ slots: scanSlots(admission, maxConnections), waitMs: admission.scanWaitMs }) : null;
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
   // (With LAKEBASE_ACCESS=user, onBehalfOf was checked above.)
   const userAccess = config.access.mode === 'user' && target.onBehalfOf ? new UserAccess(target.onBehalfOf, target, config, logger) : null;
