@@ -423,13 +423,24 @@ test('--refresh follows a column added, dropped and retyped into the metadata, s
       manifest.columns.map((c) => `${c.name} ${c.type}`),
       ['id integer', 'name text', 'weight numeric(6,2)', 'legacy_code text'],
     );
-    const handlers = ['countGadgets', 'listGadgets', 'getGadget', 'createGadget', 'updateGadget', 'deleteGadget'].map((id) => `functions/${id}.ts`);
+    const handlers = [
+      'countGadgets',
+      'listGadgets',
+      'getGadget',
+      'createGadgets',
+      'updateGadget',
+      'deleteGadget',
+      'updateGadgets',
+      'deleteGadgets',
+      'replaceGadget',
+    ].map((id) => `functions/${id}.ts`);
     // The owner's edit to a handler.
-    const edited = file('functions/createGadget.ts').replace(
-      'export const createGadget',
-      '// Audit: every new gadget is logged by the owner.\nexport const createGadget',
+    const edited = file('functions/createGadgets.ts').replace(
+      'export const createGadgets',
+      '// Audit: every new gadget is logged by the owner.\nexport const createGadgets',
     );
-    writeFileSync(join(copy, 'functions/createGadget.ts'), edited);
+    assert.notEqual(edited, file('functions/createGadgets.ts'));
+    writeFileSync(join(copy, 'functions/createGadgets.ts'), edited);
     const handlersBefore = handlers.map(file);
 
     await database.admin.query(`ALTER TABLE gadgets ADD COLUMN color text NOT NULL DEFAULT 'red' CHECK (color IN ('red', 'blue'));
@@ -441,7 +452,7 @@ test('--refresh follows a column added, dropped and retyped into the metadata, s
     assert.match(refreshed.stdout, /column added: color \(text NOT NULL\)/);
     assert.match(refreshed.stdout, /column dropped: legacy_code \(text\)/);
     assert.match(refreshed.stdout, /column retyped: weight: numeric\(6,2\) → integer/);
-    assert.match(refreshed.stdout, /functions\/createGadget\.ts \(edited by you\)/);
+    assert.match(refreshed.stdout, /functions\/createGadgets\.ts \(edited by you\)/);
     assert.deepEqual(handlers.map(file), handlersBefore, 'every handler byte for byte as it was');
 
     const metadata = file('functions/gadgetTable.ts');
