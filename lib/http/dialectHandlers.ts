@@ -1,8 +1,9 @@
 import type { Context } from './serviceContext.ts';
 import { type HandlerInput, type HandlerResult, JsonText } from './handler.ts';
-import { type DialectQuery, dialectRequest } from '../postgrest/dialectInput.ts';
+import { type DialectQuery, dialectRequest, streamsAnswer } from '../postgrest/dialectInput.ts';
 import type { DialectResponse } from '../postgrest/dialectResponse.ts';
-import { readTable, type WriteMethod, writeTable } from '../postgrest/serveTable.ts';
+import { parseForTable, readTable, type WriteMethod, writeTable } from '../postgrest/serveTable.ts';
+import { type StreamedDialectResponse, streamTable } from '../postgrest/streamRead.ts';
 import type { PostgrestTable } from '../postgrest/tableShape.ts';
 
 /**
@@ -15,16 +16,22 @@ export type DialectInput = HandlerInput<Record<string, never>, DialectQuery, unk
 /** Responses differ by these request headers too: a shared cache must key on them. */
 const VARY = 'Accept, Prefer, Range';
 
-function handlerResult(response: DialectResponse): HandlerResult {
+function handlerResult(response: DialectResponse | StreamedDialectResponse): HandlerResult {
   const headers = { ...response.headers, vary: VARY };
-  return { status: response.status, headers, body: response.body === undefined ? undefined : new JsonText(response.body) };
+  const { body } = response;
+  return { status: response.status, headers, body: body === undefined || typeof body !== 'string' ? body : new JsonText(body) };
 }
 
 /** GET/HEAD of the collection, on the context's database (a replica for a scanning read, the caller's own with LAKEBASE_ACCESS=user). */
 export async function readCollection(ctx: Context, table: PostgrestTable, input: DialectInput): Promise<HandlerResult> {
   // DB_MAX_ROWS bounds every table whose file does not set maxRows itself.
   const bounded = table.maxRows === undefined ? { ...table, maxRows: ctx.config.dbMaxRows } : table;
-  return handlerResult(await readTable(ctx.db, bounded, dialectRequest(input.query), input.signal));
+  const request = dialectRequest(input.query);
+  // A large export streams from a cursor when the router lets it (an uncached GET: see streamsAnswer).
+  if (input.stream && streamsAnswer(input.query, bounded.maxRows ?? ctx.config.dbMaxRows)) {
+    return handlerResult(await streamTable(ctx.db, bounded, parseForTable(bounded, request), request.search, input.signal));
+  }
+  return handlerResult(await readTable(ctx.db, bounded, request, input.signal));
 }
 
 /** POST/PATCH/DELETE/PUT of the collection, in one transaction. */

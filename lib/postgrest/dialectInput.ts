@@ -1,4 +1,4 @@
-import type { HeaderMap } from './parseQuery.ts';
+import { type HeaderMap, parseAccept, parseRangeHeader } from './parseQuery.ts';
 import type { DialectRequest } from './serveTable.ts';
 
 /** The OpenAPI extension marking an operation that speaks PostgREST's dialect (a generated table's collection). */
@@ -40,4 +40,36 @@ export function dialectQuery(params: URLSearchParams, headers: HeaderMap): Diale
 export function dialectRequest(query: DialectQuery): DialectRequest {
   const { search, ...headers } = query;
   return { search, headers };
+}
+
+/**
+ * A JSON page that may hold more rows than this is streamed rather than built whole; below it, one
+ * statement building the page is cheaper than a cursor and the answer may be cached.
+ */
+const STREAM_FROM_ROWS = 1000;
+
+/** The smallest of the row bounds present (limit=, the Range header, db-max-rows). */
+function pageBound(query: DialectQuery, maxRows: number): number {
+  let bound = maxRows;
+  const limit = new URLSearchParams(query.search).get('limit');
+  if (limit !== null && /^\d{1,15}$/.test(limit)) bound = Math.min(bound, Number(limit));
+  const range = parseRangeHeader(query.range);
+  if (range?.limit !== undefined) bound = Math.min(bound, range.limit);
+  return bound;
+}
+
+/**
+ * Whether a GET is answered as a stream (lib/postgrest/streamRead.ts), decided before the cache:
+ * CSV always (an export), a JSON array when its page may pass STREAM_FROM_ROWS rows, one object
+ * never. A request whose headers do not parse is not streamed: its refusal comes from the parser.
+ */
+export function streamsAnswer(validated: object, maxRows: number): boolean {
+  const query = validated as DialectQuery;
+  try {
+    const { shape } = parseAccept(query.accept);
+    if (shape === 'csv') return true;
+    return shape === 'array' && pageBound(query, maxRows) > STREAM_FROM_ROWS;
+  } catch {
+    return false;
+  }
 }

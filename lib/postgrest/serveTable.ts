@@ -23,7 +23,7 @@ export interface DialectRequest {
 }
 
 /** The request parsed and checked against the table: every refusal of the grammar happens here, before SQL. */
-function parseForTable(table: PostgrestTable, request: DialectRequest): ParsedRequest {
+export function parseForTable(table: PostgrestTable, request: DialectRequest): ParsedRequest {
   const query = parseQuery(request.search, request.headers, request.bounds ?? DEFAULT_BOUNDS);
   checkQuery(table, query);
   return query;

@@ -4,6 +4,7 @@ import type { Handler } from '../../lib/http/handler.ts';
 import { type DialectInput, readCollection, writeCollection } from '../../lib/http/dialectHandlers.ts';
 import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { dialectOperations } from '../../openapi/postgrestDialect.ts';
+import { tableResponses } from '../../openapi/tableApi.ts';
 import { GADGETS } from './gadgetsTable.ts';
 
 /**
@@ -28,6 +29,8 @@ export function gadgetsDocument(version: string): OpenAPIObject {
   );
   const components = document.components ?? {};
   components.schemas = { ...components.schemas, Gadget: { type: 'object', description: 'One row of public.gadgets' } };
+  // The built document adds Conflict only when one of its own operations refers to it; the writes added here do.
+  components.responses = { ...tableResponses, ...components.responses };
   document.components = components;
   const paths = (document.paths ?? {}) as Record<string, PathItemObject>;
   for (const { path, method, operation } of operations) {

@@ -105,7 +105,7 @@ export class InputValidator {
    * `x-postgrest`: the query string is PostgREST's grammar, parsed and checked against the table by
    * lib/postgrest/ (its refusals carry PGRST codes), and the body is any JSON the dialect checks.
    */
-  private readonly dialect: boolean;
+  readonly dialect: boolean;
 
   constructor(operation: OperationObject, compiler: SchemaCompiler) {
     const parameters = (operation.parameters ?? []) as ParameterObject[];
