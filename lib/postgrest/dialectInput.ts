@@ -3,6 +3,8 @@ import type { DialectRequest } from './serveTable.ts';
 
 /** The OpenAPI extension marking an operation that speaks PostgREST's dialect (a generated table's collection). */
 export const POSTGREST_EXTENSION = 'x-postgrest';
+/** On a dialect read: the table's primary key columns, so the router can tell a point read from a scan. */
+export const POSTGREST_KEY_EXTENSION = 'x-postgrest-key';
 
 /**
  * What the router hands a dialect operation as its `query`: the raw query string, normalised
@@ -72,4 +74,27 @@ export function streamsAnswer(validated: object, maxRows: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a read asks for one object by an equality on each `key` column and nothing else (what
+ * postgrest-js' `.eq('id', 7).single()` sends): a point read, answered by the batched lookup by key
+ * (lib/postgrest/keyRead.ts), so it does not take a scanning read's share of the pool. A cheap look
+ * at the raw query; the handler's parsed check (keyOfSingleRead) is the one that decides the SQL.
+ */
+export function asksOneRowByKey(validated: object, key: readonly string[]): boolean {
+  const query = validated as DialectQuery;
+  if (key.length === 0 || query.prefer !== undefined || query.range !== undefined) return false;
+  try {
+    if (parseAccept(query.accept).shape !== 'object') return false;
+  } catch {
+    return false;
+  }
+  const seen = new Set<string>();
+  for (const [name, value] of new URLSearchParams(query.search)) {
+    if (name === 'select' && value === '*') continue;
+    if (!key.includes(name) || seen.has(name) || !value.startsWith('eq.')) return false;
+    seen.add(name);
+  }
+  return seen.size === key.length;
 }
