@@ -10,11 +10,11 @@ import { startTestDatabase, type TestDatabase } from '../support/testService.ts'
 
 /**
  * Large reads stream from a cursor at constant memory: the service runs in a child process (as
- * `npm start` serves it) over 250,000 rides with DB_MAX_ROWS above that, and the whole table leaves
+ * `npm start` serves it) over 400,000 rides with DB_MAX_ROWS above that, and the whole table leaves
  * as CSV and as JSON while the child's peak RSS is sampled. The bytes are what SQL says, and a
  * client that hangs up mid-export ends the cursor's transaction.
  */
-const ROWS = 250_000;
+const ROWS = 400_000;
 let database: TestDatabase;
 let server: ServerProcess;
 const logDir = mkdtempSync(join(tmpdir(), 'lakebase-api-stream-'));
@@ -89,7 +89,7 @@ async function measured<T>(work: () => Promise<T>): Promise<{ result: T; growthM
   return { result, growthMiB: peak - before };
 }
 
-test('a 250k-row CSV export streams at constant memory and equals SQL', { timeout: 180_000 }, async (t) => {
+test('a 400k-row CSV export streams at constant memory and equals SQL', { timeout: 180_000 }, async (t) => {
   // Warm: the first export loads code paths and lets the heap's young generation grow to its working
   // size (a one-off of a few MiB whatever the size); the measured one is the second.
   await digest(await fetch(`${server.origin}/rides?select=${SELECT}`, { headers: { accept: 'text/csv' } }));
@@ -112,9 +112,11 @@ test('a 250k-row CSV export streams at constant memory and equals SQL', { timeou
   assert.equal(result.md5, rows[0]?.md5, 'the CSV is not what SQL says');
   const payloadMiB = result.bytes / 1024 / 1024;
   t.diagnostic(`${payloadMiB.toFixed(1)} MiB exported; the service's RSS grew ${growthMiB.toFixed(1)} MiB`);
-  // A buffered answer holds the JSON text, the parsed rows and the CSV at once: several times the payload.
-  assert.ok(payloadMiB > 16, `a ${payloadMiB.toFixed(1)} MiB export is too small to tell`);
-  assert.ok(growthMiB < payloadMiB / 4, `RSS grew ${growthMiB.toFixed(1)} MiB for a ${payloadMiB.toFixed(1)} MiB export`);
+  // A buffered answer holds the JSON text (larger than the CSV), the parsed rows and the CSV at once:
+  // several times the payload. A stream's growth is the heap's working room (the young generation,
+  // garbage awaiting a major collection), which depends on GC timing on a busy machine, not on the size.
+  assert.ok(payloadMiB > 32, `a ${payloadMiB.toFixed(1)} MiB export is too small to tell`);
+  assert.ok(growthMiB < payloadMiB / 2, `RSS grew ${growthMiB.toFixed(1)} MiB for a ${payloadMiB.toFixed(1)} MiB export`);
 });
 
 test('a JSON page past 1000 rows streams too, with Content-Range and 206 when counted', { timeout: 120_000 }, async () => {
