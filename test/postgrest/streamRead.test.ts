@@ -140,6 +140,18 @@ test('a JSON page past 1000 rows streams too, with Content-Range and 206 when co
   const ids = (await counted.json()) as Array<{ id: number }>;
   assert.equal(ids.length, 5000);
   assert.equal(ids[0]?.id, 11);
+  // Refusals still come as problems, before the first byte: past the end (416), a value Postgres cannot read (400).
+  const csv = { accept: 'text/csv' };
+  const past = await fetch(`${server.origin}/rides?offset=${ROWS + 5}`, { headers: { ...csv, prefer: 'count=exact' } });
+  assert.equal(past.status, 416);
+  assert.equal(((await past.json()) as { code: string }).code, 'PGRST103');
+  const refused = await fetch(`${server.origin}/rides?select=store_and_fwd_flag::int`, { headers: csv });
+  assert.equal(refused.status, 400);
+  assert.equal(((await refused.json()) as { code: string }).code, '22P02');
+  const ranged = await fetch(`${server.origin}/rides?select=id`, { headers: { ...csv, range: '5-9', prefer: 'count=exact' } });
+  assert.equal(ranged.status, 206);
+  assert.equal(ranged.headers.get('content-range'), `5-9/${ROWS}`);
+  assert.equal(await ranged.text(), 'id\n6\n7\n8\n9\n10\n');
   // A full page walking the key links to the next, as a buffered page does.
   const link = (await fetch(`${server.origin}/rides?select=id&limit=2000`)).headers.get('link');
   assert.equal(link, '</rides?limit=2000&select=id&id=gt.2000>; rel="next"');
