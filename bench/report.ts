@@ -20,6 +20,8 @@ export interface ScenarioResult extends Omit<LoadResult, 'latencies'> {
   pacing?: 'autocannon' | 'constant';
   /** Peak resident set size of the server process during the measurement, MiB. */
   peakRssMiB: number | null;
+  /** Rows answered a second, for a scenario whose requests each answer a known number of rows (the export). */
+  rowsPerSecond?: number;
   /** Lines the server logged during the measurement (the service logs one per request). */
   logLines: number;
   baseline?: {
@@ -298,7 +300,7 @@ export function renderMarkdown(report: BenchReport): string {
     const vs = r.baseline ? `${pct(r.baseline.ratio)} of ${r.baseline.id}${range}` : '–';
     const conns = r.overallRate ? `${r.connections}, ${fmtInt(r.overallRate)}/s offered` : String(r.connections);
     lines.push(
-      `| ${r.label} | ${conns} | ${fmtInt(r.requestsPerSecond)} | ${report.pgbench ? pct(r.requestsPerSecond / report.pgbench.tps) : '–'} | ${fmtMs(r.latencyMs.p50)} | ${fmtMs(r.latencyMs.p99)} | ${r.errors} | ${r.non2xx} | ${r.peakRssMiB === null ? '–' : r.peakRssMiB.toFixed(0)} | ${fmtInt(r.logLines)} | ${vs} |`,
+      `| ${r.label}${r.rowsPerSecond === undefined ? '' : ` (${fmtInt(r.rowsPerSecond)} rows/s)`} | ${conns} | ${fmtInt(r.requestsPerSecond)} | ${report.pgbench ? pct(r.requestsPerSecond / report.pgbench.tps) : '–'} | ${fmtMs(r.latencyMs.p50)} | ${fmtMs(r.latencyMs.p99)} | ${r.errors} | ${r.non2xx} | ${r.peakRssMiB === null ? '–' : r.peakRssMiB.toFixed(0)} | ${fmtInt(r.logLines)} | ${vs} |`,
     );
   }
   lines.push('');

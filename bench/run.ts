@@ -18,7 +18,17 @@ import type { LoadResult } from './loadPlan.ts';
 import { summarizeLatencies } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { evaluateTargets, renderMarkdown, type BenchReport, type ScenarioResult } from './report.ts';
-import { fixedRateGroup, scenarioGroups, SERVER_LABELS, singleConnectionGroup, type Scenario, type ScenarioGroup, type ServerKey } from './scenarios.ts';
+import {
+  exportGroup,
+  exportRows,
+  fixedRateGroup,
+  scenarioGroups,
+  SERVER_LABELS,
+  singleConnectionGroup,
+  type Scenario,
+  type ScenarioGroup,
+  type ServerKey,
+} from './scenarios.ts';
 import { appYamlNodeArgs, PeakRssSampler, startEntryPoint, startServer, type Build, type ServerProcess } from './serverProcess.ts';
 import { runPgbenchPointSelect, type PgbenchResult } from './pgbench.ts';
 import { runReplicaBench } from './replicas.ts';
@@ -96,6 +106,7 @@ function combineSlices(scenario: Scenario, connections: number, slices: Slice[],
   const corrected = slices.map((s) => s.correctedP99Ms).filter((p): p is number => p !== undefined);
   const durationSeconds = sum((s) => s.durationSeconds);
   const requests = sum((s) => s.requests);
+  const requestsPerSecond = durationSeconds > 0 ? requests / durationSeconds : 0;
   return {
     id: scenario.id,
     label: scenario.label,
@@ -103,7 +114,8 @@ function combineSlices(scenario: Scenario, connections: number, slices: Slice[],
     connections,
     ...(overallRate ? { overallRate, pacing: scenario.pacing } : {}),
     rounds: slices.length,
-    requestsPerSecond: durationSeconds > 0 ? requests / durationSeconds : 0,
+    requestsPerSecond,
+    ...(scenario.rowsPerRequest ? { rowsPerSecond: requestsPerSecond * scenario.rowsPerRequest } : {}),
     requests,
     durationSeconds,
     latencyMs: summarizeLatencies(slices.map((s) => s.latencies)),
@@ -176,6 +188,8 @@ async function main(): Promise<void> {
     DEFAULT_POSTGRES_TABLE: config.table,
     LOG_LEVEL: 'info',
     CACHE_ENABLED: 'true',
+    // The CSV export asks for 100,000 rows in one response (it streams); every other scenario pages with limit=.
+    DB_MAX_ROWS: String(Math.max(1000, exportRows(settings.rows))),
   };
   // AUTH_MODE=jwt against a loopback issuer in this process: fetched once by the server, then idle.
   const issuer: TestIssuer = await startTestIssuer();
@@ -218,7 +232,9 @@ async function main(): Promise<void> {
       (settings.only ? list.filter((s) => settings.only!.includes(s.id)) : list).filter(
         (s) => s.server !== 'serviceAlt' || settings.altNodeArgs.length > 0 || Object.keys(settings.altEnv).length > 0,
       );
-    const plannedScenarios = selected([...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows)].flatMap((g) => g.scenarios));
+    const plannedScenarios = selected(
+      [...groups(), fixedRateGroup(settings.rows), singleConnectionGroup(settings.rows), exportGroup(settings.rows)].flatMap((g) => g.scenarios),
+    );
     const neededServers = new Set(plannedScenarios.map((s) => s.server));
     if (neededServers.size === 0) throw new Error(`BENCH_ONLY matched no scenario: ${settings.only?.join(', ')}`);
     if (neededServers.has('serviceTelemetry') || neededServers.has('serviceTelemetryAll')) {
@@ -344,7 +360,7 @@ async function main(): Promise<void> {
         log(
           `${scenario.id.padEnd(12)} ${String(connections).padStart(4)}c  ${Math.round(entry.requestsPerSecond).toString().padStart(6)} req/s  ` +
             `p50 ${entry.latencyMs.p50.toFixed(2)} ms  p99 ${entry.latencyMs.p99.toFixed(2)} ms  errors ${entry.errors}  non-2xx ${entry.non2xx}  ` +
-            `rss ${entry.peakRssMiB?.toFixed(0)} MiB${entry.baseline ? `  ${(entry.baseline.ratio * 100).toFixed(0)}% of ${entry.baseline.id}` : ''}` +
+            `rss ${entry.peakRssMiB?.toFixed(0)} MiB${entry.rowsPerSecond === undefined ? '' : `  ${Math.round(entry.rowsPerSecond)} rows/s`}${entry.baseline ? `  ${(entry.baseline.ratio * 100).toFixed(0)}% of ${entry.baseline.id}` : ''}` +
             (entry.baseline?.roundRatios
               ? ` (rounds ${(entry.baseline.roundRatios.min * 100).toFixed(0)}–${(entry.baseline.roundRatios.max * 100).toFixed(0)}%)`
               : ''),
@@ -375,6 +391,7 @@ async function main(): Promise<void> {
       log(`telemetry: ${telemetry.sinkExports} exports taken by the sink; dropped ${JSON.stringify(telemetry.dropped)}`);
     }
     await runGroup(singleConnectionGroup(settings.rows), 1);
+    await runGroup(exportGroup(settings.rows), 1);
     // The database's own ceiling for the same point select, with as many connections as the service may open.
     const pgbenchClients = config.pool.size + config.pool.maxOverflow;
     if (!settings.only || settings.only.includes('pgbench'))

@@ -30,6 +30,8 @@ export interface Scenario {
   baseline?: string;
   /** Fixed-rate scenarios only: how the rate is kept (see LoadSpec.pacing). */
   pacing?: 'autocannon' | 'constant';
+  /** Rows each request answers (the export): the report gives rows/s. */
+  rowsPerRequest?: number;
 }
 
 /** Forces a fresh query: a fixed URL would otherwise be answered from the results cache. */
@@ -332,9 +334,37 @@ export function singleConnectionGroup(rows: number): ScenarioGroup {
   };
 }
 
+/** Rows one CSV export carries: 100,000, or the whole table when it is smaller (BENCH_QUICK). */
+export const exportRows = (rows: number): number => Math.min(100_000, rows);
+
+/**
+ * A large CSV export of the generated table, one at a time: streamed from a server-side cursor
+ * (lib/postgrest/streamRead.ts), so the service's peak RSS during it should stay near its idle size
+ * whatever the export's size. Reported as rows/s; never cached (a streamed answer is not).
+ */
+export function exportGroup(rows: number): ScenarioGroup {
+  const n = exportRows(rows);
+  const path = `/rides?limit=${n}`;
+  const headers = { accept: 'text/csv' };
+  return {
+    name: 'CSV export',
+    interleave: false,
+    scenarios: [
+      {
+        id: 'ride-export',
+        label: `GET /rides?limit=${n}, Accept: text/csv (streamed export, one connection)`,
+        server: 'service',
+        plan: { kind: 'fixed', path, headers },
+        probe: { path, headers },
+        rowsPerRequest: n,
+      },
+    ],
+  };
+}
+
 /** Every scenario id, in report order for one connection count, fixed rate last. */
 export function allScenarioIds(rows: number, withAlt = false): string[] {
-  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows)]
+  return [...scenarioGroups(rows), fixedRateGroup(rows), singleConnectionGroup(rows), exportGroup(rows)]
     .flatMap((g) => g.scenarios)
     .filter((s) => withAlt || s.server !== 'serviceAlt')
     .map((s) => s.id);

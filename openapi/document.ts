@@ -483,11 +483,18 @@ function withCacheResponses(operation: Operation): Operation {
   if (!operation[CACHE_TTL_EXTENSION]) return operation;
   const responses = { ...operation.responses };
   const ok = responses['200'] as ResponseObject;
+  // A PostgREST-dialect read that streams (CSV, a large JSON page) bypasses the cache: no ETag then.
+  const streams = operation['x-postgrest'] === true;
   responses['200'] = {
     ...ok,
     headers: {
       ...ok.headers,
-      ETag: { $ref: '#/components/headers/ETag' },
+      ETag: streams
+        ? {
+            description: 'Strong validator of the body; absent on a streamed answer (text/csv, or a JSON page that may pass 1000 rows)',
+            schema: { type: 'string' },
+          }
+        : { $ref: '#/components/headers/ETag' },
       'X-Cache': { $ref: '#/components/headers/X-Cache' },
     },
   };

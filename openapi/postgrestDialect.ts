@@ -118,6 +118,8 @@ function readOperation(table: DialectTable): OperationObject & { operationId: st
       "Works with `@supabase/postgrest-js` and the Lakebase Data API's other clients. Without order= rows come in primary key order. " +
       `Content-Range says which rows came (and the count when asked); at most ${maxRowsText(table)} rows a response. A full page in key order links to the next in \`Link: <…>; rel="next"\`.`,
     'x-postgrest': true,
+    // The primary key: single() by it is a point read (lib/postgrest/dialectInput.ts, asksOneRowByKey), not a scan.
+    'x-postgrest-key': [...table.primaryKey],
     'x-cache-ttl-seconds': table.cacheTtlSeconds,
     'x-read-from': 'replica',
     parameters: [

@@ -8,7 +8,7 @@ export class JsonText {
   constructor(readonly text: string) {}
 }
 
-/** What a handler returns; the router serialises `body` as JSON (a JsonText as it is). */
+/** What a handler returns; the router serialises `body` as JSON (a JsonText as it is, a StreamedBody as it comes). */
 export interface HandlerResult<B = unknown> {
   status?: number;
   body: B;
@@ -26,6 +26,11 @@ export interface HandlerInput<P = Record<string, never>, Q = Record<string, neve
    * (their result is shared with other callers and the cache).
    */
   signal?: AbortSignal;
+  /**
+   * Set by the router on a GET it will neither cache nor buffer (a large export): the handler may
+   * answer with a StreamedBody (lib/ground/neutralRequest.ts), sent as it is produced.
+   */
+  stream?: boolean;
 }
 
 /** Any operation's input, as the router hands it over: its shape is the one the operation's schema validated. */

@@ -6,7 +6,8 @@ import type { Handler } from './handler.ts';
 import { inRequestScope } from '../ground/requestScope.ts';
 import { type RequestSpan, tracing } from '../telemetry/tracing.ts';
 import type { VerifiedUser } from '../userAccess/userAccess.ts';
-import { headerValue, type NeutralRequest, type NeutralResponse } from '../ground/neutralRequest.ts';
+import { headerValue, type NeutralRequest, type NeutralResponse, StreamedBody } from '../ground/neutralRequest.ts';
+import { streamsAnswer } from '../postgrest/dialectInput.ts';
 import { createAdmission, type Requester } from './routing/admission.ts';
 import { createBuiltInRoutes } from './routing/builtInRoutes.ts';
 import { createCachedRead } from './routing/cachedRead.ts';
@@ -136,12 +137,14 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
       headers: request.headers,
     });
     const read = method === 'GET' || method === 'HEAD';
-    const cacheable = operation.cacheTtlSeconds > 0 && read;
+    // A large export (CSV, or a JSON page past a buffered answer's size) streams: never cached.
+    const stream = method === 'GET' && operation.validator.dialect && streamsAnswer(validated.query, ctx.config.dbMaxRows);
+    const cacheable = operation.cacheTtlSeconds > 0 && read && !stream;
     // A result shared through the cache must be finished even if this caller leaves; an unshared
     // read may stop its statements when its caller goes away. Writes always run to the end. The
     // signal is read only when it is used: the node adapters make it on demand.
     const signal = read && !(cacheable && ctx.cache) ? request.signal : undefined;
-    const input = signal ? { ...validated, signal } : validated;
+    const input = { ...validated, ...(signal ? { signal } : {}), ...(stream ? { stream } : {}) };
     if (cacheable) {
       const { response, cache } = await cachedRead(request, operation, input, user, who);
       trace.cache = cache;
@@ -160,7 +163,7 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
     return {
       status: result.status ?? 200,
       headers: { ...(noContent ? {} : { 'content-type': JSON_TYPE }), 'cache-control': 'no-store', ...result.headers },
-      body: noContent ? undefined : serializeBody(result.body),
+      body: noContent ? undefined : result.body instanceof StreamedBody ? result.body : serializeBody(result.body),
     };
   }
 
@@ -198,7 +201,10 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
       response = problemResponse(error, requestId);
     }
 
-    if (method === 'HEAD') response = { ...response, body: undefined };
+    if (method === 'HEAD') {
+      if (response.body instanceof StreamedBody) await response.body.cancel();
+      response = { ...response, body: undefined };
+    }
     const ms = performance.now() - started;
     response.headers['x-request-id'] = requestId;
     response.headers['x-process-time'] = ms.toFixed(2);

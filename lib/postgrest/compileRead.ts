@@ -66,3 +66,36 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
     `(array_agg(pgrst_page.pgrst_key))[count(*)] AS last_key FROM (${page}) AS pgrst_page`;
   return { text, values: params.values, offset, limit, keyColumn };
 }
+
+/**
+ * A streamed read (lib/postgrest/streamRead.ts) is two statements in one snapshot: `head` answers
+ * one row like a read's (n, total, last_key, no body) so the status and Content-Range are known
+ * before the first byte, and `rows` is the page, one JSON text per row, for a cursor to walk.
+ */
+export interface CompiledStream {
+  head: CompiledStatement;
+  rows: CompiledStatement;
+  offset: number;
+  limit: number | undefined;
+  keyColumn: string | undefined;
+}
+
+export function compileStream(table: PostgrestTable, query: ParsedQuery & { stripNulls?: boolean }): CompiledStream {
+  const limit = pageLimit(table, query.range.limit);
+  const offset = query.range.offset;
+  const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+
+  const rowParams = new Params();
+  const { json, lateral } = rowJsonSql(table, query.select, rowParams, query.stripNulls === true);
+  const rowsText = `SELECT ${json}::text AS item FROM ${table.relation} AS t ${lateral} ${whereSql(table, query.filters, rowParams)} ${orderSql(table, query.order, rowParams)} LIMIT ${rowParams.add(limit ?? null)}::bigint OFFSET ${rowParams.add(offset)}::bigint`;
+
+  const headParams = new Params();
+  const where = whereSql(table, query.filters, headParams);
+  const order = orderSql(table, query.order, headParams);
+  // The page's last key is its greatest: a page walking the key is ordered by it, ascending.
+  const key = keyColumn === undefined ? 'NULL::text' : columnSql(column(table, keyColumn));
+  const page = `SELECT ${key} AS pgrst_key FROM ${table.relation} AS t ${where} ${order} LIMIT ${headParams.add(limit ?? null)}::bigint OFFSET ${headParams.add(offset)}::bigint`;
+  const total = totalSql(table, query.preferences.count, where, headParams);
+  const headText = `SELECT '' AS body, count(*)::int AS n, ${total} AS total, max(pgrst_page.pgrst_key)::text AS last_key FROM (${page}) AS pgrst_page`;
+  return { head: { text: headText, values: headParams.values }, rows: { text: rowsText, values: rowParams.values }, offset, limit, keyColumn };
+}

@@ -43,9 +43,17 @@ function csvField(value: unknown): string {
 /** A JSON array of objects as CSV, headed by `names` (the select list's member names). */
 function csvFromJson(json: string, names: readonly string[]): string {
   const rows = JSON.parse(json) as Array<Record<string, unknown>>;
-  const lines = [names.map(csvField).join(',')];
-  for (const row of rows) lines.push(names.map((name) => csvField(row[name])).join(','));
-  return `${lines.join('\n')}\n`;
+  return csvLine(names) + csvLines(rows, names);
+}
+
+/** CSV's header line: the select list's member names. */
+export const csvLine = (fields: readonly unknown[]): string => `${fields.map(csvField).join(',')}\n`;
+
+/** Rows (objects) as CSV lines, each ended by a newline. */
+export function csvLines(rows: ReadonlyArray<Record<string, unknown>>, names: readonly string[]): string {
+  let text = '';
+  for (const row of rows) text += csvLine(names.map((name) => row[name]));
+  return text;
 }
 
 /**
@@ -53,7 +61,12 @@ function csvFromJson(json: string, names: readonly string[]): string {
  * continued after the page's last key (`id=gt.<last>`), which costs the same at any depth, unlike
  * an offset. PostgREST clients ignore it; scripts can follow it.
  */
-export function nextPageLink(path: string, search: string, compiled: CompiledRead, row: ReadRow): string | undefined {
+export function nextPageLink(
+  path: string,
+  search: string,
+  compiled: Pick<CompiledRead, 'keyColumn' | 'limit'>,
+  row: Pick<ReadRow, 'n' | 'last_key'>,
+): string | undefined {
   if (compiled.keyColumn === undefined || row.last_key === null || compiled.limit === undefined || row.n < compiled.limit) return undefined;
   const params = new URLSearchParams(search);
   params.delete('offset');
@@ -62,27 +75,37 @@ export function nextPageLink(path: string, search: string, compiled: CompiledRea
   return `<${path}?${params.toString()}>; rel="next"`;
 }
 
-/** The answer of a checked, compiled read; `names` are the members of each row (for CSV's header). */
-export function readResponse(query: ParsedRequest, compiled: CompiledRead, row: ReadRow, names: readonly string[]): DialectResponse {
+/**
+ * Status and headers of a read from its counts: Content-Range, 206 for a partial page of a counted
+ * result, 416 past its end, PGRST116 when one object was asked for and not one row answered.
+ * `offset` is the page's first row. A streamed read calls it before its first row is sent.
+ */
+export function readHead(query: ParsedRequest, offset: number, row: Pick<ReadRow, 'n' | 'total'>): { status: number; headers: Record<string, string> } {
   const total = row.total === null ? undefined : Number(row.total);
-  const lower = compiled.offset;
-  const upper = lower + row.n - 1;
-  const range = `${row.n > 0 ? `${lower}-${upper}` : '*'}/${total ?? '*'}`;
-  if (total !== undefined && lower > total) {
+  const upper = offset + row.n - 1;
+  const range = `${row.n > 0 ? `${offset}-${upper}` : '*'}/${total ?? '*'}`;
+  if (total !== undefined && offset > total) {
     throw new PostgrestError(
       416,
-      { code: 'PGRST103', message: 'Requested range not satisfiable', details: `An offset of ${lower} was requested, but there are only ${total} rows.` },
+      { code: 'PGRST103', message: 'Requested range not satisfiable', details: `An offset of ${offset} was requested, but there are only ${total} rows.` },
       { field: 'offset', headers: { 'content-range': `*/${total}` } },
     );
   }
-  const status = total !== undefined && row.n < total ? 206 : 200;
   const headers = { 'content-range': range, ...preferenceApplied(query) };
   if (query.shape === 'object') {
     if (row.n !== 1) throw notOneRow(row.n);
-    return { status: 200, headers: { ...headers, 'content-type': MEDIA_TYPES.object }, body: row.body.slice(1, -1) };
+    return { status: 200, headers: { ...headers, 'content-type': MEDIA_TYPES.object } };
   }
-  if (query.shape === 'csv') return { status, headers: { ...headers, 'content-type': MEDIA_TYPES.csv }, body: csvFromJson(row.body, names) };
-  return { status, headers: { ...headers, 'content-type': MEDIA_TYPES.array }, body: row.body };
+  const status = total !== undefined && row.n < total ? 206 : 200;
+  return { status, headers: { ...headers, 'content-type': query.shape === 'csv' ? MEDIA_TYPES.csv : MEDIA_TYPES.array } };
+}
+
+/** The answer of a checked, compiled read; `names` are the members of each row (for CSV's header). */
+export function readResponse(query: ParsedRequest, compiled: CompiledRead, row: ReadRow, names: readonly string[]): DialectResponse {
+  const { status, headers } = readHead(query, compiled.offset, row);
+  if (query.shape === 'object') return { status, headers, body: row.body.slice(1, -1) };
+  if (query.shape === 'csv') return { status, headers, body: csvFromJson(row.body, names) };
+  return { status, headers, body: row.body };
 }
 
 /** PGRST124: `Prefer: max-affected=N` with handling=strict, and more rows would change. */

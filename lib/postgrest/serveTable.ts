@@ -23,15 +23,25 @@ export interface DialectRequest {
 }
 
 /** The request parsed and checked against the table: every refusal of the grammar happens here, before SQL. */
-function parseForTable(table: PostgrestTable, request: DialectRequest): ParsedRequest {
+export function parseForTable(table: PostgrestTable, request: DialectRequest): ParsedRequest {
   const query = parseQuery(request.search, request.headers, request.bounds ?? DEFAULT_BOUNDS);
   checkQuery(table, query);
   return query;
 }
 
 /** GET/HEAD: one statement for the page, its count when asked, and the JSON Postgres built. */
-export async function readTable(db: Pick<Database, 'query'>, table: PostgrestTable, request: DialectRequest, signal?: AbortSignal): Promise<DialectResponse> {
-  const query = parseForTable(table, request);
+export function readTable(db: Pick<Database, 'query'>, table: PostgrestTable, request: DialectRequest, signal?: AbortSignal): Promise<DialectResponse> {
+  return readParsed(db, table, parseForTable(table, request), request.search, signal);
+}
+
+/** readTable of a request already parsed and checked (parseForTable); `search` is its query string, for the next page's link. */
+export async function readParsed(
+  db: Pick<Database, 'query'>,
+  table: PostgrestTable,
+  query: ParsedRequest,
+  search: string,
+  signal?: AbortSignal,
+): Promise<DialectResponse> {
   const compiled = compileRead(table, query);
   let row: ReadRow;
   try {
@@ -43,7 +53,7 @@ export async function readTable(db: Pick<Database, 'query'>, table: PostgrestTab
   }
   const response = readResponse(query, compiled, row, selectNames(table, query.select));
   // A Range header asks for rows by position: its pages are not continued by key.
-  const next = query.rangeRequested ? undefined : nextPageLink(`/${table.name}`, request.search, compiled, row);
+  const next = query.rangeRequested ? undefined : nextPageLink(`/${table.name}`, search, compiled, row);
   if (next) response.headers.link = next;
   return response;
 }

@@ -1,5 +1,5 @@
 import type { Context } from '../serviceContext.ts';
-import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
+import { type NeutralRequest, type NeutralResponse, StreamedBody } from '../../ground/neutralRequest.ts';
 import { createRouter, type ServiceDefinition } from '../router.ts';
 
 /** Statuses whose response may not carry a body: `new Response(body, …)` throws for them. */
@@ -43,10 +43,34 @@ function headersOf(request: Request): Record<string, string> {
   return headers;
 }
 
+/**
+ * A streamed body as a byte stream the host reads at its pace; the host cancelling it (the client
+ * went away) ends the producer through the iterator's return.
+ */
+function byteStream(body: StreamedBody): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const chunks = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(encoder.encode(value));
+    },
+    async cancel() {
+      await body.cancel();
+    },
+  });
+}
+
 function toResponse(method: string, response: NeutralResponse): Response {
   const { body, status } = response;
+  const bodyless = body === undefined || method === 'HEAD' || NULL_BODY_STATUSES.has(status);
+  if (body instanceof StreamedBody) {
+    if (!bodyless) return new Response(byteStream(body), { status, headers: response.headers });
+    void body.cancel();
+  }
   const bodyInit: BodyInit | null =
-    body === undefined || method === 'HEAD' || NULL_BODY_STATUSES.has(status)
+    bodyless || body instanceof StreamedBody
       ? null
       : typeof body === 'string'
         ? body

@@ -1,6 +1,7 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { NeutralRequest } from '../../ground/neutralRequest.ts';
+import { type NeutralRequest, StreamedBody } from '../../ground/neutralRequest.ts';
 import type { Router } from '../router.ts';
+import { sendStreamed } from './nodeMessages.ts';
 
 /**
  * HTTP/2 streams (h2c, as the Databricks Apps proxy may speak) straight into the shared router,
@@ -76,12 +77,18 @@ export function createHttp2StreamHandler(router: Router, options: { maxBodyBytes
         signal: abort.signal,
       };
       const response = await router.handle(neutral);
-      if (stream.destroyed || stream.closed || stream.headersSent) return;
+      if (stream.destroyed || stream.closed || stream.headersSent) {
+        if (response.body instanceof StreamedBody) await response.body.cancel();
+        return;
+      }
       const outgoing: Record<string, string | number> = { [constants.HTTP2_HEADER_STATUS]: response.status };
       for (const [name, value] of Object.entries(response.headers)) if (!CONNECTION_SPECIFIC.has(name)) outgoing[name] = value;
       const bodyless = response.body === undefined || response.status === 204 || response.status === 304;
       stream.respond(outgoing, { endStream: bodyless });
-      if (!bodyless) stream.end(response.body);
+      if (response.body instanceof StreamedBody) {
+        if (bodyless) await response.body.cancel();
+        else void sendStreamed(response.body, stream);
+      } else if (!bodyless) stream.end(response.body);
       if (!read.complete) {
         let drained = 0;
         stream.on('data', (chunk: Buffer) => {

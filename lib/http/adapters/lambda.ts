@@ -3,7 +3,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResul
 import type { Logger } from 'pino';
 import type { Context, ObservedContext } from '../serviceContext.ts';
 import { mapDatabaseError } from '../../db/databaseErrors.ts';
-import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
+import { BadRequest } from '../../errors.ts';
+import { type NeutralRequest, type NeutralResponse, StreamedBody } from '../../ground/neutralRequest.ts';
 import { createLogger } from '../../ops/logger.ts';
 import { createRouter, problemResponse, requestIdOf, type Router, type ServiceDefinition } from '../router.ts';
 
@@ -124,6 +125,36 @@ export function toNeutralRequest(event: LambdaEvent, options: { maxBodyBytes: nu
   };
 }
 
+/** API Gateway's (and a synchronous invocation's) response payload limit. */
+const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+/**
+ * A buffered Lambda result cannot stream: a streamed body is collected here, up to the payload
+ * limit. Past it the producer is cancelled (its cursor closed) and the client is told to ask for
+ * fewer rows, rather than given a result API Gateway would refuse.
+ */
+async function collected(response: NeutralResponse): Promise<NeutralResponse> {
+  const { body } = response;
+  if (!(body instanceof StreamedBody)) return response;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const bytes = Buffer.from(chunk);
+    size += bytes.length;
+    if (size > LAMBDA_RESPONSE_BYTES) {
+      await body.cancel();
+      const requestId = response.headers['x-request-id'] ?? '';
+      const refusal = problemResponse(
+        new BadRequest(`The answer passed Lambda's ${LAMBDA_RESPONSE_BYTES / 1024 / 1024} MB response limit; ask for fewer rows with limit= or Range`, 'limit'),
+        requestId,
+      );
+      return { ...refusal, headers: { ...refusal.headers, 'x-request-id': requestId } };
+    }
+    chunks.push(bytes);
+  }
+  return { ...response, body: Buffer.concat(chunks, size) };
+}
+
 const TEXTUAL = /^(application\/([a-z.+-]*\+)?json|application\/javascript|text\/)/i;
 
 function toLambdaResult(response: NeutralResponse): LambdaResult {
@@ -134,7 +165,7 @@ function toLambdaResult(response: NeutralResponse): LambdaResult {
   return {
     statusCode: response.status,
     headers: { ...response.headers },
-    body: body === undefined ? '' : binary ? (body as Buffer).toString('base64') : body.toString(),
+    body: body === undefined || body instanceof StreamedBody ? '' : binary ? (body as Buffer).toString('base64') : body.toString(),
     isBase64Encoded: binary,
   };
 }
@@ -211,7 +242,7 @@ export function createLambdaHandler(
       return coldStartFailure(err, event, started, fallbackLogger);
     }
     const request = toNeutralRequest(event, { maxBodyBytes: current.ctx.config.maxBodyBytes, basePath: options.basePath });
-    const result = toLambdaResult(await current.router.handle(request));
+    const result = toLambdaResult(await collected(await current.router.handle(request)));
     await flushBeforeFreeze(current, flushMs);
     return result;
   };

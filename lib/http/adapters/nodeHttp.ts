@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Router } from '../router.ts';
+import { StreamedBody } from '../../ground/neutralRequest.ts';
 import { NodeNeutralRequest, readBody, uploadTooLarge, writeResponse } from './nodeMessages.ts';
 
 /**
@@ -16,7 +17,10 @@ export function createNodeHttpHandler(router: Router, options: { maxBodyBytes: n
       return;
     }
     const response = await router.handle(new NodeNeutralRequest(req.method ?? 'GET', req.url ?? '/', req, body, res));
-    if (res.headersSent || res.destroyed) return;
+    if (res.headersSent || res.destroyed) {
+      if (response.body instanceof StreamedBody) await response.body.cancel();
+      return;
+    }
     // Don't drain a huge upload: close the connection after the answer.
     writeResponse(res, response, uploadTooLarge(req, body, options.maxBodyBytes));
   };

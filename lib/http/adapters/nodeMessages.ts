@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { NeutralRequest, NeutralResponse } from '../../ground/neutralRequest.ts';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type NeutralRequest, type NeutralResponse, StreamedBody } from '../../ground/neutralRequest.ts';
 
 /**
  * Reads the body up to one byte past the limit: the router answers 413 from the length, and a
@@ -83,10 +85,30 @@ export class NodeNeutralRequest implements NeutralRequest {
  */
 export function writeResponse(res: ServerResponse, response: NeutralResponse, closeConnection = false): void {
   const { headers, body } = response;
+  if (body instanceof StreamedBody) {
+    if (closeConnection) headers.connection = 'close';
+    res.writeHead(response.status, headers);
+    void sendStreamed(body, res);
+    return;
+  }
   if (body !== undefined && headers['content-length'] === undefined) {
     headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
   }
   if (closeConnection) headers.connection = 'close';
   res.writeHead(response.status, headers);
   res.end(body);
+}
+
+/**
+ * A streamed body, chunk by chunk (chunked encoding), at the pace the client reads: pipeline
+ * waits for 'drain', and a client that goes away ends the producer (its cursor and transaction)
+ * through the iterator's return. A producer that fails mid-way can no longer change the status:
+ * the response is cut short, which a client sees as an incomplete chunked body.
+ */
+export async function sendStreamed(body: StreamedBody, destination: NodeJS.WritableStream): Promise<void> {
+  try {
+    await pipeline(Readable.from(body, { objectMode: false }), destination);
+  } catch {
+    await body.cancel().catch(() => undefined);
+  }
 }

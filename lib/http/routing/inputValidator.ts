@@ -1,7 +1,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { OperationObject, ParameterObject, RequestBodyObject, SchemaObject } from 'openapi3-ts/oas31';
 import { BadRequest, UnsupportedMediaType } from '../../errors.ts';
-import { dialectQuery, POSTGREST_EXTENSION } from '../../postgrest/dialectInput.ts';
+import { dialectQuery, POSTGREST_EXTENSION, POSTGREST_KEY_EXTENSION } from '../../postgrest/dialectInput.ts';
 import type { NeutralRequest } from '../../ground/neutralRequest.ts';
 import type { SchemaCompiler } from './schemaCompiler.ts';
 
@@ -105,7 +105,9 @@ export class InputValidator {
    * `x-postgrest`: the query string is PostgREST's grammar, parsed and checked against the table by
    * lib/postgrest/ (its refusals carry PGRST codes), and the body is any JSON the dialect checks.
    */
-  private readonly dialect: boolean;
+  readonly dialect: boolean;
+  /** A dialect read's primary key (`x-postgrest-key`), to tell a point read from a scan. */
+  readonly dialectKey: readonly string[] | undefined;
 
   constructor(operation: OperationObject, compiler: SchemaCompiler) {
     const parameters = (operation.parameters ?? []) as ParameterObject[];
@@ -119,6 +121,7 @@ export class InputValidator {
     const bodySchema = requestBody?.content?.['application/json']?.schema;
     this.bodyRequired = requestBody?.required === true;
     this.dialect = (operation as Record<string, unknown>)[POSTGREST_EXTENSION] === true;
+    this.dialectKey = (operation as Record<string, unknown>)[POSTGREST_KEY_EXTENSION] as string[] | undefined;
     if (bodySchema && !this.dialect) this.validateBody = compiler.compile(bodySchema);
   }
 

@@ -1,12 +1,17 @@
 import type { ApiError } from '../../errors.ts';
 import { JsonText } from '../handler.ts';
-import type { NeutralResponse } from '../../ground/neutralRequest.ts';
+import { type NeutralResponse, StreamedBody } from '../../ground/neutralRequest.ts';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
 /** A handler's body as JSON text: already serialised (JsonText) or stringified here. */
-export const serializeBody = (body: unknown): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
+export function serializeBody(body: unknown): string {
+  if (body instanceof JsonText) return body.text;
+  // Only the router's direct path sends a stream; a cached read must have asked for a finished body.
+  if (body instanceof StreamedBody) throw new Error('A streamed body cannot be cached or serialised');
+  return JSON.stringify(body);
+}
 
 /** A long path cut for a message or a log line. */
 export const shortPath = (path: string): string => (path.length > 200 ? `${path.slice(0, 200)}…` : path);

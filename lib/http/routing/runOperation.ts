@@ -2,9 +2,16 @@ import type { Context } from '../serviceContext.ts';
 import { Forbidden } from '../../errors.ts';
 import type { HandlerResult } from '../handler.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
+import { asksOneRowByKey } from '../../postgrest/dialectInput.ts';
 import { isScan, type Requester } from './admission.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
+
+/** A dialect read of one object by its whole key (single()): a batched point lookup, not a scan. */
+function isPointRead(operation: CompiledOperation, input: ValidatedInput): boolean {
+  const key = operation.validator.dialectKey;
+  return key !== undefined && asksOneRowByKey(input.query, key);
+}
 
 /** Calls an operation's handler on the right connections; see createOperationRunner. */
 export type RunOperation = (
@@ -43,6 +50,8 @@ export function createOperationRunner(ctx: Context): RunOperation {
   return (operation, input, user, who) => {
     // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
     who?.waiting();
-    return scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user)) : runOn(operation, input, user);
+    return scanShare && isScan(operation) && !isPointRead(operation, input)
+      ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user))
+      : runOn(operation, input, user);
   };
 }
