@@ -297,7 +297,10 @@ export const schemas: Record<string, SchemaObject> = {
       message: { type: 'string', description: "PostgREST-dialect operations: PostgREST's (or Postgres') message" },
       details: { type: ['string', 'null'] },
       hint: { type: ['string', 'null'] },
-      limit: { type: 'string', description: 'On 429 and on a shed 503: the limit that refused the request (`caller-rate`, `caller-in-flight`, `scan-share`, …)' },
+      limit: {
+        type: 'string',
+        description: 'On 429 and on a shed 503: the limit that refused the request (`caller-rate`, `caller-in-flight`, `scan-share`, …)',
+      },
     },
   },
 };
