@@ -43,6 +43,8 @@ export function createOperationRunner(ctx: Context): RunOperation {
   return (operation, input, user, who) => {
     // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
     who?.waiting();
-    return scanShare && isScan(operation) ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user)) : runOn(operation, input, user);
+    return scanShare && isScan(operation)
+      ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user), undefined, operation.operationId)
+      : runOn(operation, input, user);
   };
 }
