@@ -31,7 +31,7 @@ function chooser(plan: RequestPlan): () => OneRequest {
       return () => ({ method: 'GET', path: `/trips/${randomId(plan.maxId)}`, headers: {}, body: undefined });
     case 'randomKey':
       return () => {
-        const id = randomId(plan.maxId);
+        const id = (plan.minId ?? 1) - 1 + randomId(plan.maxId - (plan.minId ?? 1) + 1);
         const path = plan.path.replace('{id}', String(id)).replace('{cursor}', Buffer.from(JSON.stringify([id - 1])).toString('base64url'));
         return { method: 'GET', path, headers: plan.headers ?? {}, body: undefined };
       };

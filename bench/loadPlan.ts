@@ -8,10 +8,10 @@ export type RequestPlan =
   /** `GET /trips/{id}` with an id drawn uniformly from 1..maxId for every request. */
   | { kind: 'randomTrip'; maxId: number }
   /**
-   * `GET path` with a key drawn uniformly from 1..maxId for every request: `{id}` becomes the key,
+   * `GET path` with a key drawn uniformly from minId..maxId for every request: `{id}` becomes the key,
    * `{cursor}` a generated list's cursor just before it (base64url of the JSON array `[key]`).
    */
-  | { kind: 'randomKey'; path: string; maxId: number; headers?: Record<string, string> }
+  | { kind: 'randomKey'; path: string; maxId: number /** Default 1. */; minId?: number; headers?: Record<string, string> }
   /**
    * `GET /trips/stream?cursor=…&page_size=…` with a cursor drawn uniformly from cursorFrom..cursorTo
    * for every request, so the results cache cannot answer from an earlier one.

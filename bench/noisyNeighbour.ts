@@ -12,6 +12,7 @@
  * address in X-Forwarded-For.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { waitForIdleDatabase } from './idleDatabase.ts';
@@ -26,7 +27,8 @@ const NEIGHBOUR = '198.51.100.2';
 const FLOOD_CONNECTIONS = 32;
 const NEIGHBOUR_CONNECTIONS = 8;
 const NO_CACHE = { 'cache-control': 'no-cache' };
-const PASSED_THROUGH = /^(DB_POOL_SIZE|DB_MAX_OVERFLOW|ADMISSION_[A-Z_]+|CALLER_[A-Z_]+|DB_SCAN_[A-Z_]+|DB_POOL_WAIT_MS|CACHE_REFRESH_INTERVAL)$/;
+const PASSED_THROUGH =
+  /^(DB_POOL_SIZE|DB_PARALLEL_WORKERS|DB_MAX_OVERFLOW|ADMISSION_[A-Z_]+|CALLER_[A-Z_]+|DB_SCAN_[A-Z_]+|DB_POOL_WAIT_MS|CACHE_REFRESH_INTERVAL)$/;
 
 interface Round {
   id: string;
@@ -89,8 +91,83 @@ function rounds(rows: number): Round[] {
         headers: caller,
       },
     },
-    // Round 3 (a generated table's unindexed filter) waits for the PostgREST dialect (issue 20): the
-    // generated tables filter only on indexed columns so far.
+    {
+      // No index on either column: a (parallel) Seq Scan of the whole table and a top-N sort per
+      // request (EXPLAIN in NEIGHBOUR.md's notes); a distinct value per request, so no cache answers.
+      id: 'unindexed-filter',
+      label: "a generated table's unindexed filter: GET /rides?passenger_count=eq.1&trip_duration=neq.N&order=trip_duration.desc&limit=100",
+      flood: {
+        kind: 'randomKey',
+        path: '/rides?passenger_count=eq.1&trip_duration=neq.{id}&order=trip_duration.desc&limit=100',
+        maxId: 100_000,
+        headers: caller,
+      },
+    },
+  ];
+}
+
+/** What one server served of a plain load: its 2xx answers, and every other status it gave. */
+interface PlainServed {
+  ok: number;
+  refused: Record<string, number>;
+}
+
+interface PlainCost {
+  scenario: string;
+  connections: number;
+  on: PlainServed;
+  off: PlainServed;
+}
+
+function tally(served: PlainServed, result: LoadResult): void {
+  for (const [code, n] of Object.entries(result.statusCodes)) {
+    if (code.startsWith('2')) served.ok += n;
+    else served.refused[code] = (served.refused[code] ?? 0) + n;
+  }
+  if (result.errors + result.timeouts > 0) served.refused.errors = (served.refused.errors ?? 0) + result.errors + result.timeouts;
+}
+
+/** The plain benchmark's scenarios (bench/scenarios.ts), one caller each: what the protection costs when nobody floods. */
+function plainLoads(rows: number): Array<{ id: string; scenario: string; plan: RequestPlan; slices?: number }> {
+  const deepPage = Math.max(1000, Math.floor((rows - 1000) / 100) + 1);
+  return [
+    { id: 'point', scenario: 'GET /trips/{id}, random ids', plan: { kind: 'randomTrip', maxId: rows } },
+    { id: 'count', scenario: 'GET /trips/count (cached)', plan: { kind: 'fixed', path: '/trips/count' } },
+    { id: 'analytics', scenario: 'GET /trips/analytics (cached)', plan: { kind: 'fixed', path: '/trips/analytics' } },
+    { id: 'sample', scenario: 'GET /trips/sample', plan: { kind: 'fixed', path: '/trips/sample' } },
+    {
+      id: 'stream-0',
+      scenario: 'GET /trips/stream, random shallow cursors (uncached)',
+      plan: { kind: 'randomStream', cursorFrom: 0, cursorTo: Math.floor(rows / 10), pageSize: 100, headers: NO_CACHE },
+    },
+    {
+      id: 'stream-deep',
+      scenario: 'GET /trips/stream, random deep cursors (uncached)',
+      plan: { kind: 'randomStream', cursorFrom: rows - Math.floor(rows / 10) - 1000, cursorTo: rows - 1000, pageSize: 100, headers: NO_CACHE },
+    },
+    {
+      id: 'rides',
+      scenario: 'GET /rides?id=gt.N&limit=100 (generated, uncached)',
+      plan: { kind: 'randomKey', path: '/rides?id=gt.{id}&limit=100', maxId: rows - 100, headers: NO_CACHE },
+    },
+    // Distinct pages: the same URL with no-cache would measure the forced refreshes' sharing (one load a
+    // second, by design), not the query.
+    {
+      id: 'pages',
+      scenario: 'GET /trips/pages, random pages 1–1,000 (uncached)',
+      plan: { kind: 'randomKey', path: '/trips/pages?page={id}&page_size=100&include_count=false', maxId: 1000, headers: NO_CACHE },
+    },
+    {
+      id: 'pages-deep',
+      scenario: `GET /trips/pages, random pages ${(deepPage - 999).toLocaleString('en-US')}–${deepPage.toLocaleString('en-US')} (uncached)`,
+      plan: { kind: 'randomKey', path: '/trips/pages?page={id}&page_size=100&include_count=false', minId: deepPage - 999, maxId: deepPage, headers: NO_CACHE },
+      slices: 2,
+    },
+    {
+      id: 'mixed',
+      scenario: 'mixed: 80% point reads, 10% stream pages, 10% writes',
+      plan: { kind: 'mixed', maxId: rows, shares: { pointRead: 0.8, streamRead: 0.1, write: 0.1 } },
+    },
   ];
 }
 
@@ -111,6 +188,7 @@ export async function runNeighbourBench(options: {
 }): Promise<RoundFigures[]> {
   const { settings, dbEnv, admin, root, outDir, log } = options;
   const seconds = Math.max(2, settings.durationSeconds);
+  const loadAtStart = loadavg()[0] ?? 0;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -138,7 +216,7 @@ export async function runNeighbourBench(options: {
   const neighbour = await startLoadGenerator();
   const lookups: RequestPlan = { kind: 'randomKey', path: '/trips/{id}', maxId: settings.rows, headers: { 'x-forwarded-for': NEIGHBOUR } };
   const results: RoundFigures[] = [];
-  const cost: Array<{ scenario: string; on: number; off: number }> = [];
+  const cost: PlainCost[] = [];
   try {
     const lone: Record<'on' | 'off', CallerFigures> = {} as Record<'on' | 'off', CallerFigures>;
     for (const protection of ['on', 'off'] as const) {
@@ -148,7 +226,7 @@ export async function runNeighbourBench(options: {
       log(`neighbour alone, protection ${protection}: ${rate(lone[protection])} req/s, p99 ${lone[protection].p99Ms.toFixed(1)} ms`);
       await waitForIdleDatabase(admin, undefined, log);
     }
-    for (const round of rounds(settings.rows)) {
+    for (const round of settings.neighbourParts.rounds ? rounds(settings.rows) : []) {
       for (const protection of ['on', 'off'] as const) {
         const origin = servers[protection].origin;
         if (round.warm) await (await fetch(`${origin}${round.warm}`)).arrayBuffer();
@@ -173,21 +251,25 @@ export async function runNeighbourBench(options: {
         await waitForIdleDatabase(admin, 180_000, log);
       }
     }
-    // The protection's cost where nobody floods: the same loads, protected and not, in alternating slices.
-    const plain: Array<{ scenario: string; plan: RequestPlan }> = [
-      { scenario: 'GET /trips/{id}, random ids', plan: { kind: 'randomTrip', maxId: settings.rows } },
-      { scenario: 'GET /trips/count (cached)', plan: { kind: 'fixed', path: '/trips/count' } },
-    ];
-    for (const { scenario, plan } of plain) {
-      const served = { on: 0, off: 0 };
-      for (let slice = 0; slice < Math.max(3, settings.rounds); slice++) {
-        for (const protection of ['on', 'off'] as const) {
-          const result = await neighbour.run({ origin: servers[protection].origin, connections: 32, durationSeconds: 1, plan });
-          served[protection] += result.requests;
+    // The protection's cost where nobody floods: every plain scenario, protected and not, in alternating slices.
+    for (const connections of settings.neighbourParts.plain ? settings.connections : []) {
+      // BENCH_ONLY (ids such as `stream-0,sample`) picks some of them, to compare settings quickly.
+      for (const { scenario, plan, slices } of plainLoads(settings.rows).filter(({ id }) => !settings.only || settings.only.includes(id))) {
+        const figure: PlainCost = { scenario, connections, on: { ok: 0, refused: {} }, off: { ok: 0, refused: {} } };
+        for (let slice = 0; slice < (slices ?? Math.max(3, settings.rounds)); slice++) {
+          // Who goes first alternates, so neither always meets the machine the other left behind.
+          for (const protection of slice % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+            const result = await neighbour.run({ origin: servers[protection].origin, connections, durationSeconds: 1, plan });
+            tally(figure[protection], result);
+            // Queued slow requests (deep pages) would otherwise still run in the other server's slice.
+            await waitForIdleDatabase(admin, 180_000, log);
+          }
         }
+        cost.push(figure);
+        log(
+          `plain ${scenario}, ${connections} connections: protected ${percent(figure.on.ok / figure.off.ok)} of unprotected; refused ${codes(figure.on.refused) || 'none'} (on), ${codes(figure.off.refused) || 'none'} (off)`,
+        );
       }
-      cost.push({ scenario, ...served });
-      log(`plain ${scenario}: protected ${percent(served.on / served.off)} of unprotected`);
     }
   } finally {
     flooder.stop();
@@ -195,12 +277,12 @@ export async function runNeighbourBench(options: {
     await Promise.all([servers.on.stop(), servers.off.stop()]);
     if (!settings.keepLogs) for (const file of logFiles) rmSync(file, { force: true });
   }
-  writeFileSync(join(outDir, 'NEIGHBOUR.md'), renderNeighbour(results, cost, seconds));
+  writeFileSync(join(outDir, 'NEIGHBOUR.md'), renderNeighbour(results, cost, seconds, [loadAtStart, loadavg()[0] ?? 0]));
   log(`wrote ${join(outDir, 'NEIGHBOUR.md')}`);
   return results;
 }
 
-function renderNeighbour(results: RoundFigures[], cost: Array<{ scenario: string; on: number; off: number }>, seconds: number): string {
+function renderNeighbour(results: RoundFigures[], cost: PlainCost[], seconds: number, load: number[]): string {
   const lines = [
     '# Noisy neighbour',
     '',
@@ -218,15 +300,16 @@ function renderNeighbour(results: RoundFigures[], cost: Array<{ scenario: string
   }
   lines.push(
     '',
-    'Round 3 (a generated table filtered on an unindexed column) is not run: the generated tables filter only on indexed columns until the PostgREST dialect (issue 20) lands.',
-    '',
     '## The protection where nobody floods',
     '',
-    'Requests served at 32 connections by one caller, protected against unprotected, in alternating one-second slices (target: within 5%).',
+    `One caller, protected against unprotected, in alternating one-second slices (who goes first alternates); 2xx answers served, and every other status. Target: within 5%. Load average (1 min) ${load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`,
     '',
-    '| Load | Protected / unprotected |',
-    '| --- | ---: |',
-    ...cost.map((c) => `| ${c.scenario} | ${percent(c.on / c.off)} |`),
+    '| Load | Connections | Protected / unprotected | Refused, protected | Refused, unprotected |',
+    '| --- | ---: | ---: | --- | --- |',
+    ...cost.map(
+      (c) =>
+        `| ${c.scenario} | ${c.connections} | ${c.off.ok > 0 ? percent(c.on.ok / c.off.ok) : '–'} (${c.on.ok.toLocaleString('en-US')} / ${c.off.ok.toLocaleString('en-US')}) | ${codes(c.on.refused) || 'none'} | ${codes(c.off.refused) || 'none'} |`,
+    ),
     '',
   );
   return lines.join('\n');

@@ -30,6 +30,8 @@ export interface BenchSettings {
   replicas: boolean;
   /** BENCH_NEIGHBOUR=1: run only the noisy-neighbour rounds (bench/noisyNeighbour.ts). */
   neighbour: boolean;
+  /** BENCH_NEIGHBOUR_PARTS (`rounds,plain`, the default): the flood rounds, the protection's cost where nobody floods, or both. */
+  neighbourParts: { rounds: boolean; plain: boolean };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -77,5 +79,11 @@ export function readSettings(env: Env = process.env): BenchSettings {
     startupRounds: Math.max(1, positive(env, 'BENCH_STARTUP_ROUNDS', quick ? 1 : 3)),
     replicas: ['1', 'true', 'yes'].includes((env.BENCH_REPLICAS ?? '').trim().toLowerCase()),
     neighbour: ['1', 'true', 'yes'].includes((env.BENCH_NEIGHBOUR ?? '').trim().toLowerCase()),
+    neighbourParts: neighbourParts(env.BENCH_NEIGHBOUR_PARTS),
   };
+}
+
+function neighbourParts(raw: string | undefined): { rounds: boolean; plain: boolean } {
+  const parts = (raw ?? 'rounds,plain').split(',').map((part) => part.trim().toLowerCase());
+  return { rounds: parts.includes('rounds'), plain: parts.includes('plain') };
 }

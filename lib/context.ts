@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { scanSlots } from './ground/admissionSettings.ts';
+import { cheapScanSlots, scanSlots } from './ground/admissionSettings.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { openInvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
@@ -8,6 +8,7 @@ import { ConfigError } from './ground/settingsReaders.ts';
 import type { ConnectionTarget } from './db/connectionTarget.ts';
 import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
+import { capParallelWorkers } from './db/parallelWorkers.ts';
 import { ScanShare } from './db/scanShare.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
@@ -49,6 +50,10 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
       logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'Idle database connection lost');
     }),
   );
+  // Protection on: a scan is one process, so the scanning reads' share bounds the database's CPU too.
+  if (config.admission.enabled && config.admission.parallelWorkers >= 0) {
+    capParallelWorkers(pool, config.admission.parallelWorkers, (err) => logger.warn({ err: { message: err.message } }, 'Could not cap parallel workers'));
+  }
   const passwordSource = typeof target.password === 'string' ? undefined : target.password;
   const { admission } = config;
   const maxConnections = config.pool.size + config.pool.maxOverflow;
@@ -57,7 +62,14 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
   // their own (DB_USER_POOL_SIZE each), which already bound one caller's share; one slot across all
   // of them would queue 200 users' first reads (and their logins) behind each other.
   const scanShare =
-    admission.enabled && config.access.mode === 'service' ? new ScanShare({ slots: scanSlots(admission, maxConnections), waitMs: admission.scanWaitMs }) : null;
+    admission.enabled && config.access.mode === 'service'
+      ? new ScanShare({
+          slots: scanSlots(admission, maxConnections),
+          waitMs: admission.scanWaitMs,
+          cheapMs: admission.scanCheapMs,
+          cheapSlots: cheapScanSlots(maxConnections),
+        })
+      : null;
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;
   // (With LAKEBASE_ACCESS=user, onBehalfOf was checked above.)
   const userAccess = config.access.mode === 'user' && target.onBehalfOf ? new UserAccess(target.onBehalfOf, target, config, logger) : null;

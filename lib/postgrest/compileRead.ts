@@ -59,7 +59,11 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
   // Walking the primary key (no order=) of a one-column key: the last row's key continues the walk (keyset).
   const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
   const key = keyColumn === undefined ? 'NULL::text' : `${columnSql(column(table, keyColumn))}::text`;
-  const page = `SELECT ${json} AS item, ${key} AS pgrst_key FROM ${table.relation} AS t ${lateral} ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
+  // The page's rows first, their JSON after: built in the same select as the sort, Postgres would
+  // make JSON of every row the filter passes (600,000 of a million for an unindexed filter, seconds)
+  // to keep 100. A subquery with a LIMIT is never flattened, so its order is the page's.
+  const rows = `SELECT t.* FROM ${table.relation} AS t ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
+  const page = `SELECT ${json} AS item, ${key} AS pgrst_key FROM (${rows}) AS t ${lateral}`;
   const total = totalSql(table, query.preferences.count, where, params);
   const text =
     `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total} AS total, ` +

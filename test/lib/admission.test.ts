@@ -5,7 +5,7 @@ import { clientAddress, trustedProxies } from '../../lib/admission/clientAddress
 import { FairQueue } from '../../lib/admission/fairQueue.ts';
 import { loadConfig } from '../../lib/ground/config.ts';
 import { ResultsCache } from '../../lib/cache/resultsCache.ts';
-import { ScanShare } from '../../lib/db/scanShare.ts';
+import { CHEAP_HOLD_MS, CHEAP_PROOF_RUNS, ScanShare } from '../../lib/db/scanShare.ts';
 import { Overloaded, TooManyRequests } from '../../lib/errors.ts';
 
 describe('the client address', () => {
@@ -120,6 +120,85 @@ describe("the scanning reads' share", () => {
     assert.ok(told, 'the waiter was told it waits');
     await held;
     assert.equal(short.stats().shed, 1);
+  });
+});
+
+describe('cheap scanning reads run beside the share', () => {
+  test('an operation proves cheap by its runs, runs beside the share up to its slots, and a slow run (even one still running) sends it back for the hold', async () => {
+    let clock = 0;
+    const share = new ScanShare({ slots: 1, waitMs: 10_000, cheapMs: 50, cheapSlots: 2, now: () => clock });
+    // Something expensive holds the one slot throughout.
+    let releaseCount!: () => void;
+    const count = share.run('a', () => new Promise<void>((resolve) => (releaseCount = resolve)), undefined, 'getTripCount');
+    const waited: string[] = [];
+    const pending = (operation: string, work: () => Promise<void> = async () => undefined) => share.run('b', work, () => waited.push(operation), operation);
+    // Every operation starts expensive: the first stream page waits for the slot.
+    const first = pending('stream');
+    assert.deepEqual(waited, ['stream']);
+    releaseCount();
+    await Promise.all([count, first]);
+    // Fast runs through the share; a refusal (a bad filter) proves nothing.
+    await assert.rejects(share.run('b', async () => Promise.reject(new Error('PGRST100')), undefined, 'stream'));
+    for (let run = 1; run < CHEAP_PROOF_RUNS - 1; run++) await pending('stream');
+    let holdAgain!: () => void;
+    const held = share.run('a', () => new Promise<void>((resolve) => (holdAgain = resolve)), undefined, 'getTripCount');
+    waited.length = 0;
+    const last = pending('stream'); // the 20th fast run still waits: not proven yet
+    assert.deepEqual(waited, ['stream']);
+    holdAgain();
+    await Promise.all([held, last]);
+
+    // Proven: with the slot held, stream pages run beside it, two at once; a third waits.
+    let holdSlot!: () => void;
+    const slot = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
+    waited.length = 0;
+    const releases: Array<() => void> = [];
+    const beside = [0, 1].map(() => pending('stream', () => new Promise<void>((resolve) => releases.push(resolve))));
+    assert.equal(share.stats().cheapInUse, 2);
+    assert.deepEqual(waited, []);
+    const third = pending('stream');
+    assert.deepEqual(waited, ['stream'], 'past its cheap slots it takes the share');
+    // One of them is still running 60 ms later (past cheapMs): the next page takes the share at once.
+    clock += 60;
+    const fourth = pending('stream');
+    assert.deepEqual(waited, ['stream', 'stream']);
+    for (const release of releases) release();
+    await Promise.all(beside);
+    holdSlot();
+    await Promise.all([slot, third, fourth]);
+    // Slow lately: however many fast runs follow, not cheap again until the hold has passed.
+    for (let run = 0; run < CHEAP_PROOF_RUNS; run++) await pending('stream');
+    const slot2 = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
+    waited.length = 0;
+    const held2 = pending('stream');
+    assert.deepEqual(waited, ['stream'], 'within the hold');
+    holdSlot();
+    await Promise.all([slot2, held2]);
+    clock += CHEAP_HOLD_MS;
+    const slot3 = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
+    waited.length = 0;
+    await pending('stream');
+    assert.deepEqual(waited, [], 'cheap again after the hold');
+    holdSlot();
+    await slot3;
+    assert.equal(share.stats().cheapInUse, 0);
+  });
+
+  test('cheapMs 0 (DB_SCAN_CHEAP_MS=0): every scanning read takes the share', async () => {
+    const share = new ScanShare({ slots: 1, waitMs: 10_000, cheapMs: 0, cheapSlots: 5 });
+    for (let run = 0; run < CHEAP_PROOF_RUNS + 1; run++) await share.run('b', async () => undefined, undefined, 'stream');
+    let release!: () => void;
+    const held = share.run('a', () => new Promise<void>((resolve) => (release = resolve)));
+    let told = false;
+    const next = share.run(
+      'b',
+      async () => undefined,
+      () => (told = true),
+      'stream',
+    );
+    assert.ok(told);
+    release();
+    await Promise.all([held, next]);
   });
 });
 

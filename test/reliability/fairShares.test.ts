@@ -163,6 +163,34 @@ describe('shed in order: scans past their share, then a busy pool', () => {
   });
 });
 
+describe('one process per query', () => {
+  const parallelWorkers = async (service: TestService) => {
+    // A new connection, so the setting seen is what every connection of the pool starts with.
+    const client = await service.ctx.pool.connect();
+    try {
+      return (await client.query<{ max_parallel_workers_per_gather: string }>('SHOW max_parallel_workers_per_gather')).rows[0]?.max_parallel_workers_per_gather;
+    } finally {
+      client.release(true);
+    }
+  };
+
+  test("protection on: the service's connections plan no parallel workers (DB_PARALLEL_WORKERS, default 0); off or -1: the server's setting", async () => {
+    for (const [env, expected] of [
+      [{}, '0'],
+      [{ DB_PARALLEL_WORKERS: '1' }, '1'],
+      [{ DB_PARALLEL_WORKERS: '-1' }, '2'],
+      [{ ADMISSION_ENABLED: 'false' }, '2'],
+    ] as const) {
+      const service = await startTestService({ database, env });
+      try {
+        assert.equal(await parallelWorkers(service), expected, JSON.stringify(env));
+      } finally {
+        await service.close();
+      }
+    }
+  });
+});
+
 describe('protection off', () => {
   test('ADMISSION_ENABLED=false: no limits, no shedding', async () => {
     const open = await startTestService({

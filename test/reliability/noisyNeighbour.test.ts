@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { RIDE_DIALECT } from '../../functions/rideTable.ts';
+import { isScan } from '../../lib/http/routing/admission.ts';
+import { compileRead } from '../../lib/postgrest/compileRead.ts';
+import { checkQuery } from '../../lib/postgrest/checkQuery.ts';
+import { DEFAULT_BOUNDS, parseQuery } from '../../lib/postgrest/parseQuery.ts';
 import { listenOnLoopback, type RunningHttpServer } from '../support/httpHarness.ts';
 import { runLoadInProcess, type LoadProcessPlan, type LoadProcessResult } from '../support/loadProcess.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
@@ -34,6 +39,8 @@ type Plan = Pick<LoadProcessPlan, 'path' | 'maxN' | 'headers'>;
 const load = (workers: number, plan: Plan) => runLoadInProcess({ baseUrl: http.baseUrl, workers, seconds: SECONDS, maxRequests: MAX_REQUESTS, ...plan });
 const ok = (result: LoadProcessResult) => result.byStatus['200'] ?? 0;
 
+/** Neither column has an index: every request scans the whole table (checked below), a distinct value each, so no cache answers. */
+const UNINDEXED = 'passenger_count=eq.1&trip_duration=neq.{n}&order=trip_duration.desc&limit=100';
 const lookups: Plan = { path: '/trips/{n}', maxN: ROWS, headers: { 'x-forwarded-for': NEIGHBOUR } };
 const rounds: Array<{ name: string; flood: Plan }> = [
   {
@@ -44,7 +51,24 @@ const rounds: Array<{ name: string; flood: Plan }> = [
     name: 'distinct cache misses',
     flood: { path: '/trips/pages?page={n}&page_size=10&include_count=true', maxN: ROWS / 10, headers: { 'x-forwarded-for': FLOODER } },
   },
+  {
+    name: "a generated table's unindexed filter",
+    flood: { path: `/rides?${UNINDEXED}`, maxN: 100_000, headers: { 'x-forwarded-for': FLOODER } },
+  },
 ];
+
+test("round 3's flood really scans: a Seq Scan in the compiled statement's plan, and a read that takes the scan share", async () => {
+  const query = parseQuery(UNINDEXED.replace('{n}', '4242'), {}, DEFAULT_BOUNDS);
+  checkQuery(RIDE_DIALECT, query);
+  const statement = compileRead(RIDE_DIALECT, query);
+  const { rows } = await service.database.admin.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${statement.text}`, values: statement.values });
+  const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+  assert.match(plan, /Seq Scan on nyc_train_synced/, plan);
+  assert.doesNotMatch(plan, /Index/, plan);
+  // Declared x-read-from: replica, so it waits for the scanning reads' share of the pool (DB_SCAN_SHARE).
+  const listRides = service.router.operations.find((operation) => operation.operationId === 'listRides');
+  assert.ok(listRides && isScan(listRides), 'GET /rides is a scanning read');
+});
 
 test('one caller flooding expensive reads cannot starve another caller', async (t) => {
   await load(4, lookups); // warm-up
@@ -52,7 +76,13 @@ test('one caller flooding expensive reads cannot starve another caller', async (
   assert.ok(ok(lone) > 0);
   for (const round of rounds) {
     await t.test(round.name, async () => {
-      const [flood, neighbour] = await Promise.all([load(32, round.flood), load(4, lookups)]);
+      // Every round's flood is of scanning reads: they hold the scan share (and wait for it), the lookups never do.
+      let scansSeen = 0;
+      const sampler = setInterval(() => {
+        scansSeen = Math.max(scansSeen, service.ctx.scanShare?.stats().inUse ?? 0);
+      }, 2);
+      const [flood, neighbour] = await Promise.all([load(32, round.flood), load(4, lookups)]).finally(() => clearInterval(sampler));
+      assert.ok(scansSeen > 0, "the flood took the scanning reads' share");
       const share = ok(neighbour) / ok(lone);
       t.diagnostic(
         `${round.name}: neighbour ${ok(neighbour)} vs ${ok(lone)} alone (${Math.round(share * 100)}%), p99 ${neighbour.p99Ms.toFixed(1)} ms; flooder ${JSON.stringify(flood.byStatus)}`,

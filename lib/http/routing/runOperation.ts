@@ -51,7 +51,7 @@ export function createOperationRunner(ctx: Context): RunOperation {
     // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
     who?.waiting();
     return scanShare && isScan(operation) && !isPointRead(operation, input)
-      ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user))
+      ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user), undefined, operation.operationId)
       : runOn(operation, input, user);
   };
 }
