@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { PeakRssSampler, rssMiB, type ServerProcess, startServer } from '../../bench/serverProcess.ts';
 import { pollUntil } from '../support/pollUntil.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
+import { TRIP_COLUMN_NAMES } from '../../lib/db/tripsTable.ts';
 
 /**
  * Large reads stream from a cursor at constant memory: the service runs in a child process (as
@@ -49,19 +50,8 @@ after(async () => {
   rmSync(logDir, { recursive: true, force: true });
 });
 
-const COLUMNS = [
-  'id',
-  'vendor_id',
-  'pickup_datetime',
-  'dropoff_datetime',
-  'passenger_count',
-  'pickup_longitude',
-  'pickup_latitude',
-  'dropoff_longitude',
-  'dropoff_latitude',
-  'store_and_fwd_flag',
-  'trip_duration',
-];
+/** The trips table's columns in table order (lib/db/tripsTable.ts, the one list of them). */
+const COLUMNS = TRIP_COLUMN_NAMES;
 const SELECT = COLUMNS.join(',');
 /** The same rows as the export's CSV lines, formatted by Postgres (in JSON's forms of timestamps and floats: none needs quoting). */
 const EXPECTED_LINES = `format('${COLUMNS.map(() => '%s').join(',')}', ${COLUMNS.map((c) => `to_json(${c}) #>> '{}'`).join(', ')}) || E'\\n'`;
