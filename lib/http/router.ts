@@ -12,7 +12,7 @@ import { createAdmission, type Requester } from './routing/admission.ts';
 import { createBuiltInRoutes } from './routing/builtInRoutes.ts';
 import { createCachedRead } from './routing/cachedRead.ts';
 import { type CompiledOperation, compileOperations } from './routing/compiledOperation.ts';
-import { createCorsPolicy } from './routing/cors.ts';
+import { addCorsHeaders, createCorsPolicy } from './routing/cors.ts';
 import { createRequestLog, newTrace, type RequestTrace, requestIdOf } from './routing/requestLog.ts';
 import { JSON_TYPE, problemResponse, serializeBody, shortPath } from './routing/responses.ts';
 import { RouteTable } from './routing/routeTable.ts';
@@ -209,7 +209,7 @@ export function createRouter(service: ServiceDefinition, ctx: Context, options: 
     response.headers['x-request-id'] = requestId;
     response.headers['x-process-time'] = ms.toFixed(2);
     addSecurityHeaders(response.headers);
-    if (method !== 'OPTIONS') Object.assign(response.headers, cors.responseHeaders(request));
+    if (method !== 'OPTIONS') addCorsHeaders(response.headers, cors.responseHeaders(request));
     record({ request, requestId, method, path, status: response.status, ms, trace }, span);
     return response;
   }

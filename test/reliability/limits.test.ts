@@ -250,6 +250,25 @@ describe('CORS', () => {
         assert.match(preflight.headers['access-control-allow-headers']!, /Content-Type/, name);
         assert.ok(Number(preflight.headers['access-control-max-age']) > 0, name);
 
+        // A PostgREST client's page: its own Vary stays, Origin joins; its headers may be sent and read.
+        const dialect = await call('GET', '/rides?id=lte.3', { origin: 'https://app.example.com', prefer: 'count=exact', range: '0-1' });
+        assert.equal(dialect.status, 206, name);
+        assert.deepEqual(
+          dialect.headers.vary!.split(',').map((entry) => entry.trim()),
+          ['Accept', 'Prefer', 'Range', 'Origin'],
+          name,
+        );
+        assert.match(dialect.headers['access-control-expose-headers']!, /Content-Range/, `${name}: postgrest-js reads the count there`);
+        const clientPreflight = await call('OPTIONS', '/rides', {
+          origin: 'https://app.example.com',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'prefer, range, accept-profile, apikey, x-client-info',
+        });
+        assert.equal(clientPreflight.headers['access-control-allow-origin'], 'https://app.example.com', name);
+        for (const header of ['Prefer', 'Range', 'Accept-Profile', 'apikey', 'X-Client-Info']) {
+          assert.ok(clientPreflight.headers['access-control-allow-headers']!.split(', ').includes(header), `${name}: ${header}`);
+        }
+
         const wrongMethod = await call('OPTIONS', '/trips/1', { origin: 'http://localhost:3000', 'access-control-request-method': 'DELETE' });
         assert.equal(wrongMethod.status, 204, name);
         assert.equal(wrongMethod.headers['access-control-allow-origin'], undefined, `${name}: a method the route lacks is refused`);
