@@ -103,6 +103,14 @@ function rounds(rows: number): Round[] {
         headers: caller,
       },
     },
+    {
+      // Not one of issue 26's rounds: statements the planner estimates light run beside the heavy
+      // share, in a share of their own (the pool less a third). The costliest of them: offset pages
+      // up to 100,000 rows deep (an estimate up to about 4,000, 10 ms), all distinct.
+      id: 'light-scans',
+      label: 'a flood of the costliest light scans: GET /trips/pages?page=N (pages 1–1,000, no count)',
+      flood: { kind: 'randomKey', path: '/trips/pages?page={id}&page_size=100&include_count=false', maxId: 1000, headers: { ...NO_CACHE, ...caller } },
+    },
   ];
 }
 

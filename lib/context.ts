@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { cheapScanSlots, scanSlots } from './ground/admissionSettings.ts';
+import { lightScanSlots, scanSlots } from './ground/admissionSettings.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { openInvalidationChannel } from './cache/invalidationChannel.ts';
 import { ResultsCache } from './cache/resultsCache.ts';
@@ -10,6 +10,7 @@ import { createPool, warmPool } from './db/createPool.ts';
 import { Database } from './db/database.ts';
 import { capParallelWorkers } from './db/parallelWorkers.ts';
 import { ScanShare } from './db/scanShare.ts';
+import { StatementCosts } from './db/statementCosts.ts';
 import { quoteIdent } from './db/sqlIdentifiers.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { outsideRequestScope } from './ground/requestScope.ts';
@@ -65,9 +66,9 @@ export async function createContext(options: CreateContextOptions): Promise<Cont
     admission.enabled && config.access.mode === 'service'
       ? new ScanShare({
           slots: scanSlots(admission, maxConnections),
+          lightSlots: lightScanSlots(admission, maxConnections),
           waitMs: admission.scanWaitMs,
-          cheapMs: admission.scanCheapMs,
-          cheapSlots: cheapScanSlots(maxConnections),
+          ...(admission.scanCost > 0 ? { costs: new StatementCosts({ heavyFrom: admission.scanCost }) } : {}),
         })
       : null;
   const cache = config.cache.enabled ? new ResultsCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes, now: options.now }) : null;

@@ -6,12 +6,20 @@ import { sendCancelRequest } from './cancelRequest.ts';
 import type { PasswordSource } from './connectionTarget.ts';
 import { mapDatabaseError } from './databaseErrors.ts';
 import type { KeyBatcher } from './keyBatcher.ts';
+import type { ScanShare } from './scanShare.ts';
+import { explainStatement, type PlanEstimate, planEstimate } from './statementCosts.ts';
 
 export interface QueryOptions {
   /** Aborted when the caller went away: the statement is cancelled on the server. */
   signal?: AbortSignal;
   /** Waits for a connection as long as the pool lets it, past DB_POOL_WAIT_MS (the readiness probe: never shed). */
   neverShed?: boolean;
+}
+
+/** A scanning read's handle: whose it is, and the share its heavy statements take (see forScan). */
+interface ScanScope {
+  share: ScanShare;
+  caller: string;
 }
 
 /** A connection held across awaits, until `release`. */
@@ -27,7 +35,8 @@ interface Lease {
  * ran, so the retry is safe even for writes.
  */
 export class Database {
-  private readonly batchers = new Map<string, KeyBatcher<unknown, unknown>>();
+  private batchers = new Map<string, KeyBatcher<unknown, unknown>>();
+  private scan: ScanScope | undefined;
 
   constructor(
     readonly pool: pg.Pool,
@@ -39,11 +48,40 @@ export class Database {
     private readonly waitBudgetMs = 0,
   ) {}
 
-  query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
-    if (!statementChannel.hasSubscribers) return this.run<R>(statement, options);
-    // The statement's name or operation, never its text's values (see statementSummary).
-    return statementChannel.tracePromise(() => this.run<R>(statement, options), statementSummary(statement));
+  /**
+   * This handle as a scanning read by `caller` sees it: each statement (each transaction) the
+   * planner estimates heavy first takes one of the connections `share` lets heavy scans hold, in
+   * turn with other callers, or is shed; light ones run as they are. Same pool, same batchers.
+   */
+  forScan(share: ScanShare, caller: string): Database {
+    const view = new Database(this.pool, this.passwordSource, this.waitBudgetMs);
+    view.batchers = this.batchers;
+    view.scan = { share, caller };
+    return view;
   }
+
+  query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions = {}): Promise<pg.QueryResult<R>> {
+    if (!statementChannel.hasSubscribers) return this.runShared<R>(statement, options);
+    // The statement's name or operation, never its text's values (see statementSummary).
+    return statementChannel.tracePromise(() => this.runShared<R>(statement, options), statementSummary(statement));
+  }
+
+  private runShared<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
+    const { scan } = this;
+    if (!scan) return this.run<R>(statement, options);
+    return scan.share.runStatement(scan.caller, [statement], this.explainCost, () => this.run<R>(statement, options));
+  }
+
+  /**
+   * What the planner expects of `statement`, planned but not run (`EXPLAIN`): never waits for a
+   * scanning read's share, since planning reads no table.
+   */
+  async plan(statement: pg.QueryConfig): Promise<PlanEstimate> {
+    return planEstimate((await this.run<Record<string, unknown>>(explainStatement(statement), {})).rows);
+  }
+
+  /** The planner's total estimate for `statement` (see StatementCosts). */
+  private readonly explainCost = async (statement: pg.QueryConfig): Promise<number> => (await this.plan(statement)).totalCost;
 
   private async run<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
     if (options.signal) return this.cancellableQuery<R>(statement, options.signal);
@@ -121,10 +159,16 @@ export class Database {
     return pool.waitingCount > 0 || (pool.idleCount === 0 && pool.totalCount >= max);
   }
 
-  /** Runs `work` in one transaction on one connection; rolls back on any error. */
-  transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    if (!transactionChannel.hasSubscribers) return this.runTransaction(work);
-    return transactionChannel.tracePromise(() => this.runTransaction(work), {});
+  /**
+   * Runs `work` in one transaction on one connection; rolls back on any error. On a scanning read's
+   * handle (forScan) the whole transaction takes the share unless the planner estimates every one of
+   * `scans` light: name the statements that do the reading.
+   */
+  transaction<T>(work: (client: pg.PoolClient) => Promise<T>, scans: pg.QueryConfig[] = []): Promise<T> {
+    const { scan } = this;
+    const run = scan ? () => scan.share.runStatement(scan.caller, scans, this.explainCost, () => this.runTransaction(work)) : () => this.runTransaction(work);
+    if (!transactionChannel.hasSubscribers) return run();
+    return transactionChannel.tracePromise(run, {});
   }
 
   private async runTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -1,200 +1,135 @@
-import { Overloaded } from '../errors.ts';
+import type pg from 'pg';
+import { FairSlots } from './fairSlots.ts';
+import type { ExplainCost, StatementCosts } from './statementCosts.ts';
 
 export interface ScanShareOptions {
-  /** Scanning reads that may hold a connection at once (DB_SCAN_SHARE of the pool, at least 1). */
+  /** Heavy scanning statements that may hold a connection at once (DB_SCAN_SHARE of the pool, at least 1). */
   slots: number;
-  /** Longest a scanning read waits for a slot before it is shed with 503 (DB_SCAN_WAIT_MS). */
+  /** Light scanning statements that may hold a connection at once (see lightScanSlots); default: unbounded. */
+  lightSlots?: number;
+  /** Longest a statement waits for a slot before it is shed with 503 (DB_SCAN_WAIT_MS). */
   waitMs: number;
-  /**
-   * DB_SCAN_CHEAP_MS: an operation whose scanning reads have lately all finished within this many
-   * milliseconds is cheap, and its reads run beside the share (0: never).
-   */
-  cheapMs?: number;
-  /** Cheap scanning reads that may run beside the share at once (at least 0). */
-  cheapSlots?: number;
+  /** Tells heavy statements from light ones (DB_SCAN_COST); absent, every scanning statement is heavy. */
+  costs?: StatementCosts;
   /** Milliseconds since some fixed point (tests); default performance.now. */
   now?: () => number;
 }
 
-/** Successful runs, each within cheapMs and in a row, before an operation counts as cheap. */
-export const CHEAP_PROOF_RUNS = 20;
-/** After one slow run an operation is not cheap for this long, however fast its next runs are. */
-export const CHEAP_HOLD_MS = 30_000;
-
-/** What the share has seen of one operation's runs. */
-interface OperationRecord {
-  fastRuns: number;
-  slowAt: number;
-  /** When each of its reads running beside the share started (at most cheapSlots). */
-  besideSince: number[];
-}
+/** A caller seen this recently (any request reaching the database) is active. */
+export const ACTIVE_CALLER_MS = 1000;
 
 export interface ScanShareStats {
+  /** The heavy statements' slots, how many are held, and how many wait. */
   slots: number;
   inUse: number;
   waiting: number;
-  /** Scanning reads shed because no slot came free within the wait. */
+  /** Statements shed because no slot came free within the wait (heavy and light). */
   shed: number;
-  /** Cheap scanning reads running beside the share now. */
-  cheapInUse: number;
-}
-
-interface Waiter {
-  grant(): void;
-  timer: NodeJS.Timeout;
+  /** The light statements' slots, and how many are held. */
+  lightSlots: number;
+  lightInUse: number;
+  /** Scanning statements so far that the planner estimated light, and heavy. */
+  light: number;
+  heavy: number;
 }
 
 /**
- * The share of the pool scanning reads may hold: a semaphore of `slots`, so point lookups and writes
- * always find connections left. Waiting is bounded (`waitMs`, then 503 with Retry-After at once,
- * rather than DB_POOL_TIMEOUT in the pool's queue), and a freed slot goes to the waiting callers in
- * turn, one request each, so one caller's queue of scans cannot keep another's waiting behind it.
+ * The shares of the pool scanning reads may hold, so point lookups and writes always find
+ * connections left, and one caller's scans cannot take the database's CPU from everyone (a scan is
+ * one process: see parallelWorkers.ts).
  *
- * Only expensive reads need the share: a keyset page or the sample (a few index probes) costs about
- * a millisecond, and serialising them on one connection cost a lone caller a third of its
- * throughput. So each operation earns its way out: after CHEAP_PROOF_RUNS successful runs in a row
- * within `cheapMs` (and none slower for CHEAP_HOLD_MS), its reads run beside the share, at most
- * `cheapSlots` at once. A run beside the share still running past `cheapMs` marks its operation
- * slow for the next request, so a burst of expensive requests behind cheap ones is bounded by `cheapSlots` and
- * then waits CHEAP_HOLD_MS. Every operation starts expensive.
+ * Heavy statements (the planner's estimate at least DB_SCAN_COST: a count or aggregate of the table,
+ * a deep OFFSET, a filter or sort no index serves) hold at most `slots` connections, a tenth of the
+ * pool by default. Light ones (a keyset page, the sample's index probes: about a millisecond) hold
+ * at most `lightSlots`, the pool less a third kept for everything else: serialising them on the
+ * heavy share's one connection cost a lone caller half its throughput (bench/NEIGHBOUR.md). Both
+ * wait in turn by caller, boundedly (FairSlots).
+ *
+ * The light share is a lone caller's. While another caller is active (seen: any request of theirs
+ * reached the database within ACTIVE_CALLER_MS), a caller's scanning statements, light and heavy
+ * together, hold at most as many connections as the heavy share has: on the benchmark's two cores,
+ * nine light pages at once (10 ms each) left a neighbour's point lookups 12% of their lone
+ * throughput, and one light and one heavy 46-55% (bench/NEIGHBOUR.md), since every running
+ * statement is a process taking its turn on the CPU.
  */
 export class ScanShare {
-  private inUse = 0;
-  private waitingCount = 0;
-  private shed = 0;
-  /** Waiters by caller; a Map keeps insertion order, so moving a caller to the end makes a rotation. */
-  private readonly queues = new Map<string, Waiter[]>();
-  private cheapInUse = 0;
-  /** By operation (a bounded set: the document's operations). */
-  private readonly operations = new Map<string, OperationRecord>();
+  private readonly heavySlots: FairSlots;
+  private readonly lightSlots: FairSlots | null;
+  private light = 0;
+  private heavy = 0;
   private readonly now: () => number;
+  /** The caller seen last, and the last one seen before it that was someone else (see othersActive). */
+  private latest = { caller: '', at: Number.NEGATIVE_INFINITY };
+  private previous = { caller: '', at: Number.NEGATIVE_INFINITY };
 
   constructor(private readonly options: ScanShareOptions) {
     this.now = options.now ?? (() => performance.now());
+    // Contended, a caller's scans of both kinds together hold at most the heavy share's size.
+    const contendedCap = (caller: string, other: FairSlots | null) =>
+      this.othersActive(caller) ? Math.max(0, options.slots - (other?.heldBy(caller) ?? 0)) : Number.POSITIVE_INFINITY;
+    this.heavySlots = new FairSlots(options.slots, options.waitMs, 'heavy scanning reads', (caller) => contendedCap(caller, this.lightSlots));
+    this.lightSlots =
+      options.lightSlots === undefined
+        ? null
+        : new FairSlots(options.lightSlots, options.waitMs, 'scanning reads', (caller) => contendedCap(caller, this.heavySlots));
   }
 
   /**
-   * Runs `work` holding one slot, or beside the share when `operation` has proven cheap; throws
-   * Overloaded when no slot comes free within the wait. `onWait` is told when the request has to wait.
+   * Runs one scanning statement, or a transaction of `statements`: in the light share when the
+   * planner estimates each of them light, else in the heavy one. With nothing to plan, heavy.
    */
-  async run<T>(caller: string, work: () => Promise<T>, onWait?: () => void, operation = ''): Promise<T> {
-    const record = this.record(operation);
-    if (this.isCheap(record) && this.cheapInUse < (this.options.cheapSlots ?? 0)) return this.runBeside(record, work);
-    if (this.inUse < this.options.slots && this.waitingCount === 0) this.inUse++;
-    else {
-      onWait?.();
-      await this.wait(caller);
+  async runStatement<T>(caller: string, statements: pg.QueryConfig[], explain: ExplainCost, work: () => Promise<T>): Promise<T> {
+    if (await this.allLight(statements, explain)) {
+      this.light++;
+      const { lightSlots } = this;
+      if (!lightSlots) return work();
+      // Its slot freed, the caller may be below its cap for the other kind again.
+      return lightSlots.run(caller, work).finally(() => this.heavySlots.grant());
     }
-    try {
-      return await this.timed(record, work);
-    } finally {
-      this.release();
-    }
+    this.heavy++;
+    return this.heavySlots.run(caller, work).finally(() => this.lightSlots?.grant());
   }
 
-  private async runBeside<T>(record: OperationRecord, work: () => Promise<T>): Promise<T> {
-    this.cheapInUse++;
-    const started = this.now();
-    record.besideSince.push(started);
-    try {
-      return await this.timed(record, work);
-    } finally {
-      record.besideSince.splice(record.besideSince.indexOf(started), 1);
-      this.cheapInUse--;
-    }
+  /** Notes that `caller` has a request reaching the database now (a point lookup, a write, a scan). */
+  seen(caller: string): void {
+    const at = this.now();
+    if (caller !== this.latest.caller) this.previous = this.latest;
+    this.latest = { caller, at };
   }
 
-  /** Runs `work`, noting how long it took. A refusal (a bad filter, a 4xx) proves nothing cheap. */
-  private async timed<T>(record: OperationRecord, work: () => Promise<T>): Promise<T> {
-    if (!this.options.cheapMs) return work();
-    const started = this.now();
-    let succeeded = false;
-    try {
-      const result = await work();
-      succeeded = true;
-      return result;
-    } finally {
-      if (this.now() - started > this.options.cheapMs) this.markSlow(record);
-      else if (succeeded) record.fastRuns++;
-    }
+  /**
+   * Whether someone other than `caller` was seen within ACTIVE_CALLER_MS. The two most recent
+   * distinct callers answer it for anyone: the latest, unless it is `caller`, then the one before.
+   */
+  private othersActive(caller: string): boolean {
+    const other = this.latest.caller !== caller ? this.latest : this.previous;
+    return this.now() - other.at < ACTIVE_CALLER_MS;
   }
 
-  private record(operation: string): OperationRecord {
-    let record = this.operations.get(operation);
-    if (!record) {
-      record = { fastRuns: 0, slowAt: Number.NEGATIVE_INFINITY, besideSince: [] };
-      this.operations.set(operation, record);
-    }
-    return record;
+  /** Runs `work` holding one of the heavy statements' slots (see FairSlots.run). */
+  run<T>(caller: string, work: () => Promise<T>, onWait?: () => void): Promise<T> {
+    return this.heavySlots.run(caller, work, onWait);
   }
 
-  private isCheap(record: OperationRecord): boolean {
-    const { cheapMs } = this.options;
-    if (!cheapMs) return false;
-    const now = this.now();
-    // One of its reads beside the share is slow already, still running: later ones take the share at once.
-    if (record.besideSince.some((started) => now - started > cheapMs)) this.markSlow(record);
-    return record.fastRuns >= CHEAP_PROOF_RUNS && now - record.slowAt >= CHEAP_HOLD_MS;
-  }
-
-  private markSlow(record: OperationRecord): void {
-    record.fastRuns = 0;
-    record.slowAt = this.now();
+  private async allLight(statements: pg.QueryConfig[], explain: ExplainCost): Promise<boolean> {
+    const { costs } = this.options;
+    if (!costs || statements.length === 0) return false;
+    for (const statement of statements) if (await costs.isHeavy(statement, explain)) return false;
+    return true;
   }
 
   stats(): ScanShareStats {
-    return { slots: this.options.slots, inUse: this.inUse, waiting: this.waitingCount, shed: this.shed, cheapInUse: this.cheapInUse };
-  }
-
-  private wait(caller: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: () => {
-          clearTimeout(waiter.timer);
-          resolve();
-        },
-        timer: setTimeout(() => {
-          this.remove(caller, waiter);
-          this.shed++;
-          reject(
-            new Overloaded(
-              `The database is busy with scanning reads: none of the ${this.options.slots} connections they may hold came free within ${this.options.waitMs} ms; retry shortly`,
-              'scan-share',
-            ),
-          );
-        }, this.options.waitMs),
-      };
-      let queue = this.queues.get(caller);
-      if (!queue) {
-        queue = [];
-        this.queues.set(caller, queue);
-      }
-      queue.push(waiter);
-      this.waitingCount++;
-    });
-  }
-
-  private remove(caller: string, waiter: Waiter): void {
-    const queue = this.queues.get(caller);
-    const at = queue?.indexOf(waiter) ?? -1;
-    if (!queue || at === -1) return;
-    queue.splice(at, 1);
-    this.waitingCount--;
-    if (queue.length === 0) this.queues.delete(caller);
-  }
-
-  /** Hands the slot to the next caller in turn (it keeps counting as in use), or frees it. */
-  private release(): void {
-    const next = this.queues.entries().next();
-    if (next.done) {
-      this.inUse--;
-      return;
-    }
-    const [caller, queue] = next.value;
-    const waiter = queue.shift() as Waiter;
-    this.waitingCount--;
-    this.queues.delete(caller);
-    if (queue.length > 0) this.queues.set(caller, queue); // to the back of the rotation
-    waiter.grant();
+    const heavy = this.heavySlots.stats();
+    const light = this.lightSlots?.stats();
+    return {
+      slots: heavy.slots,
+      inUse: heavy.inUse,
+      waiting: heavy.waiting,
+      shed: heavy.shed + (light?.shed ?? 0),
+      lightSlots: light?.slots ?? Number.POSITIVE_INFINITY,
+      lightInUse: light?.inUse ?? 0,
+      light: this.light,
+      heavy: this.heavy,
+    };
   }
 }

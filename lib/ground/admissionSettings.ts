@@ -19,8 +19,8 @@ export interface AdmissionSettings {
   scanShare: number;
   /** DB_SCAN_WAIT_MS: the longest a scanning read waits for its share before 503. */
   scanWaitMs: number;
-  /** DB_SCAN_CHEAP_MS: an operation whose scanning reads lately all took less runs them beside the share (0: never). */
-  scanCheapMs: number;
+  /** DB_SCAN_COST: the planner's estimate from which a scanning read's statement is heavy and takes the share (0: every one). */
+  scanCost: number;
   /** DB_PARALLEL_WORKERS: max_parallel_workers_per_gather on the service's connections; -1 leaves the server's. */
   parallelWorkers: number;
   /** DB_POOL_WAIT_MS: the longest any statement waits for a busy pool before 503. */
@@ -55,7 +55,7 @@ export function readAdmissionSettings(env: Env): AdmissionSettings {
     callerBurst: readInt(env, 'CALLER_BURST', 4000, 1, 10_000_000),
     scanShare: readNumber(env, 'DB_SCAN_SHARE', 0.1, 0.01, 1),
     scanWaitMs: readInt(env, 'DB_SCAN_WAIT_MS', 1000, 1, 600_000),
-    scanCheapMs: readInt(env, 'DB_SCAN_CHEAP_MS', 0, 0, 600_000),
+    scanCost: readNumber(env, 'DB_SCAN_COST', 5000, 0, 1e12),
     parallelWorkers: readInt(env, 'DB_PARALLEL_WORKERS', 0, -1, 1024),
     poolWaitMs: readInt(env, 'DB_POOL_WAIT_MS', 1000, 1, 600_000),
     refreshIntervalSeconds: readNumber(env, 'CACHE_REFRESH_INTERVAL', 1, 0, 3600),
@@ -67,7 +67,11 @@ export function scanSlots(settings: AdmissionSettings, maxConnections: number): 
   return Math.max(1, Math.min(maxConnections - 1, Math.floor(settings.scanShare * maxConnections)));
 }
 
-/** Cheap scanning reads running beside the share: up to a third of the pool (5 of the default 15). */
-export function cheapScanSlots(maxConnections: number): number {
-  return Math.floor(maxConnections / 3);
+/**
+ * Light scanning statements' connections: the pool less a third (at least one) kept for point
+ * lookups and writes, less the heavy share. 9 of the default 15.
+ */
+export function lightScanSlots(settings: AdmissionSettings, maxConnections: number): number {
+  const kept = Math.max(1, Math.ceil(maxConnections / 3));
+  return Math.max(1, maxConnections - kept - scanSlots(settings, maxConnections));
 }

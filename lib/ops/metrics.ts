@@ -170,13 +170,37 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const { scanShareStats } = sources;
   if (scanShareStats) {
-    readGauge(registry, `${PREFIX}db_scan_slots`, 'Connections scanning reads may hold at once (DB_SCAN_SHARE of the pool)', () => scanShareStats().slots);
-    readGauge(registry, `${PREFIX}db_scan_slots_in_use`, 'Scanning reads holding their share now', () => scanShareStats().inUse);
+    readGauge(
+      registry,
+      `${PREFIX}db_scan_slots`,
+      'Connections heavy scanning statements may hold at once (DB_SCAN_SHARE of the pool)',
+      () => scanShareStats().slots,
+    );
+    readGauge(registry, `${PREFIX}db_scan_slots_in_use`, 'Heavy scanning statements holding their share now', () => scanShareStats().inUse);
     readGauge(
       registry,
       `${PREFIX}db_scan_waiting_requests`,
-      'Scanning reads waiting for their share (at most DB_SCAN_WAIT_MS)',
+      'Heavy scanning statements waiting for their share (at most DB_SCAN_WAIT_MS)',
       () => scanShareStats().waiting,
+    );
+    readGauge(
+      registry,
+      `${PREFIX}db_scan_light_slots`,
+      'Connections light scanning statements may hold at once (the pool less a third and the heavy share)',
+      () => scanShareStats().lightSlots,
+    );
+    readGauge(registry, `${PREFIX}db_scan_light_slots_in_use`, 'Light scanning statements holding a connection now', () => scanShareStats().lightInUse);
+    mirroredCounter(
+      registry,
+      `${PREFIX}db_scan_heavy_statements_total`,
+      "Scanning reads' statements the planner estimated heavy (DB_SCAN_COST), which took the share",
+      () => scanShareStats().heavy,
+    );
+    mirroredCounter(
+      registry,
+      `${PREFIX}db_scan_light_statements_total`,
+      "Scanning reads' statements the planner estimated light, which ran beside the share",
+      () => scanShareStats().light,
     );
   }
 

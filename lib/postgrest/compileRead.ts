@@ -1,4 +1,4 @@
-import type { CountPreference, ParsedQuery } from './syntaxTree.ts';
+import type { ParsedQuery } from './syntaxTree.ts';
 import { column, columnSql, orderSql, Params, rowJsonSql, whereSql } from './sqlFragments.ts';
 import type { PostgrestTable } from './tableShape.ts';
 
@@ -27,19 +27,52 @@ export interface CompiledRead extends CompiledStatement {
   limit: number | undefined;
   /** The one key column the page is ordered by (no order=), which a next-page link continues from. */
   keyColumn: string | undefined;
+  planned?: PlannedCount;
 }
 
-/** The total for `count`: exact is count(*); planned/estimated read the planner's estimate when there is no filter. */
-function totalSql(table: PostgrestTable, count: CountPreference | undefined, where: string, params: Params): string {
-  if (count === undefined) return 'NULL::bigint';
+/**
+ * A filtered `count=planned|estimated`: the rows the planner expects the filter to pass, read from
+ * `EXPLAIN` of `statement` (as PostgREST does) before the read runs, and bound as parameter `slot`
+ * (0-based) of the read. Unfiltered, the estimate is pg_class.reltuples, read by the read itself.
+ */
+export interface PlannedCount {
+  statement: CompiledStatement;
+  slot: number;
+}
+
+/** `statement` with a filtered planned count's estimate (`rows`, from its EXPLAIN) bound. */
+export function bindPlannedCount(statement: CompiledStatement, planned: PlannedCount, rows: number): CompiledStatement {
+  const values = [...statement.values];
+  values[planned.slot] = Math.round(rows);
+  return { text: statement.text, values };
+}
+
+/** The SQL of the total and, for a filtered estimate, the statement whose plan gives it. */
+function totalSql(table: PostgrestTable, query: ParsedQuery, where: string, params: Params): { sql: string; planned?: PlannedCount } {
+  const { count } = query.preferences;
+  if (count === undefined) return { sql: 'NULL::bigint' };
   const exact = `(SELECT count(*) FROM ${table.relation} AS t ${where})`;
-  if (count === 'exact' || where !== '') return exact;
-  // pg_class.reltuples is -1 until the table is first analysed: then count exactly.
-  const planned = `(SELECT nullif(reltuples, -1)::bigint FROM pg_class WHERE oid = ${params.add(table.relation)}::regclass)`;
-  if (count === 'planned') return `coalesce(${planned}, ${exact})`;
-  // estimated: exact while the table is small enough to count, the estimate past db-max-rows.
+  if (count === 'exact') return { sql: exact };
+  let estimate: string;
+  let planned: PlannedCount | undefined;
+  if (where === '') {
+    // pg_class.reltuples is -1 until the table is first analysed: then count exactly.
+    estimate = `(SELECT nullif(reltuples, -1)::bigint FROM pg_class WHERE oid = ${params.add(table.relation)}::regclass)`;
+  } else {
+    const own = new Params();
+    planned = {
+      statement: { text: `SELECT 1 FROM ${table.relation} AS t ${whereSql(table, query.filters, own)}`, values: own.values },
+      slot: params.values.length,
+    };
+    estimate = `${params.add(null)}::bigint`;
+  }
+  if (count === 'planned') return { sql: `coalesce(${estimate}, ${exact})`, planned };
+  // estimated: exact while the count is small enough to take, the estimate past db-max-rows.
   const threshold = params.add(table.maxRows ?? 1000);
-  return `(SELECT CASE WHEN p.estimate IS NULL OR p.estimate <= ${threshold}::bigint THEN ${exact} ELSE p.estimate END FROM (SELECT ${planned} AS estimate) AS p)`;
+  return {
+    sql: `(SELECT CASE WHEN p.estimate IS NULL OR p.estimate <= ${threshold}::bigint THEN ${exact} ELSE p.estimate END FROM (SELECT ${estimate} AS estimate) AS p)`,
+    planned,
+  };
 }
 
 /** The rows a page may hold: the request's limit, cut to the table's db-max-rows. */
@@ -64,11 +97,11 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
   // to keep 100. A subquery with a LIMIT is never flattened, so its order is the page's.
   const rows = `SELECT t.* FROM ${table.relation} AS t ${where} ${order} LIMIT ${params.add(limit ?? null)}::bigint OFFSET ${params.add(offset)}::bigint`;
   const page = `SELECT ${json} AS item, ${key} AS pgrst_key FROM (${rows}) AS t ${lateral}`;
-  const total = totalSql(table, query.preferences.count, where, params);
+  const total = totalSql(table, query, where, params);
   const text =
-    `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total} AS total, ` +
+    `SELECT coalesce(json_agg(pgrst_page.item), '[]')::text AS body, count(*)::int AS n, ${total.sql} AS total, ` +
     `(array_agg(pgrst_page.pgrst_key))[count(*)] AS last_key FROM (${page}) AS pgrst_page`;
-  return { text, values: params.values, offset, limit, keyColumn };
+  return { text, values: params.values, offset, limit, keyColumn, planned: total.planned };
 }
 
 /**
@@ -77,11 +110,13 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
  * before the first byte, and `rows` is the page, one JSON text per row, for a cursor to walk.
  */
 export interface CompiledStream {
+  /** The head's values take a filtered planned count at `planned.slot`. */
   head: CompiledStatement;
   rows: CompiledStatement;
   offset: number;
   limit: number | undefined;
   keyColumn: string | undefined;
+  planned?: PlannedCount;
 }
 
 export function compileStream(table: PostgrestTable, query: ParsedQuery & { stripNulls?: boolean }): CompiledStream {
@@ -99,7 +134,14 @@ export function compileStream(table: PostgrestTable, query: ParsedQuery & { stri
   // The page's last key is its greatest: a page walking the key is ordered by it, ascending.
   const key = keyColumn === undefined ? 'NULL::text' : columnSql(column(table, keyColumn));
   const page = `SELECT ${key} AS pgrst_key FROM ${table.relation} AS t ${where} ${order} LIMIT ${headParams.add(limit ?? null)}::bigint OFFSET ${headParams.add(offset)}::bigint`;
-  const total = totalSql(table, query.preferences.count, where, headParams);
-  const headText = `SELECT '' AS body, count(*)::int AS n, ${total} AS total, max(pgrst_page.pgrst_key)::text AS last_key FROM (${page}) AS pgrst_page`;
-  return { head: { text: headText, values: headParams.values }, rows: { text: rowsText, values: rowParams.values }, offset, limit, keyColumn };
+  const total = totalSql(table, query, where, headParams);
+  const headText = `SELECT '' AS body, count(*)::int AS n, ${total.sql} AS total, max(pgrst_page.pgrst_key)::text AS last_key FROM (${page}) AS pgrst_page`;
+  return {
+    head: { text: headText, values: headParams.values },
+    rows: { text: rowsText, values: rowParams.values },
+    offset,
+    limit,
+    keyColumn,
+    planned: total.planned,
+  };
 }

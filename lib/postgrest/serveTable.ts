@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { checkQuery } from './checkQuery.ts';
-import { compileRead, type ReadRow } from './compileRead.ts';
+import { bindPlannedCount, type CompiledStatement, compileRead, type ReadRow } from './compileRead.ts';
 import { compileDelete, compileInsert, compilePut, compileUpdate, type WriteRow } from './compileWrite.ts';
 import { postgrestRefusal } from './databaseRefusal.ts';
 import { type DialectResponse, nextPageLink, readResponse, writeRefusal, writeResponse } from './dialectResponse.ts';
@@ -30,13 +30,18 @@ export function parseForTable(table: PostgrestTable, request: DialectRequest): P
 }
 
 /** GET/HEAD: one statement for the page, its count when asked, and the JSON Postgres built. */
-export function readTable(db: Pick<Database, 'query'>, table: PostgrestTable, request: DialectRequest, signal?: AbortSignal): Promise<DialectResponse> {
+export function readTable(
+  db: Pick<Database, 'query' | 'plan'>,
+  table: PostgrestTable,
+  request: DialectRequest,
+  signal?: AbortSignal,
+): Promise<DialectResponse> {
   return readParsed(db, table, parseForTable(table, request), request.search, signal);
 }
 
 /** readTable of a request already parsed and checked (parseForTable); `search` is its query string, for the next page's link. */
 export async function readParsed(
-  db: Pick<Database, 'query'>,
+  db: Pick<Database, 'query' | 'plan'>,
   table: PostgrestTable,
   query: ParsedRequest,
   search: string,
@@ -45,8 +50,10 @@ export async function readParsed(
   const compiled = compileRead(table, query);
   let row: ReadRow;
   try {
-    const name = statementName(compiled.text);
-    const result = await db.query<ReadRow>({ ...(name ? { name } : {}), text: compiled.text, values: compiled.values }, signal ? { signal } : {});
+    const { planned } = compiled;
+    const statement: CompiledStatement = planned ? bindPlannedCount(compiled, planned, (await db.plan(planned.statement)).rows) : compiled;
+    const name = statementName(statement.text);
+    const result = await db.query<ReadRow>({ ...(name ? { name } : {}), text: statement.text, values: statement.values }, signal ? { signal } : {});
     row = result.rows[0] as ReadRow;
   } catch (err) {
     throw postgrestRefusal(err);

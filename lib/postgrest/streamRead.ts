@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { sendCancelRequest } from '../db/cancelRequest.ts';
 import type { Database } from '../db/database.ts';
+import { explainStatement, planEstimate } from '../db/statementCosts.ts';
 import { ClientClosedRequest } from '../errors.ts';
 import { StreamedBody } from '../ground/neutralRequest.ts';
-import { compileStream, type ReadRow } from './compileRead.ts';
+import { bindPlannedCount, compileStream, type ReadRow } from './compileRead.ts';
 import { postgrestRefusal } from './databaseRefusal.ts';
 import { csvLine, csvLines, nextPageLink, readHead } from './dialectResponse.ts';
 import type { ParsedRequest } from './parseQuery.ts';
@@ -74,7 +75,9 @@ function cancelOnAbort(client: pg.PoolClient, signal: AbortSignal | undefined): 
  * cursor (DECLARE … NO SCROLL CURSOR, FETCH FETCH_ROWS) yields the rows as they come. The first
  * batch is fetched before answering, so a statement Postgres refuses is still a PostgREST error
  * response. The connection stays out of the pool until the body is read to the end or cancelled
- * (StreamedBody.cancel); a caller that goes away cancels the running FETCH.
+ * (StreamedBody.cancel); a caller that goes away cancels the running FETCH. The head reads what
+ * the rows do (and the total), so its estimate is the stream's: a heavy stream holds its share of
+ * the pool (Database.forScan) until its body ends, as it holds its connection.
  */
 export function streamTable(
   db: Pick<Database, 'transaction'>,
@@ -88,52 +91,59 @@ export function streamTable(
   const writer = new BodyWriter(query, selectNames(table, query.select));
   return new Promise((resolve, reject) => {
     let answered = false;
-    db.transaction(async (client) => {
-      const abort = cancelOnAbort(client, signal);
-      try {
-        await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-        const head = (await client.query<ReadRow>(compiled.head)).rows[0] as ReadRow;
-        const { status, headers } = readHead(query, compiled.offset, head);
-        const next = query.rangeRequested ? undefined : nextPageLink(`/${table.name}`, search, compiled, head);
-        if (next) headers.link = next;
-        await client.query({ text: `DECLARE pgrst_stream NO SCROLL CURSOR FOR ${compiled.rows.text}`, values: compiled.rows.values });
-        const fetchBatch = async (): Promise<string[]> =>
-          (await client.query<{ item: string }>(`FETCH ${FETCH_ROWS} FROM pgrst_stream`)).rows.map((row) => row.item);
-        const first = await fetchBatch();
+    db.transaction(
+      async (client) => {
+        const abort = cancelOnAbort(client, signal);
+        try {
+          await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+          const { planned } = compiled;
+          const headStatement = planned
+            ? bindPlannedCount(compiled.head, planned, planEstimate((await client.query(explainStatement(planned.statement))).rows).rows)
+            : compiled.head;
+          const head = (await client.query<ReadRow>(headStatement)).rows[0] as ReadRow;
+          const { status, headers } = readHead(query, compiled.offset, head);
+          const next = query.rangeRequested ? undefined : nextPageLink(`/${table.name}`, search, compiled, head);
+          if (next) headers.link = next;
+          await client.query({ text: `DECLARE pgrst_stream NO SCROLL CURSOR FOR ${compiled.rows.text}`, values: compiled.rows.values });
+          const fetchBatch = async (): Promise<string[]> =>
+            (await client.query<{ item: string }>(`FETCH ${FETCH_ROWS} FROM pgrst_stream`)).rows.map((row) => row.item);
+          const first = await fetchBatch();
 
-        // The transaction lasts as long as the body: it ends when the generator does.
-        let ended!: (err?: unknown) => void;
-        const done = new Promise<void>((resolveDone, rejectDone) => {
-          ended = (err) => (err === undefined ? resolveDone() : rejectDone(err));
-        });
-        async function* chunks(): AsyncGenerator<string, void, undefined> {
-          let failure: unknown;
-          try {
-            yield writer.opening();
-            let batch = first;
-            for (;;) {
-              if (batch.length > 0) yield writer.batch(batch);
-              if (batch.length < FETCH_ROWS || signal?.aborted) break;
-              batch = await fetchBatch();
+          // The transaction lasts as long as the body: it ends when the generator does.
+          let ended!: (err?: unknown) => void;
+          const done = new Promise<void>((resolveDone, rejectDone) => {
+            ended = (err) => (err === undefined ? resolveDone() : rejectDone(err));
+          });
+          async function* chunks(): AsyncGenerator<string, void, undefined> {
+            let failure: unknown;
+            try {
+              yield writer.opening();
+              let batch = first;
+              for (;;) {
+                if (batch.length > 0) yield writer.batch(batch);
+                if (batch.length < FETCH_ROWS || signal?.aborted) break;
+                batch = await fetchBatch();
+              }
+              yield writer.closing();
+            } catch (err) {
+              failure = err;
+              throw err;
+            } finally {
+              ended(failure ?? (signal?.aborted ? new ClientClosedRequest() : undefined));
             }
-            yield writer.closing();
-          } catch (err) {
-            failure = err;
-            throw err;
-          } finally {
-            ended(failure ?? (signal?.aborted ? new ClientClosedRequest() : undefined));
           }
+          answered = true;
+          resolve({ status, headers, body: new StreamedBody(chunks(), () => ended()) });
+          await done;
+        } catch (err) {
+          await abort.settled();
+          throw err;
+        } finally {
+          abort.dispose();
         }
-        answered = true;
-        resolve({ status, headers, body: new StreamedBody(chunks(), () => ended()) });
-        await done;
-      } catch (err) {
-        await abort.settled();
-        throw err;
-      } finally {
-        abort.dispose();
-      }
-    }).catch((err: unknown) => {
+      },
+      [compiled.head],
+    ).catch((err: unknown) => {
       // Once answered, a failure can only cut the body short (the generator threw it to the sender).
       if (!answered) reject(signal?.aborted ? new ClientClosedRequest() : postgrestRefusal(err));
     });

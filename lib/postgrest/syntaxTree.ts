@@ -68,7 +68,7 @@ export interface OrderTerm {
   nulls?: 'first' | 'last';
 }
 
-export type CountPreference = 'exact' | 'planned' | 'estimated';
+type CountPreference = 'exact' | 'planned' | 'estimated';
 type ReturnPreference = 'minimal' | 'headers-only' | 'representation';
 
 export interface Preferences {

@@ -5,7 +5,9 @@ import { clientAddress, trustedProxies } from '../../lib/admission/clientAddress
 import { FairQueue } from '../../lib/admission/fairQueue.ts';
 import { loadConfig } from '../../lib/ground/config.ts';
 import { ResultsCache } from '../../lib/cache/resultsCache.ts';
-import { CHEAP_HOLD_MS, CHEAP_PROOF_RUNS, ScanShare } from '../../lib/db/scanShare.ts';
+import { FairSlots } from '../../lib/db/fairSlots.ts';
+import { ACTIVE_CALLER_MS, ScanShare } from '../../lib/db/scanShare.ts';
+import { StatementCosts } from '../../lib/db/statementCosts.ts';
 import { Overloaded, TooManyRequests } from '../../lib/errors.ts';
 
 describe('the client address', () => {
@@ -123,82 +125,74 @@ describe("the scanning reads' share", () => {
   });
 });
 
-describe('cheap scanning reads run beside the share', () => {
-  test('an operation proves cheap by its runs, runs beside the share up to its slots, and a slow run (even one still running) sends it back for the hold', async () => {
-    let clock = 0;
-    const share = new ScanShare({ slots: 1, waitMs: 10_000, cheapMs: 50, cheapSlots: 2, now: () => clock });
-    // Something expensive holds the one slot throughout.
-    let releaseCount!: () => void;
-    const count = share.run('a', () => new Promise<void>((resolve) => (releaseCount = resolve)), undefined, 'getTripCount');
-    const waited: string[] = [];
-    const pending = (operation: string, work: () => Promise<void> = async () => undefined) => share.run('b', work, () => waited.push(operation), operation);
-    // Every operation starts expensive: the first stream page waits for the slot.
-    const first = pending('stream');
-    assert.deepEqual(waited, ['stream']);
-    releaseCount();
-    await Promise.all([count, first]);
-    // Fast runs through the share; a refusal (a bad filter) proves nothing.
-    await assert.rejects(share.run('b', async () => Promise.reject(new Error('PGRST100')), undefined, 'stream'));
-    for (let run = 1; run < CHEAP_PROOF_RUNS - 1; run++) await pending('stream');
-    let holdAgain!: () => void;
-    const held = share.run('a', () => new Promise<void>((resolve) => (holdAgain = resolve)), undefined, 'getTripCount');
-    waited.length = 0;
-    const last = pending('stream'); // the 20th fast run still waits: not proven yet
-    assert.deepEqual(waited, ['stream']);
-    holdAgain();
-    await Promise.all([held, last]);
-
-    // Proven: with the slot held, stream pages run beside it, two at once; a third waits.
-    let holdSlot!: () => void;
-    const slot = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
-    waited.length = 0;
-    const releases: Array<() => void> = [];
-    const beside = [0, 1].map(() => pending('stream', () => new Promise<void>((resolve) => releases.push(resolve))));
-    assert.equal(share.stats().cheapInUse, 2);
-    assert.deepEqual(waited, []);
-    const third = pending('stream');
-    assert.deepEqual(waited, ['stream'], 'past its cheap slots it takes the share');
-    // One of them is still running 60 ms later (past cheapMs): the next page takes the share at once.
-    clock += 60;
-    const fourth = pending('stream');
-    assert.deepEqual(waited, ['stream', 'stream']);
-    for (const release of releases) release();
-    await Promise.all(beside);
-    holdSlot();
-    await Promise.all([slot, third, fourth]);
-    // Slow lately: however many fast runs follow, not cheap again until the hold has passed.
-    for (let run = 0; run < CHEAP_PROOF_RUNS; run++) await pending('stream');
-    const slot2 = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
-    waited.length = 0;
-    const held2 = pending('stream');
-    assert.deepEqual(waited, ['stream'], 'within the hold');
-    holdSlot();
-    await Promise.all([slot2, held2]);
-    clock += CHEAP_HOLD_MS;
-    const slot3 = share.run('a', () => new Promise<void>((resolve) => (holdSlot = resolve)), undefined, 'getTripCount');
-    waited.length = 0;
-    await pending('stream');
-    assert.deepEqual(waited, [], 'cheap again after the hold');
-    holdSlot();
-    await slot3;
-    assert.equal(share.stats().cheapInUse, 0);
+describe('a caller held to fewer slots than there are', () => {
+  test('a capped caller waits with slots free, others take them, and its turn comes when its cap allows', async () => {
+    const caps: Record<string, number> = { a: 1 };
+    const slots = new FairSlots(3, 10_000, 'scans', (caller) => caps[caller] ?? Number.POSITIVE_INFINITY);
+    const ends: Record<string, () => void> = {};
+    const hold = (caller: string, name: string) => slots.run(caller, () => new Promise<void>((resolve) => (ends[name] = resolve)));
+    const a1 = hold('a', 'a1');
+    let a2Started = false;
+    const a2 = slots.run('a', async () => {
+      a2Started = true;
+    });
+    assert.equal(slots.stats().inUse, 1, 'a is at its cap: its second waits with two slots free');
+    assert.equal(slots.stats().waiting, 1);
+    const b1 = hold('b', 'b1');
+    assert.equal(slots.stats().inUse, 2, 'b is not kept waiting behind a');
+    ends.b1?.();
+    await b1;
+    assert.equal(a2Started, false, "b's slot does not lift a's cap");
+    // A cap that rises from outside (a's slot of another kind came free) takes effect on grant().
+    caps.a = 2;
+    slots.grant();
+    await a2;
+    assert.ok(a2Started);
+    ends.a1?.();
+    await a1;
+    assert.deepEqual(slots.stats(), { slots: 3, inUse: 0, waiting: 0, shed: 0 });
   });
 
-  test('cheapMs 0 (DB_SCAN_CHEAP_MS=0): every scanning read takes the share', async () => {
-    const share = new ScanShare({ slots: 1, waitMs: 10_000, cheapMs: 0, cheapSlots: 5 });
-    for (let run = 0; run < CHEAP_PROOF_RUNS + 1; run++) await share.run('b', async () => undefined, undefined, 'stream');
-    let release!: () => void;
-    const held = share.run('a', () => new Promise<void>((resolve) => (release = resolve)));
-    let told = false;
-    const next = share.run(
-      'b',
-      async () => undefined,
-      () => (told = true),
-      'stream',
+  test("the light share is a lone caller's: while someone else is active, a caller's scans together hold as many connections as the heavy share", async () => {
+    let clock = 0;
+    const share = new ScanShare({ slots: 1, lightSlots: 4, waitMs: 10_000, costs: new StatementCosts({ heavyFrom: 1000 }), now: () => clock });
+    const light = async () => 10;
+    const ends: Array<() => void> = [];
+    const run = (caller: string) => share.runStatement(caller, [{ text: 'SELECT 1' }], light, () => new Promise<void>((resolve) => ends.push(resolve)));
+    share.seen('a');
+    const alone = [run('a'), run('a')];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(share.stats().lightInUse, 2, 'alone, a uses the light share');
+    share.seen('b'); // b looks a trip up
+    const third = run('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(share.stats().lightInUse, 2, 'with b active, a third light statement of a waits');
+    for (const end of ends.splice(0)) end();
+    await Promise.all(alone);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(share.stats().lightInUse, 1, "a holds one, the heavy share's size");
+    // Light and heavy together: a's heavy statement waits for its light one, though the heavy slot is free.
+    let heavyRan = false;
+    const heavy = share.runStatement(
+      'a',
+      [{ text: 'SELECT 2' }],
+      async () => 5000,
+      async () => {
+        heavyRan = true;
+      },
     );
-    assert.ok(told);
-    release();
-    await Promise.all([held, next]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(heavyRan, false);
+    for (const end of ends.splice(0)) end();
+    await Promise.all([third, heavy]);
+    assert.ok(heavyRan, 'granted when its light statement ended');
+    clock += ACTIVE_CALLER_MS;
+    const later = [run('a'), run('a')];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(share.stats().lightInUse, 2, 'b quiet for a second: a is alone again');
+    for (const end of ends.splice(0)) end();
+    await Promise.all(later);
+    assert.deepEqual([share.stats().light, share.stats().heavy], [5, 1]);
   });
 });
 

@@ -137,6 +137,18 @@ describe('reads agree with SQL', () => {
       const counted = await read('limit=1', { prefer: `count=${count}` });
       assert.match(counted.headers['content-range'] ?? '', /^0-0\/\d+$/, count);
     }
+    // Filtered, planned is the planner's estimate of the filter's rows (as PostgREST reads it from EXPLAIN),
+    // not a count; estimated counts exactly while that estimate is within db-max-rows.
+    await database.admin.query('ANALYZE public.gadgets');
+    const plan = await database.admin.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
+      "EXPLAIN (FORMAT JSON) SELECT 1 FROM public.gadgets AS t WHERE t.name LIKE 'sprocket 1%'",
+    );
+    const expected = plan.rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'];
+    const exact = (await database.admin.query("SELECT count(*)::int AS n FROM public.gadgets WHERE name LIKE 'sprocket 1%'")).rows[0].n as number;
+    const plannedPage = await read('name=like.sprocket%201*&limit=1', { prefer: 'count=planned' });
+    assert.equal(plannedPage.headers['content-range'], `0-0/${expected}`);
+    const estimatedPage = await read('name=like.sprocket%201*&limit=1', { prefer: 'count=estimated' });
+    assert.equal(estimatedPage.headers['content-range'], `0-0/${exact}`, 'an estimate within db-max-rows is counted');
   });
 
   test('a full page walking the key links to the next one (RFC 8288), which continues after its last key', async () => {

@@ -19,10 +19,16 @@ after(async () => {
   await database?.stop();
 });
 
-/** The sample (a scanning read, never cached) made slow: it holds its connection for `seconds`. */
+/**
+ * The sample (a scanning read, never cached) made slow and heavy: it holds its connection for
+ * `seconds`, and the planner estimates it heavy (DB_SCAN_COST) for a count of 100M rows it never
+ * runs: an OR stops at its first true operand, and a subquery's InitPlan runs only when reached.
+ * (random(), not a parameter, is that operand: the planner would fold `0.5 >= 0 OR …` to true.)
+ */
+const SLOW_HEAVY = 'SELECT pg_sleep($1::float8) WHERE random() >= 0 OR (SELECT count(*) FROM generate_series(1, 100000000)) > 0';
 function slowSample(seconds: number): Handler {
   return async (_input, ctx) => {
-    await ctx.db.query({ text: 'SELECT pg_sleep($1)', values: [seconds] });
+    await ctx.db.query({ text: SLOW_HEAVY, values: [seconds] });
     return { body: { sample_trip_ids: [1, 2, 3, 4, 5] } };
   };
 }
@@ -138,6 +144,20 @@ describe('shed in order: scans past their share, then a busy pool', () => {
     for (const refused of shed) assertRefused(refused, 503, 'scan-share');
     assert.ok(performance.now() - started < 5000, 'shed at once, not after DB_POOL_TIMEOUT');
     assert.equal(await refusedMetric(service, 'getTripSample', 'scan-share'), 2);
+  });
+
+  test('light scans (keyset pages, the planner says) run beside a heavy one holding the share, in a share of their own', async () => {
+    const heavy = service.api.get('/trips/sample', as('203.0.113.40'));
+    await pollUntil('the heavy scan to hold the share', 5000, () => (service.ctx.scanShare?.stats().inUse === 1 ? true : undefined));
+    const before = service.ctx.scanShare?.stats().light ?? 0;
+    const page = await service.api.get('/trips/stream?cursor=10&page_size=5', as('203.0.113.41', NO_CACHE));
+    assert.equal(page.status, 200, 'not shed: it never waited for the heavy share');
+    assert.equal(service.ctx.scanShare?.stats().inUse, 1, 'the heavy scan still holds its share');
+    assert.ok((service.ctx.scanShare?.stats().light ?? 0) > before);
+    assert.equal((await heavy).status, 200);
+    const metrics = (await service.router.handle({ method: 'GET', url: '/metrics', headers: {} })).body as string;
+    assert.match(metrics, /^lakebase_api_db_scan_light_statements_total [1-9]/m);
+    assert.match(metrics, /^lakebase_api_db_scan_heavy_statements_total [1-9]/m);
   });
 
   test('with every connection busy, a statement is shed after DB_POOL_WAIT_MS, and readiness still waits its own timeout', async () => {

@@ -1,3 +1,4 @@
+import type { Database } from '../../db/database.ts';
 import type { Context } from '../serviceContext.ts';
 import { Forbidden } from '../../errors.ts';
 import type { HandlerResult } from '../handler.ts';
@@ -25,19 +26,21 @@ export type RunOperation = (
 /**
  * Calls the handler: as the verified user on their own connections when the operation runs as
  * the caller, on a read replica when the operation allows it and one is configured, else with
- * the context as it is. A permission refusal names the operation (and the user). A scanning read
- * first takes one of the connections scanning reads may hold (DB_SCAN_SHARE), or is shed.
+ * the context as it is. A permission refusal names the operation (and the user). A scanning read's
+ * statements that the planner estimates heavy first take one of the connections heavy scans may
+ * hold (DB_SCAN_SHARE, DB_SCAN_COST: see Database.forScan), or are shed.
  */
 export function createOperationRunner(ctx: Context): RunOperation {
   const { userAccess, scanShare } = ctx;
-  const runOn: RunOperation = async (operation, input, user) => {
+  const runOn = async (operation: CompiledOperation, input: ValidatedInput, user: VerifiedUser | undefined, scanBy: string | undefined) => {
+    const scanning = (db: Database) => (scanShare && scanBy !== undefined ? db.forScan(scanShare, scanBy) : db);
     try {
       if (!user) {
         const { readRouting } = ctx;
         if (operation.readFrom === 'replica' && readRouting) {
-          return await readRouting.run(operation.operationId, input, (db) => operation.handler(input, { ...ctx, db }));
+          return await readRouting.run(operation.operationId, input, (db) => operation.handler(input, { ...ctx, db: scanning(db) }));
         }
-        return await operation.handler(input, ctx);
+        return await operation.handler(input, scanBy === undefined ? ctx : { ...ctx, db: scanning(ctx.db) });
       }
       // A verified user comes only from an authenticator in LAKEBASE_ACCESS=user, which has user access.
       if (!userAccess) throw new Error(`${operation.operationId} has a verified user but LAKEBASE_ACCESS is not user`);
@@ -50,8 +53,9 @@ export function createOperationRunner(ctx: Context): RunOperation {
   return (operation, input, user, who) => {
     // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
     who?.waiting();
-    return scanShare && isScan(operation) && !isPointRead(operation, input)
-      ? scanShare.run(who?.key ?? '', () => runOn(operation, input, user), undefined, operation.operationId)
-      : runOn(operation, input, user);
+    // A lone caller's scans may use the whole light share; anyone else reaching the database ends that.
+    if (who) scanShare?.seen(who.key);
+    const scans = scanShare !== null && isScan(operation) && !isPointRead(operation, input);
+    return runOn(operation, input, user, scans ? (who?.key ?? '') : undefined);
   };
 }
