@@ -21,8 +21,9 @@ and test/functions/<path>.test.ts.
   --write       also POST, PATCH and DELETE
   --force       overwrite files an earlier run wrote
   --refresh     read the table again and rewrite its metadata module, spec entries and test
-                (columns added, dropped or retyped), never its handlers; with --force, also
-                when those files were edited by hand`;
+                (columns added, dropped or retyped), never its handlers nor what you narrowed in
+                functions/<singular>Dialect.ts; with --force, even when the files it rewrites were
+                edited by hand`;
 
 /** Routes the new operations would take that the current document gives to other operations. */
 function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[] {
