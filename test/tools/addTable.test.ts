@@ -531,6 +531,18 @@ test("--refresh follows a column added, dropped and retyped into the metadata, s
     assert.ok(Number(/# pass (\d+)/.exec(tests.stdout)?.[1]) >= 5, tests.stdout.slice(-2000));
     // …and the generated suite checked it through postgrest-js.
     assert.match(tests.stdout, /ok \d+ - postgrest-js: a filter or order on a column the owner's narrowing leaves out is a 400 PGRST100 naming it\n/);
+
+    // A table generated before the narrowing had a file of its own: --refresh writes it once and names the handlers to repoint.
+    rmSync(join(copy, 'functions/gadgetDialect.ts'));
+    const collection = ['listGadgets', 'createGadgets', 'updateGadgets', 'deleteGadgets', 'replaceGadget'].map((id) => `functions/${id}.ts`);
+    for (const handler of collection) writeFileSync(join(copy, handler), file(handler).replace("from './gadgetDialect.ts'", "from './gadgetTable.ts'"));
+    const older = run(['public.gadgets', '--refresh']);
+    assert.equal(older.status, 0, older.stderr);
+    assert.match(older.stdout, /Wrote \(new, yours from now on\):\n {2}functions\/gadgetDialect\.ts\n/);
+    for (const handler of collection) {
+      assert.ok(older.stdout.includes(`Note: ${handler} imports GADGET_DIALECT from ./gadgetTable.ts: it now lives in ./gadgetDialect.ts`), older.stdout);
+    }
+    assert.match(file('functions/gadgetDialect.ts'), /export const GADGET_DIALECT: PostgrestTable = \{ \.\.\.GADGET_CATALOG, \.\.\.narrowing \};/);
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
