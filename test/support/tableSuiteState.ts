@@ -79,6 +79,7 @@ export class SuiteState {
   /** Starts the client on the service listening at `http`. */
   connect(http: RunningHttpServer): void {
     this.http = http;
+    // No retries: the client would retry a 503 after sleeping, and hide it from the check.
     this.client = new PostgrestClient(http.baseUrl, { fetch: contractCheckedFetch(this.service.contract), retry: false });
   }
 
