@@ -43,12 +43,26 @@ export const RIDE_WIRE = `CROSS JOIN LATERAL (SELECT ${[
   't."trip_duration" AS "trip_duration"',
 ].join(', ')}) AS r`;
 
+/** The table's column names: what ./rideDialect.ts may list as filterable and orderable. */
+export type RideColumn =
+  | 'id'
+  | 'vendor_id'
+  | 'pickup_datetime'
+  | 'dropoff_datetime'
+  | 'passenger_count'
+  | 'pickup_longitude'
+  | 'pickup_latitude'
+  | 'dropoff_longitude'
+  | 'dropoff_latitude'
+  | 'store_and_fwd_flag'
+  | 'trip_duration';
+
 /**
- * /rides in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them. Set
- * `filterable` and `orderable` to narrow what clients may filter and sort by, and `maxRows` (else
- * DB_MAX_ROWS) to bound every response; the handlers need no change.
+ * /rides in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them, every
+ * one filterable and orderable. The handlers serve RIDE_DIALECT of ./rideDialect.ts: this, narrowed
+ * as the owner chooses there (that file is yours: --refresh never rewrites it).
  */
-export const RIDE_DIALECT: PostgrestTable = {
+export const RIDE_CATALOG: PostgrestTable = {
   name: 'rides',
   relation: '"public"."nyc_train_synced"',
   columns: [
@@ -65,9 +79,6 @@ export const RIDE_DIALECT: PostgrestTable = {
     { name: 'trip_duration', sql: 'integer', kind: 'number' },
   ],
   primaryKey: ['id'],
-  // Every column may be filtered and ordered by. To narrow either, list the names it allows, e.g.:
-  // filterable: ['id', 'vendor_id'],
-  // orderable: ['id', 'vendor_id'],
 };
 
 /** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */

@@ -1,4 +1,5 @@
 import type { HeadersObject, OperationObject, ParameterObject, RequestBodyObject, ResponseObject, ResponsesObject, SchemaObject } from 'openapi3-ts/oas31';
+import type { TableNarrowing } from '../lib/postgrest/tableShape.ts';
 import { schemaRef, type TableApi, tableDatabaseErrors, tableWriteErrors } from './tableApi.ts';
 
 /**
@@ -23,8 +24,10 @@ export interface DialectTable {
   primaryKey: readonly string[];
   operationIds: { read: string; create?: string; update?: string; remove?: string; replace?: string };
   cacheTtlSeconds: number;
-  /** Most rows a response carries, when the table file sets it (else DB_MAX_ROWS). */
+  /** Most rows a response carries, when set here; else the narrowing's maxRows, else DB_MAX_ROWS. */
   maxRows?: number;
+  /** What the owner allows (functions/<singular>Dialect.ts): the filters and order keys offered, the row bound. */
+  narrowing?: TableNarrowing;
 }
 
 const PGRST_FIELDS = "The problem body carries PostgREST's `code`, `message`, `details` and `hint` (e.g. `PGRST100`, `23505`).";
@@ -33,8 +36,9 @@ const param = (name: string, description: string, schema: SchemaObject = { type:
 const header = (name: string, description: string, schema: SchemaObject = { type: 'string' }): ParameterObject => ({ name, in: 'header', description, schema });
 
 function filterParameters(table: DialectTable): ParameterObject[] {
+  const filterable = table.narrowing?.filterable ?? table.columns;
   return [
-    ...table.columns.map((column) =>
+    ...filterable.map((column) =>
       param(
         column,
         `Filter on ${column}: \`[not.]<operator>.<value>\` with eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, in.(a,b), is.null|true|false, isdistinct, cs, cd, ov, fts/plfts/phfts/wfts(<config>); repeat to AND. A JSON column takes a path on the left (\`${column}->k\`, \`${column}->>k\`).`,
@@ -50,7 +54,10 @@ const selectParam = param(
   'Columns to return: `a,b`, `alias:a`, `a::text` (allowed casts: text, int, bigint, numeric, float8, boolean, date, timestamp(tz), uuid, json(b), …), JSON paths `meta->>k`; default `*`',
 );
 
-const maxRowsText = (table: DialectTable) => (table.maxRows === undefined ? 'DB_MAX_ROWS (default 1000)' : String(table.maxRows));
+const maxRowsText = (table: DialectTable) => {
+  const maxRows = table.maxRows ?? table.narrowing?.maxRows;
+  return maxRows === undefined ? 'DB_MAX_ROWS (default 1000)' : String(maxRows);
+};
 
 const readHeaders = (table: DialectTable): ParameterObject[] => [
   header('Prefer', '`count=exact|planned|estimated` (answered in Content-Range)'),
@@ -124,7 +131,10 @@ function readOperation(table: DialectTable): OperationObject & { operationId: st
     'x-read-from': 'replica',
     parameters: [
       selectParam,
-      param('order', 'Sort keys: `a.desc.nullslast,b` (asc|desc, nullsfirst|nullslast)'),
+      param(
+        'order',
+        `Sort keys: \`a.desc.nullslast,b\` (asc|desc, nullsfirst|nullslast)${table.narrowing?.orderable ? `; only by ${table.narrowing.orderable.join(', ') || 'no column'}` : ''}`,
+      ),
       param('limit', 'Most rows to return', { type: 'string', pattern: '^\\d+$' }),
       param('offset', 'Rows to skip', { type: 'string', pattern: '^\\d+$' }),
       ...filterParameters(table),

@@ -1,5 +1,6 @@
 // Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
 import type { ParameterObject } from 'openapi3-ts/oas31';
+import { RIDE_DIALECT } from '../functions/rideDialect.ts';
 import { dialectOperations } from './postgrestDialect.ts';
 import { errorRef, schemaRef, type TableApi, tableDatabaseErrors } from './tableApi.ts';
 
@@ -113,6 +114,7 @@ export const ridesApi: TableApi = {
         primaryKey: ['id'],
         operationIds: { read: 'listRides' },
         cacheTtlSeconds: 10,
+        narrowing: RIDE_DIALECT,
       },
       ['listRides?', 'countRides?', 'getRide?'],
     ),

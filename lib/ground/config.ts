@@ -40,7 +40,7 @@ export interface Config {
   maxHeaderBytes: number;
   /** Longest accepted path and query string; beyond it, 414. */
   maxUrlLength: number;
-  /** Most rows one PostgREST-dialect response carries (the Data API's db-max-rows), unless a table file sets its own. */
+  /** Most rows one PostgREST-dialect response carries (the Data API's db-max-rows), unless a table's narrowing (functions/<singular>Dialect.ts) sets its own. */
   dbMaxRows: number;
   /** Browser origins allowed to call the API cross-origin; empty = CORS off. */
   corsOrigins: string[];

@@ -81,6 +81,17 @@ function pageLimit(table: PostgrestTable, limit: number | undefined): number | u
   return limit === undefined ? table.maxRows : Math.min(limit, table.maxRows);
 }
 
+/**
+ * The one key column a page without order= walks, whose last value continues it in a next-page
+ * link (`<key>=gt.<last>`): none for a composite key, or when the owner did not let clients filter
+ * on the key (the link would be refused).
+ */
+function walkedKey(table: PostgrestTable, query: ParsedQuery): string | undefined {
+  const key = table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+  if (key === undefined || query.order.length > 0) return undefined;
+  return table.filterable && !table.filterable.includes(key) ? undefined : key;
+}
+
 /** GET/HEAD of the collection, checked (checkQuery.ts) first. */
 export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripNulls?: boolean }): CompiledRead {
   const params = new Params();
@@ -90,7 +101,7 @@ export function compileRead(table: PostgrestTable, query: ParsedQuery & { stripN
   const limit = pageLimit(table, query.range.limit);
   const offset = query.range.offset;
   // Walking the primary key (no order=) of a one-column key: the last row's key continues the walk (keyset).
-  const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+  const keyColumn = walkedKey(table, query);
   const key = keyColumn === undefined ? 'NULL::text' : `${columnSql(column(table, keyColumn))}::text`;
   // The page's rows first, their JSON after: built in the same select as the sort, Postgres would
   // make JSON of every row the filter passes (600,000 of a million for an unindexed filter, seconds)
@@ -122,7 +133,7 @@ export interface CompiledStream {
 export function compileStream(table: PostgrestTable, query: ParsedQuery & { stripNulls?: boolean }): CompiledStream {
   const limit = pageLimit(table, query.range.limit);
   const offset = query.range.offset;
-  const keyColumn = query.order.length === 0 && table.primaryKey.length === 1 ? table.primaryKey[0] : undefined;
+  const keyColumn = walkedKey(table, query);
 
   const rowParams = new Params();
   const { json, lateral } = rowJsonSql(table, query.select, rowParams, query.stripNulls === true);

@@ -1,7 +1,8 @@
 /**
  * What the PostgREST dialect knows of a generated table: its columns as the catalog described them
- * (written into the table file by `npm run add-table`), its key, and what its owner allows. Every
- * identifier that reaches SQL comes from here, quoted; the request only chooses among them.
+ * (written into the table file by `npm run add-table`), its key, and what its owner allows (in a
+ * file of the owner's, functions/<singular>Dialect.ts). Every identifier that reaches SQL comes from
+ * here, quoted; the request only chooses among them.
  */
 
 /** How a column's values compare, which decides the operators it takes. */
@@ -24,7 +25,20 @@ export interface TableColumn {
   readOnly?: boolean;
 }
 
-export interface PostgrestTable {
+/**
+ * What the table's owner allows clients to ask (functions/<singular>Dialect.ts, a file `--refresh`
+ * never rewrites): typed by the table's column names, so a name the table lost fails the typecheck.
+ */
+export interface TableNarrowing<Column extends string = string> {
+  /** Columns a filter may name (and and/or inside): every column unless the owner narrows it. */
+  filterable?: readonly Column[];
+  /** Columns order= may name: every column unless narrowed. */
+  orderable?: readonly Column[];
+  /** Most rows one response carries (PostgREST's db-max-rows); Content-Range shows the cut. */
+  maxRows?: number;
+}
+
+export interface PostgrestTable extends TableNarrowing {
   /** The path it is served under, without the slash: `rides`. Named in messages. */
   name: string;
   /** Schema-qualified and quoted: `"public"."nyc_train_synced"`. */
@@ -32,12 +46,6 @@ export interface PostgrestTable {
   columns: readonly TableColumn[];
   /** Primary key column names, in order. */
   primaryKey: readonly string[];
-  /** Columns a filter may name (and and/or inside): every column unless the owner narrows it. */
-  filterable?: readonly string[];
-  /** Columns order= may name. */
-  orderable?: readonly string[];
-  /** Most rows one response carries (PostgREST's db-max-rows); Content-Range shows the cut. */
-  maxRows?: number;
 }
 
 /** The column named `name`, if the table has one. */

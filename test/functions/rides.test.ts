@@ -1,12 +1,14 @@
 // Written by `npm run add-table` for public.nyc_train_synced from the catalog: --refresh rewrites it, so put your own code in the handlers.
+import { RIDE_DIALECT } from '../../functions/rideDialect.ts';
 import { describeTableApi } from '../support/tableApiSuite.ts';
 
 /**
  * public.nyc_train_synced under /rides: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). When the table changes,
- * `npm run add-table -- public.nyc_train_synced --refresh` rewrites this file:
- * put checks of your own in another test file.
+ * operation is checked (see test/support/tableApiSuite.ts), the collection through
+ * `@supabase/postgrest-js` as a front end would call it, within what functions/rideDialect.ts
+ * allows. When the table changes, `npm run add-table -- public.nyc_train_synced --refresh`
+ * rewrites this file: put checks of your own in another test file.
  */
 describeTableApi({
   table: '"public"."nyc_train_synced"',
@@ -113,4 +115,5 @@ describeTableApi({
     'trip_duration',
   ],
   operations: { count: 'countRides', list: 'listRides', get: 'getRide' },
+  dialect: RIDE_DIALECT,
 });

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { type StatementMessage, statementChannel } from '../../lib/db/databaseChannels.ts';
 import { keyOfSingleRead } from '../../lib/postgrest/keyRead.ts';
 import { parseQuery } from '../../lib/postgrest/parseQuery.ts';
-import { RIDE_DIALECT } from '../../functions/rideTable.ts';
+import { RIDE_DIALECT } from '../../functions/rideDialect.ts';
 import { startTestService, type TestService } from '../support/testService.ts';
 
 /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { PostgrestClient } from '@supabase/postgrest-js';
+import { contractCheckedFetch, type SeenExchange } from '../support/checkedFetch.ts';
 import { startTestDatabase, startTestService, type TestDatabase, type TestService } from '../support/testService.ts';
 import { gadgetsDocument, gadgetsHandlers } from './gadgetsService.ts';
 import { GADGETS_DDL, tableChecksum } from './gadgetsTable.ts';
@@ -15,7 +16,7 @@ let database: TestDatabase;
 let service: TestService;
 let server: Server;
 let client: PostgrestClient;
-const requests: Array<{ method: string; url: string; status: number }> = [];
+const requests: SeenExchange[] = [];
 
 before(async () => {
   database = await startTestDatabase(10);
@@ -27,16 +28,7 @@ before(async () => {
   assert.ok(address && typeof address === 'object');
   const base = `http://127.0.0.1:${address.port}`;
   // The client's own fetch, with every answer checked against the contract on the way.
-  const checkedFetch: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init);
-    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-    const method = (init?.method ?? 'GET').toUpperCase();
-    const text = await response.clone().text();
-    service.contract.check(method, `${url.pathname}${url.search}`, { status: response.status, headers: Object.fromEntries(response.headers), text });
-    requests.push({ method, url: `${url.pathname}${url.search}`, status: response.status });
-    return response;
-  };
-  client = new PostgrestClient(base, { fetch: checkedFetch });
+  client = new PostgrestClient(base, { fetch: contractCheckedFetch(service.contract, (exchange) => requests.push(exchange)) });
 });
 after(async () => {
   server?.close();

@@ -191,6 +191,12 @@ describe('reads agree with SQL', () => {
     assert.equal(filter.field, 'or');
     const order = await refusalOf(() => readTable(ctx.db, narrowed, { search: 'order=name', headers: {} }));
     assert.equal(order.field, 'order');
+    // The keyset link filters on the key: offered only while the key is filterable.
+    assert.ok((await readTable(ctx.db, narrowed, { search: 'limit=5', headers: {} })).headers.link);
+    const keyless = { ...GADGETS, filterable: ['name'] };
+    const page = await readTable(ctx.db, keyless, { search: 'limit=5', headers: {} });
+    assert.equal(JSON.parse(page.body ?? '[]').length, 5);
+    assert.equal(page.headers.link, undefined, 'no next link a client could not follow');
   });
 
   test('refusals carry PostgREST codes: unknown column 42703, bad value 22P02, wrong operator for a type', async () => {

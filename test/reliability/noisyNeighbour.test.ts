@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { RIDE_DIALECT } from '../../functions/rideTable.ts';
+import { RIDE_DIALECT } from '../../functions/rideDialect.ts';
 import { isScan } from '../../lib/http/routing/admission.ts';
 import { compileRead } from '../../lib/postgrest/compileRead.ts';
 import { checkQuery } from '../../lib/postgrest/checkQuery.ts';

@@ -4,8 +4,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mapDatabaseError } from '../../lib/db/databaseErrors.ts';
+import { PostgrestError } from '../../lib/postgrest/postgrestError.ts';
+import { parseForTable } from '../../lib/postgrest/serveTable.ts';
+import type { PostgrestTable } from '../../lib/postgrest/tableShape.ts';
 import { refusedRow } from '../../lib/tables/rowRefusals.ts';
 import { readTable, TableNotReadable, parseTableName } from '../../tools/addTable/catalog.ts';
 import { readChecks, withRules } from '../../tools/addTable/checkConstraints.ts';
@@ -402,7 +405,9 @@ test('the command on a fresh copy of the project: files and registration, then t
   }
 });
 
-test('--refresh follows a column added, dropped and retyped into the metadata, spec and test, never a handler', { timeout: 10 * 60_000 }, async () => {
+test("--refresh follows a column added, dropped and retyped into the metadata, spec and test, never a handler nor the owner's narrowing", {
+  timeout: 10 * 60_000,
+}, async () => {
   const copy = freshCopy();
   try {
     await database.admin.query(`CREATE TABLE gadgets (
@@ -441,6 +446,15 @@ test('--refresh follows a column added, dropped and retyped into the metadata, s
     );
     assert.notEqual(edited, file('functions/createGadgets.ts'));
     writeFileSync(join(copy, 'functions/createGadgets.ts'), edited);
+    // The owner's narrowing, in the file that is theirs: weight is not filterable, name not orderable.
+    const narrowing = (filterable: string) =>
+      file('functions/gadgetDialect.ts').replace(
+        /const narrowing: TableNarrowing<GadgetColumn> = \{[^}]*\};/,
+        `const narrowing: TableNarrowing<GadgetColumn> = {\n  filterable: [${filterable}],\n  orderable: ['id', 'weight'],\n};`,
+      );
+    assert.notEqual(narrowing("'id', 'name', 'legacy_code'"), file('functions/gadgetDialect.ts'), 'the generated narrowing template');
+    writeFileSync(join(copy, 'functions/gadgetDialect.ts'), narrowing("'id', 'name', 'legacy_code'"));
+    handlers.push('functions/gadgetDialect.ts');
     const handlersBefore = handlers.map(file);
 
     await database.admin.query(`ALTER TABLE gadgets ADD COLUMN color text NOT NULL DEFAULT 'red' CHECK (color IN ('red', 'blue'));
@@ -453,7 +467,16 @@ test('--refresh follows a column added, dropped and retyped into the metadata, s
     assert.match(refreshed.stdout, /column dropped: legacy_code \(text\)/);
     assert.match(refreshed.stdout, /column retyped: weight: numeric\(6,2\) → integer/);
     assert.match(refreshed.stdout, /functions\/createGadgets\.ts \(edited by you\)/);
-    assert.deepEqual(handlers.map(file), handlersBefore, 'every handler byte for byte as it was');
+    assert.deepEqual(handlers.map(file), handlersBefore, 'every handler, and the narrowing, byte for byte as it was');
+    assert.match(refreshed.stdout, /functions\/gadgetDialect\.ts \(edited by you\)/);
+    assert.match(refreshed.stdout, /functions\/gadgetDialect\.ts: filterable names column legacy_code that public\.gadgets no longer has: remove it/);
+    assert.match(refreshed.stdout, /functions\/gadgetDialect\.ts: filterable lists its columns, so the new column color is not filterable/);
+    assert.match(refreshed.stdout, /functions\/gadgetDialect\.ts: orderable lists its columns, so the new column color is not orderable/);
+    // The typecheck names the column the table lost, where the owner listed it.
+    const stale = spawnSync(process.execPath, [join(copy, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', copy], { cwd: copy, encoding: 'utf8' });
+    assert.notEqual(stale.status, 0);
+    assert.match(stale.stdout, /functions\/gadgetDialect\.ts\(\d+,\d+\): error TS\d+: Type '"legacy_code"' is not assignable to type 'GadgetColumn'/);
+    writeFileSync(join(copy, 'functions/gadgetDialect.ts'), narrowing("'id', 'name'"));
 
     const metadata = file('functions/gadgetTable.ts');
     assert.match(metadata, /color: string;/);
@@ -488,9 +511,38 @@ test('--refresh follows a column added, dropped and retyped into the metadata, s
     // The refreshed project compiles with the untouched handlers, and the refreshed test passes.
     const typecheck = spawnSync(process.execPath, [join(copy, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', copy], { cwd: copy, encoding: 'utf8' });
     assert.equal(typecheck.status, 0, typecheck.stdout);
+    // The narrowing is what the handlers serve: a filter on the new column, or on weight, is refused naming it; order by name too.
+    const { GADGET_DIALECT } = (await import(pathToFileURL(join(copy, 'functions/gadgetDialect.ts')).href)) as { GADGET_DIALECT: PostgrestTable };
+    for (const [search, field, named] of [
+      ['color=eq.red', 'color', 'color'],
+      ['weight=gt.1', 'weight', 'weight'],
+      ['or=(id.eq.1,color.eq.blue)', 'or', 'color'],
+      ['order=name', 'order', 'name'],
+    ]) {
+      assert.throws(
+        () => parseForTable(GADGET_DIALECT, { search: search!, headers: {} }),
+        (err: unknown) => err instanceof PostgrestError && err.status === 400 && err.code === 'PGRST100' && err.field === field && err.message.includes(named!),
+        search,
+      );
+    }
+    assert.doesNotThrow(() => parseForTable(GADGET_DIALECT, { search: 'name=eq.x&id=gt.1&order=weight.desc', headers: {} }));
     const tests = runGeneratedTests(copy, ['gadgets']);
     assert.equal(tests.status, 0, failures(tests.stdout));
     assert.ok(Number(/# pass (\d+)/.exec(tests.stdout)?.[1]) >= 5, tests.stdout.slice(-2000));
+    // …and the generated suite checked it through postgrest-js.
+    assert.match(tests.stdout, /ok \d+ - postgrest-js: a filter or order on a column the owner's narrowing leaves out is a 400 PGRST100 naming it\n/);
+
+    // A table generated before the narrowing had a file of its own: --refresh writes it once and names the handlers to repoint.
+    rmSync(join(copy, 'functions/gadgetDialect.ts'));
+    const collection = ['listGadgets', 'createGadgets', 'updateGadgets', 'deleteGadgets', 'replaceGadget'].map((id) => `functions/${id}.ts`);
+    for (const handler of collection) writeFileSync(join(copy, handler), file(handler).replace("from './gadgetDialect.ts'", "from './gadgetTable.ts'"));
+    const older = run(['public.gadgets', '--refresh']);
+    assert.equal(older.status, 0, older.stderr);
+    assert.match(older.stdout, /Wrote \(new, yours from now on\):\n {2}functions\/gadgetDialect\.ts\n/);
+    for (const handler of collection) {
+      assert.ok(older.stdout.includes(`Note: ${handler} imports GADGET_DIALECT from ./gadgetTable.ts: it now lives in ./gadgetDialect.ts`), older.stdout);
+    }
+    assert.match(file('functions/gadgetDialect.ts'), /export const GADGET_DIALECT: PostgrestTable = \{ \.\.\.GADGET_CATALOG, \.\.\.narrowing \};/);
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }

@@ -3,7 +3,6 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError } from '../../lib/ground/settingsReaders.ts';
-import { buildOpenApiDocument } from '../../openapi/document.ts';
 import { projectFormatter } from './formatGenerated.ts';
 import { generateTable, writtenFor } from './generateTable.ts';
 import { buildManifest, manifestPath } from './manifest.ts';
@@ -21,11 +20,16 @@ and test/functions/<path>.test.ts.
   --write       also POST, PATCH and DELETE
   --force       overwrite files an earlier run wrote
   --refresh     read the table again and rewrite its metadata module, spec entries and test
-                (columns added, dropped or retyped), never its handlers; with --force, also
-                when those files were edited by hand`;
+                (columns added, dropped or retyped), never its handlers nor what you narrowed in
+                functions/<singular>Dialect.ts; with --force, even when the files it rewrites were
+                edited by hand`;
 
-/** Routes the new operations would take that the current document gives to other operations. */
-function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): string[] {
+/**
+ * Routes the new operations would take that the current document gives to other operations. The
+ * document is loaded only here: --refresh never needs the project's other tables to load.
+ */
+async function routesTaken(result: Awaited<ReturnType<typeof generateTable>>): Promise<string[]> {
+  const { buildOpenApiDocument } = await import('../../openapi/document.ts');
   const ours = new Set(Object.values(result.plan.operationIds));
   const paths = (buildOpenApiDocument('0').paths ?? {}) as Record<string, Record<string, { operationId?: string }>>;
   return result.endpoints
@@ -89,7 +93,7 @@ async function main(): Promise<number> {
       return 1;
     }
     // A route the service already answers (say /trips/count for --path trips) would be silently shadowed.
-    const taken = routesTaken(result);
+    const taken = await routesTaken(result);
     if (taken.length > 0) {
       console.error(`${taken.join(', ')} already answered by another operation: choose another --path`);
       return 1;

@@ -12,8 +12,11 @@ export interface EmittedFile {
   text: string;
 }
 
-const constantPrefix = (plan: TablePlan) => plan.singular.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+export const constantPrefix = (plan: TablePlan) => plan.singular.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 export const tableModule = (plan: TablePlan) => `${plan.camel}Table`;
+/** The owner's file: what clients may filter and order by, and the most rows a response carries. */
+export const dialectModule = (plan: TablePlan) => `${plan.camel}Dialect`;
+const columnType = (plan: TablePlan) => `${plan.singular}Column`;
 
 const propertyName = (name: string) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : stringLiteral(name));
 
@@ -80,13 +83,35 @@ function dialectColumn(c: PlannedColumn): string {
   return `{ ${parts.join(', ')} }`;
 }
 
+/** The column names and the dialect's table as the catalog describes them (a table with a collection). */
+function catalogLines(plan: TablePlan): string[] {
+  const P = constantPrefix(plan);
+  return [
+    '',
+    `/** The table's column names: what ./${dialectModule(plan)}.ts may list as filterable and orderable. */`,
+    `export type ${columnType(plan)} = ${plan.columns.map((c) => stringLiteral(c.name)).join(' | ') || 'never'};`,
+    '',
+    '/**',
+    ` * /${plan.path} in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them, every`,
+    ` * one filterable and orderable. The handlers serve ${P}_DIALECT of ./${dialectModule(plan)}.ts: this, narrowed`,
+    ' * as the owner chooses there (that file is yours: --refresh never rewrites it).',
+    ' */',
+    `export const ${P}_CATALOG: PostgrestTable = {`,
+    `  name: ${stringLiteral(plan.path)},`,
+    `  relation: ${stringLiteral(plan.qualified)},`,
+    '  columns: [',
+    ...plan.columns.map((c) => `    ${dialectColumn(c)},`),
+    '  ],',
+    `  primaryKey: [${plan.key.map((c) => stringLiteral(c.name)).join(', ')}],`,
+    '};',
+  ];
+}
+
 function emitTableModule(plan: TablePlan): EmittedFile {
   const P = constantPrefix(plan);
   const { table } = plan;
-  const imports = [
-    `import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`,
-    `import type { PostgrestTable } from '../lib/postgrest/tableShape.ts';`,
-  ];
+  const imports = [`import type { ColumnFilter } from '../lib/tables/tableFilters.ts';`];
+  if (plan.operationIds.list) imports.push(`import type { PostgrestTable } from '../lib/postgrest/tableShape.ts';`);
   if (plan.writes) imports.push(`import type { WritableColumn } from '../lib/tables/tableWrites.ts';`);
   const wire = plan.columns.map((c) => `  ${stringLiteral(`${c.output} AS ${quoteIdent(c.name)}`)},`).join('\n');
   const rowType = plan.columns.map((c) => `  ${propertyName(c.name)}: ${tsType(c.schema)};`).join('\n');
@@ -115,29 +140,7 @@ function emitTableModule(plan: TablePlan): EmittedFile {
     wire,
     `].join(', ')}) AS r\`;`,
   ];
-  const example = plan.columns
-    .slice(0, 2)
-    .map((c) => stringLiteral(c.name))
-    .join(', ');
-  lines.push(
-    '',
-    '/**',
-    ` * /${plan.path} in PostgREST's dialect (lib/postgrest/): the columns as the catalog describes them. Set`,
-    ' * `filterable` and `orderable` to narrow what clients may filter and sort by, and `maxRows` (else',
-    ' * DB_MAX_ROWS) to bound every response; the handlers need no change.',
-    ' */',
-    `export const ${P}_DIALECT: PostgrestTable = {`,
-    `  name: ${stringLiteral(plan.path)},`,
-    `  relation: ${stringLiteral(plan.qualified)},`,
-    '  columns: [',
-    ...plan.columns.map((c) => `    ${dialectColumn(c)},`),
-    '  ],',
-    `  primaryKey: [${plan.key.map((c) => stringLiteral(c.name)).join(', ')}],`,
-    '  // Every column may be filtered and ordered by. To narrow either, list the names it allows, e.g.:',
-    `  // filterable: [${example}],`,
-    `  // orderable: [${example}],`,
-    '};',
-  );
+  if (plan.operationIds.list) lines.push(...catalogLines(plan));
   lines.push(
     '',
     '/** Filters of the list and count: the columns that lead an index (a filter that scans the whole table is not offered). */',
@@ -192,13 +195,49 @@ function importLine(names: string[], from: string): string {
   return `import { ${sorted.join(', ')} } from '${from}';`;
 }
 
+/**
+ * functions/<singular>Dialect.ts, the owner's: the table file's columns narrowed to what clients may
+ * filter and order by, and the most rows a response carries. Written once: --refresh rewrites the
+ * table file from the catalog and keeps this one, typed by the table's column names so that
+ * `npm run typecheck` names a column it lists and the table lost.
+ */
+function emitDialectModule(plan: TablePlan): EmittedFile {
+  const P = constantPrefix(plan);
+  const example = plan.columns
+    .slice(0, 2)
+    .map((c) => stringLiteral(c.name))
+    .join(', ');
+  const text = `import type { PostgrestTable, TableNarrowing } from '../lib/postgrest/tableShape.ts';
+import { ${P}_CATALOG, type ${columnType(plan)} } from './${tableModule(plan)}.ts';
+
+/**
+ * What clients may ask of /${plan.path} in PostgREST's dialect: yours to decide, and the handlers need no
+ * change. \`--refresh\` rewrites ./${tableModule(plan)}.ts from the catalog but never this file; it says
+ * when a column listed here is gone (so does \`npm run typecheck\`) or a new column is left out.
+ * - filterable: the columns filters (inside or= and and= too) may name; another is a 400 PGRST100 naming it.
+ * - orderable: the columns order= may name.
+ * - maxRows: the most rows one response carries (Content-Range shows the cut); else DB_MAX_ROWS.
+ * Left out, every column is filterable and orderable, and a column the table gains is too.
+ */
+const narrowing: TableNarrowing<${columnType(plan)}> = {
+  // filterable: [${example}],
+  // orderable: [${example}],
+  // maxRows: 500,
+};
+
+/** /${plan.path} as the handlers serve it: the table as the catalog describes it, narrowed as above. */
+export const ${P}_DIALECT: PostgrestTable = { ...${P}_CATALOG, ...narrowing };
+`;
+  return { path: `functions/${dialectModule(plan)}.ts`, text };
+}
+
 /** A handler of the collection in PostgREST's dialect: one line over lib/http/dialectHandlers.ts. */
 function emitDialect(plan: TablePlan, id: string, doc: string, call: string): EmittedFile {
   const P = constantPrefix(plan);
   const helper = call.startsWith('read') ? 'readCollection' : 'writeCollection';
   const text = `import type { Handler } from '../lib/http/handler.ts';
 import { type DialectInput, ${helper} } from '../lib/http/dialectHandlers.ts';
-import { ${P}_DIALECT } from './${tableModule(plan)}.ts';
+import { ${P}_DIALECT } from './${dialectModule(plan)}.ts';
 
 /** ${doc} */
 export const ${id}: Handler<DialectInput> = (input, ctx) => ${call.replace('TABLE', `${P}_DIALECT`)};
@@ -381,7 +420,7 @@ ${refusal(plan, 'params', `'${plan.keyParams![0]}'`)}
 
 export function emitFunctions(plan: TablePlan): EmittedFile[] {
   const files = [emitTableModule(plan), emitCount(plan)];
-  if (plan.operationIds.list) files.push(emitList(plan));
+  if (plan.operationIds.list) files.push(emitDialectModule(plan), emitList(plan));
   if (plan.operationIds.get) files.push(emitGet(plan));
   if (plan.operationIds.create) files.push(emitCreate(plan));
   if (plan.operationIds.update) files.push(emitUpdate(plan));

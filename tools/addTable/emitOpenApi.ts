@@ -1,5 +1,5 @@
 import type { ParameterObject, SchemaObject } from 'openapi3-ts/oas31';
-import type { EmittedFile } from './emitFunctions.ts';
+import { constantPrefix, dialectModule, type EmittedFile } from './emitFunctions.ts';
 import type { PlannedColumn, TablePlan } from './tablePlan.ts';
 import { code, toSource } from './tsSource.ts';
 
@@ -116,6 +116,8 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
         ...(ids.replace ? { replace: ids.replace } : {}),
       },
       cacheTtlSeconds: 10,
+      // The owner's narrowing (functions/<singular>Dialect.ts): only the filters and order keys it allows are offered.
+      narrowing: code(`${constantPrefix(plan)}_DIALECT`),
     };
     // A write through the dialect may change any row: every cached read of the table goes.
     const everyRead = [...readCaches, ...(ids.get ? [`${ids.get}?`] : [])];
@@ -200,6 +202,7 @@ export function emitOpenApi(plan: TablePlan): EmittedFile {
     : '';
   const imports = [
     ...(filterParams.length ? ["import type { ParameterObject } from 'openapi3-ts/oas31';"] : []),
+    ...(ids.list ? [`import { ${constantPrefix(plan)}_DIALECT } from '../functions/${dialectModule(plan)}.ts';`] : []),
     ...(ids.list ? ["import { dialectOperations } from './postgrestDialect.ts';"] : []),
     `import { ${sortedHelpers.join(', ')} } from './tableApi.ts';`,
   ];

@@ -1,9 +1,9 @@
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
 import { type CheckRules, withRules } from './checkConstraints.ts';
-import type { EmittedFile } from './emitFunctions.ts';
+import { constantPrefix, dialectModule, type EmittedFile } from './emitFunctions.ts';
 import { tableDdl } from './tableDdl.ts';
 import type { TablePlan } from './tablePlan.ts';
-import { toSource } from './tsSource.ts';
+import { code, toSource } from './tsSource.ts';
 
 /**
  * test/functions/<path>.test.ts: the table's DDL and what the generator read, handed to the shared
@@ -47,15 +47,19 @@ export function emitTest(
     uniqueKeys: table.constraints.filter((c) => c.type === 'primary key' || c.type === 'unique').map((c) => c.columns),
     updatable: plan.updatable.map((c) => c.name),
     operations: plan.operationIds,
+    // The collection as the handlers serve it, with the owner's narrowing (functions/<singular>Dialect.ts).
+    ...(plan.operationIds.list ? { dialect: code(`${constantPrefix(plan)}_DIALECT`) } : {}),
   };
-  const text = `import { describeTableApi } from '../support/tableApiSuite.ts';
+  const dialectImport = plan.operationIds.list ? `import { ${constantPrefix(plan)}_DIALECT } from '../../functions/${dialectModule(plan)}.ts';\n` : '';
+  const text = `${dialectImport}import { describeTableApi } from '../support/tableApiSuite.ts';
 
 /**
  * ${table.schema}.${table.table} under /${plan.path}: the table is recreated from
  * this DDL in a throw-away embedded PostgreSQL, filled with generated rows, and every generated
- * operation is checked (see test/support/tableApiSuite.ts). When the table changes,
- * \`npm run add-table -- ${table.schema}.${table.table} --refresh\` rewrites this file:
- * put checks of your own in another test file.
+ * operation is checked (see test/support/tableApiSuite.ts), the collection through
+ * \`@supabase/postgrest-js\` as a front end would call it, within what functions/${dialectModule(plan)}.ts
+ * allows. When the table changes, \`npm run add-table -- ${table.schema}.${table.table} --refresh\`
+ * rewrites this file: put checks of your own in another test file.
  */
 describeTableApi(${toSource(spec)});
 `;

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { quoteIdent } from '../../lib/db/sqlIdentifiers.ts';
 import { parseTableName, readTable } from './catalog.ts';
 import { readChecks } from './checkConstraints.ts';
-import { emitFunctions, tableModule, type EmittedFile } from './emitFunctions.ts';
+import { dialectModule, emitFunctions, tableModule, type EmittedFile } from './emitFunctions.ts';
 import { apiConstant, emitOpenApi } from './emitOpenApi.ts';
 import { emitTest } from './emitTest.ts';
 import { machineOwnedFiles, manifestPath } from './manifest.ts';
@@ -84,7 +84,7 @@ function table(rows: string[][]): string {
  * The first line of every file the command writes: --force replaces a file only when it starts
  * with a header for the same table, never a hand-written file or another table's. Machine-owned
  * files (manifest.ts: the table's metadata module, spec entries and test) say that --refresh
- * rewrites them; the handlers are the owner's.
+ * rewrites them; the handlers and the narrowing (<singular>Dialect.ts) are the owner's.
  */
 const generatedHeader = (schema: string, table: string, machineOwned = false) =>
   machineOwned
@@ -139,6 +139,9 @@ export async function generateTable(db: Pick<pg.Pool, 'query'>, name: string, op
     ...files.map((f) => `  ${f.path}`),
     `  ${manifestPath(plan.path)} (what --refresh reads)`,
     `Registered in openapi/tables.ts and functions/tableHandlers.ts (${tableModule(plan)} holds the table's SQL pieces)`,
+    ...(plan.operationIds.list
+      ? [`What clients may filter and order by, and the most rows a response carries: functions/${dialectModule(plan)}.ts (yours; --refresh keeps it)`]
+      : []),
     '',
     'Endpoints:',
     table(endpoints(plan)),

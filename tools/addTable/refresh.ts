@@ -3,15 +3,19 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { parseTableName } from './catalog.ts';
 import type { FormatSource } from './formatGenerated.ts';
+import { dialectModule } from './emitFunctions.ts';
 import { generateTable, writtenFor } from './generateTable.ts';
 import { buildManifest, columnChanges, digest, findManifests, machineOwnedFiles, manifestPath } from './manifest.ts';
+import { narrowingNotes, staleDialectImports } from './narrowingReport.ts';
 
 /**
  * `npm run add-table -- <table> --refresh`: reads the table again and rewrites what add-table owns
  * (the metadata module the handlers import, the spec entries, the test) with the path and options
- * of the first run, never a handler. Refuses, writing nothing, when the table was never generated,
- * when a machine-owned file was edited by hand (unless --force), or when the operations themselves
- * would change (a new or lost primary key: that is a new generation, with --force).
+ * of the first run, never a handler nor the owner's narrowing (functions/<singular>Dialect.ts), about
+ * which it says what the change means (a column it names is gone, a new one it leaves out).
+ * Refuses, writing nothing, when the table was never generated, when a machine-owned file was
+ * edited by hand (unless --force), or when the operations themselves would change (a new or lost
+ * primary key: that is a new generation, with --force).
  */
 export interface RefreshOptions {
   /** Which generation, when the table is served under several paths. */
@@ -77,6 +81,8 @@ export async function refreshTable(root: string, db: Pick<pg.Pool, 'query'>, nam
   const written = new Map<string, string>();
   const rewrote: string[] = [];
   const handlers: string[] = [];
+  const created: string[] = [];
+  const narrowingFile = `functions/${dialectModule(plan)}.ts`;
   for (const file of result.files) {
     const text = options.format(file.path, file.text);
     written.set(file.path, text);
@@ -86,11 +92,17 @@ export async function refreshTable(root: string, db: Pick<pg.Pool, 'query'>, nam
       writeFileSync(join(root, file.path), text);
       continue;
     }
-    // A handler stays as it is. Say so when it is the owner's own, or when the generator would now write it differently.
     const mine = current(file.path);
+    // The owner's narrowing, for a table generated before it had a file of its own: written once, yours from then on.
+    if (file.path === narrowingFile && mine === undefined) {
+      writeFileSync(join(root, file.path), text);
+      created.push(file.path);
+      continue;
+    }
+    // A handler stays as it is. Say so when it is the owner's own, or when the generator would now write it differently.
     const notes: string[] = [];
     if (mine !== undefined && digest(mine) !== before.files[file.path]) notes.push('edited by you');
-    if (before.files[file.path] !== undefined && digest(text) !== before.files[file.path])
+    if (file.path !== narrowingFile && before.files[file.path] !== undefined && digest(text) !== before.files[file.path])
       notes.push('the generator would now write it differently: compare by hand');
     handlers.push(`  ${file.path}${notes.length ? ` (${notes.join('; ')})` : ''}`);
   }
@@ -100,16 +112,27 @@ export async function refreshTable(root: string, db: Pick<pg.Pool, 'query'>, nam
   writeFileSync(join(root, manifestPath(plan.path)), options.format(manifestPath(plan.path), `${JSON.stringify(manifest, null, 2)}\n`));
 
   const changes = columnChanges(before.columns, manifest.columns);
+  const added = manifest.columns.filter((c) => !before.columns.some((b) => b.name === c.name)).map((c) => c.name);
   const lines = [
     `Refreshed ${shown} under /${plan.path}: ${changes.length ? `${changes.length} column change${changes.length === 1 ? '' : 's'}` : 'no column changes'}`,
     ...changes.map((c) => `  ${c}`),
     '',
     rewrote.length ? 'Rewrote (from the catalog):' : 'Metadata, spec and test already matched the catalog: nothing rewritten',
     ...rewrote.map((f) => `  ${f}`),
+    ...(created.length ? ['', 'Wrote (new, yours from now on):', ...created.map((f) => `  ${f}`)] : []),
     '',
-    'Left as they are (handlers are yours):',
+    'Left as they are (yours):',
     ...handlers,
   ];
+  const narrowing = [
+    ...(await narrowingNotes(root, plan, added)),
+    ...staleDialectImports(
+      root,
+      plan,
+      result.files.map((f) => f.path).filter((f) => !owned.has(f)),
+    ),
+  ];
+  if (narrowing.length) lines.push('', ...narrowing.map((n) => `Note: ${n}`));
   if (plan.warnings.length) lines.push('', ...plan.warnings.map((w) => `Warning: ${w}`));
   lines.push('', `Next: npm run typecheck && node --import tsx --test test/functions/${plan.path}.test.ts`);
   return { ok: true, text: lines.join('\n') };
