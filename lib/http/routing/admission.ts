@@ -83,6 +83,11 @@ export function createAdmission(ctx: Context): Admission {
   };
 }
 
+/** Probes and the service's own description: never limited, and never make a caller count as active. */
+export function isProbe(operation: CompiledOperation): boolean {
+  return NEVER_LIMITED.has(operation.operationId);
+}
+
 /** Scanning reads (declared `x-read-from: replica`) hold a share of the pool; see lib/db/scanShare.ts. */
 export function isScan(operation: CompiledOperation): boolean {
   return operation.readFrom === 'replica' && !NEVER_LIMITED.has(operation.operationId);

@@ -4,7 +4,7 @@ import { Forbidden } from '../../errors.ts';
 import type { HandlerResult } from '../handler.ts';
 import type { VerifiedUser } from '../../userAccess/userAccess.ts';
 import { asksOneRowByKey } from '../../postgrest/dialectInput.ts';
-import { isScan, type Requester } from './admission.ts';
+import { isProbe, isScan, type Requester } from './admission.ts';
 import type { CompiledOperation } from './compiledOperation.ts';
 import type { ValidatedInput } from './inputValidator.ts';
 
@@ -53,8 +53,9 @@ export function createOperationRunner(ctx: Context): RunOperation {
   return (operation, input, user, who) => {
     // From here the request mostly waits on the database: its turn goes to others (fairQueue.ts).
     who?.waiting();
-    // A lone caller's scans may use the whole light share; anyone else reaching the database ends that.
-    if (who) scanShare?.seen(who.key);
+    // A lone caller's scans may use the whole light share; anyone else reaching the database ends
+    // that (a load balancer's health probes do not).
+    if (who && !isProbe(operation)) scanShare?.seen(who.key);
     const scans = scanShare !== null && isScan(operation) && !isPointRead(operation, input);
     return runOn(operation, input, user, scans ? (who?.key ?? '') : undefined);
   };
