@@ -67,9 +67,13 @@ export class Database {
   }
 
   private runShared<R extends pg.QueryResultRow>(statement: pg.QueryConfig, options: QueryOptions): Promise<pg.QueryResult<R>> {
+    return this.inShare([statement], () => this.run<R>(statement, options));
+  }
+
+  /** `work` as it is, or, on a scanning read's handle (forScan), in the share `statements` call for. */
+  private inShare<T>(statements: pg.QueryConfig[], work: () => Promise<T>): Promise<T> {
     const { scan } = this;
-    if (!scan) return this.run<R>(statement, options);
-    return scan.share.runStatement(scan.caller, [statement], this.explainCost, () => this.run<R>(statement, options));
+    return scan ? scan.share.runStatement(scan.caller, statements, this.explainCost, work) : work();
   }
 
   /**
@@ -165,8 +169,7 @@ export class Database {
    * `scans` light: name the statements that do the reading.
    */
   transaction<T>(work: (client: pg.PoolClient) => Promise<T>, scans: pg.QueryConfig[] = []): Promise<T> {
-    const { scan } = this;
-    const run = scan ? () => scan.share.runStatement(scan.caller, scans, this.explainCost, () => this.runTransaction(work)) : () => this.runTransaction(work);
+    const run = () => this.inShare(scans, () => this.runTransaction(work));
     if (!transactionChannel.hasSubscribers) return run();
     return transactionChannel.tracePromise(run, {});
   }

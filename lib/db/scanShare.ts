@@ -106,11 +106,6 @@ export class ScanShare {
     return this.now() - other.at < ACTIVE_CALLER_MS;
   }
 
-  /** Runs `work` holding one of the heavy statements' slots (see FairSlots.run). */
-  run<T>(caller: string, work: () => Promise<T>, onWait?: () => void): Promise<T> {
-    return this.heavySlots.run(caller, work, onWait);
-  }
-
   private async allLight(statements: pg.QueryConfig[], explain: ExplainCost): Promise<boolean> {
     const { costs } = this.options;
     if (!costs || statements.length === 0) return false;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Database } from '../../lib/db/database.ts';
 import { ScanShare } from '../../lib/db/scanShare.ts';
-import { explainStatement, planEstimate, shapeKey, StatementCosts } from '../../lib/db/statementCosts.ts';
+import { shapeKey, StatementCosts } from '../../lib/db/statementCosts.ts';
 import { Overloaded } from '../../lib/errors.ts';
 import { startTestDatabase, type TestDatabase } from '../support/testService.ts';
 
@@ -28,7 +28,7 @@ after(async () => {
 });
 
 async function estimate(statement: { text: string; values?: unknown[] }): Promise<number> {
-  return planEstimate((await database.admin.query(explainStatement(statement))).rows).totalCost;
+  return (await db.plan(statement)).totalCost;
 }
 
 describe('statement shapes', () => {

@@ -93,9 +93,9 @@ describe('fair turns', () => {
   });
 });
 
-describe("the scanning reads' share", () => {
+describe("the scanning reads' share (FairSlots, each of its two kinds)", () => {
   test('slots go to waiting callers in turn, and a wait past the budget is shed', async () => {
-    const share = new ScanShare({ slots: 1, waitMs: 10_000 });
+    const share = new FairSlots(1, 10_000, 'heavy scanning reads');
     const order: string[] = [];
     let release!: () => void;
     const holding = share.run('a', () => new Promise<void>((resolve) => (release = resolve)));
@@ -108,7 +108,7 @@ describe("the scanning reads' share", () => {
     await holding;
     await Promise.all(waits);
     assert.deepEqual(order, ['a2', 'b1', 'a3'], 'b is not kept behind all of a');
-    const short = new ScanShare({ slots: 1, waitMs: 20 });
+    const short = new FairSlots(1, 20, 'heavy scanning reads');
     let told = false;
     const held = short.run('a', () => new Promise<void>((resolve) => setTimeout(resolve, 200)));
     await assert.rejects(
